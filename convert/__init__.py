@@ -1,0 +1,1 @@
+"""HF DiffusionGemma checkpoint -> GGUF converter and GGUF requantizer (placeholder)."""

@@ -1,0 +1,37 @@
+// CPU feature detection (cpuid + xgetbv on x86, hwcaps on ARM) and the choice of kernel ISA.
+// The ISA is picked once from what the CPU and OS support, or forced with the environment
+// variable LD_CPU_ISA=generic|avx2|avx512|neon (an ISA the CPU lacks is an error, not a crash).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ld::ggml {
+
+struct CpuFeatures {
+    std::string arch;  // "x86_64", "aarch64" or "other"
+    // x86 (each already checked against the OS's saved register state)
+    bool sse3 = false, ssse3 = false, avx = false, avx2 = false, fma = false, f16c = false, bmi2 = false;
+    bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+    bool avx512vnni = false, avx512bf16 = false, avx512fp16 = false, avx_vnni = false;
+    bool amx_tile = false, amx_int8 = false, amx_bf16 = false;
+    // ARM
+    bool neon = false, dotprod = false, fp16 = false, i8mm = false, sve = false, bf16 = false;
+};
+
+// The kernel families, best last. Every ISA file implements the same entry points.
+enum class CpuIsa { generic = 0, avx2 = 1, avx512 = 2, neon = 3 };
+
+const CpuFeatures & cpu_features();
+const char * cpu_isa_name(CpuIsa isa);
+
+// ISAs this binary was built with and this CPU can run, generic first.
+std::vector<CpuIsa> cpu_isas_available();
+
+// The ISA in effect: LD_CPU_ISA when set (throws ld::Error if unknown or unsupported here),
+// else the best available. Read once and cached; cpu_isa_set() overrides it (tests, benchmarks).
+CpuIsa cpu_isa();
+void cpu_isa_set(CpuIsa isa);  // throws ld::Error if this CPU/binary cannot run it
+CpuIsa cpu_isa_from_name(const std::string & name);  // throws ld::Error on an unknown name
+
+}  // namespace ld::ggml

@@ -1,0 +1,11 @@
+"""llama-diffusion: inference for block-diffusion language models (DiffusionGemma) from GGUF files.
+
+The heavy lifting is in the C++ extension ``llama_diffusion._core``; this package re-exports it.
+"""
+from ._core import GGUFError, cpu_features, cpu_isa, set_cpu_isa
+from .gguf import GGUFFile
+from . import quants
+
+__version__ = "0.1.0"
+
+__all__ = ["GGUFFile", "GGUFError", "cpu_features", "cpu_isa", "set_cpu_isa", "quants", "__version__"]

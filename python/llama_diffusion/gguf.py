@@ -1,0 +1,2 @@
+class GGUFFile:  # TEMPORARY placeholder
+    pass

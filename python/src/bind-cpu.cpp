@@ -1,0 +1,38 @@
+// Python bindings: CPU features and the kernel ISA (cpu_features(), cpu_isa(), set_cpu_isa()).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "ld-ggml/cpu-features.h"
+
+namespace ld::py {
+
+namespace pyb = pybind11;
+using namespace ld::ggml;
+
+void register_cpu(pyb::module_ & m) {
+    m.def("cpu_features", []() {
+        const CpuFeatures & f = cpu_features();
+        pyb::dict d;
+        d["arch"] = f.arch;
+        const std::pair<const char *, bool> flags[] = {
+            {"sse3", f.sse3}, {"ssse3", f.ssse3}, {"avx", f.avx}, {"avx2", f.avx2}, {"fma", f.fma},
+            {"f16c", f.f16c}, {"bmi2", f.bmi2}, {"avx512f", f.avx512f}, {"avx512bw", f.avx512bw},
+            {"avx512vl", f.avx512vl}, {"avx512dq", f.avx512dq}, {"avx512vnni", f.avx512vnni},
+            {"avx512bf16", f.avx512bf16}, {"avx512fp16", f.avx512fp16}, {"avx_vnni", f.avx_vnni},
+            {"amx_tile", f.amx_tile}, {"amx_int8", f.amx_int8}, {"amx_bf16", f.amx_bf16},
+            {"neon", f.neon}, {"dotprod", f.dotprod}, {"fp16", f.fp16}, {"i8mm", f.i8mm}, {"sve", f.sve},
+            {"bf16", f.bf16}};
+        for (auto & kv : flags) d[kv.first] = kv.second;
+        pyb::list isas;
+        for (CpuIsa isa : cpu_isas_available()) isas.append(cpu_isa_name(isa));
+        d["isas"] = isas;
+        d["isa"] = cpu_isa_name(cpu_isa());
+        return d;
+    }, "CPU features, the kernel ISAs this build can run here ('isas') and the one in effect ('isa').");
+    m.def("cpu_isa", []() { return std::string(cpu_isa_name(cpu_isa())); }, "The kernel ISA in effect.");
+    m.def("set_cpu_isa", [](const std::string & name) { cpu_isa_set(cpu_isa_from_name(name)); },
+          "Force a kernel ISA (generic, avx2, avx512, neon); ValueError if unavailable here.");
+}
+
+}  // namespace ld::py

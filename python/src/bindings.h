@@ -1,0 +1,15 @@
+// Registration functions of the pybind11 extension `llama_diffusion._core`, one per area
+// (one binding file each: bind-quants.cpp, bind-gguf.cpp, bind-cpu.cpp, ...).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace ld::py {
+
+void register_quants(pybind11::module_ & m);
+void register_cpu(pybind11::module_ & m);
+void register_gguf(pybind11::module_ & m);
+void register_ops(pybind11::module_ & m);       // CPU kernels: matmul, attention, norms ...
+void register_model(pybind11::module_ & m);     // models, tokenizer, generation
+
+}  // namespace ld::py
