@@ -9,7 +9,8 @@ namespace ld::py {
 void register_quants(pybind11::module_ & m);
 void register_cpu(pybind11::module_ & m);
 void register_gguf(pybind11::module_ & m);
-void register_ops(pybind11::module_ & m);       // CPU kernels: matmul, attention, norms ...
+void register_ops(pybind11::module_ & m);       // CPU matmul kernels (dense, MoE)
+void register_nn(pybind11::module_ & m);        // CPU attention and elementwise ops
 void register_model(pybind11::module_ & m);     // models, tokenizer, generation
 
 }  // namespace ld::py

@@ -17,5 +17,6 @@ PYBIND11_MODULE(_core, m) {
     ld::py::register_cpu(m);
     ld::py::register_gguf(m);
     ld::py::register_ops(m);
+    ld::py::register_nn(m);
     ld::py::register_model(m);
 }
