@@ -11,6 +11,8 @@ void register_cpu(pybind11::module_ & m);
 void register_gguf(pybind11::module_ & m);
 void register_ops(pybind11::module_ & m);       // CPU matmul kernels (dense, MoE)
 void register_nn(pybind11::module_ & m);        // CPU attention and elementwise ops
-void register_model(pybind11::module_ & m);     // models, tokenizer, generation
+void register_model(pybind11::module_ & m);     // tokenizer and chat format
+void register_engine(pybind11::module_ & m);    // models (DiffusionGemma, Gemma 3), KV cache
+void register_generate(pybind11::module_ & m);  // block-diffusion sampler and generation loop
 
 }  // namespace ld::py

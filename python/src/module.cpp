@@ -19,4 +19,6 @@ PYBIND11_MODULE(_core, m) {
     ld::py::register_ops(m);
     ld::py::register_nn(m);
     ld::py::register_model(m);
+    ld::py::register_engine(m);
+    ld::py::register_generate(m);
 }
