@@ -18,3 +18,11 @@ def gemma3_gguf() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def repo_root() -> pathlib.Path:
     return pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def gemma3_gguf_reader(gemma3_gguf):
+    """gguf-py's reader on the Gemma 3 file, opened once per session (parsing its 262k-token
+    vocabulary takes gguf-py 10-40 s)."""
+    gguf = pytest.importorskip("gguf")
+    return gguf.GGUFReader(str(gemma3_gguf))
