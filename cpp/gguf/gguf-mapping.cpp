@@ -1,0 +1,80 @@
+// Read-only file mapping (see gguf-mapping.h): mmap on POSIX, a plain read elsewhere.
+#include "gguf/gguf-mapping.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define LD_GGUF_MMAP 1
+#endif
+
+namespace ld::gguf {
+
+namespace {
+
+[[noreturn]] void fail(const char * what, const std::string & path, int err) {
+    throw IoError(strfmt("cannot %s '%s': %s", what, path.c_str(), std::strerror(err)), err, path);
+}
+
+}  // namespace
+
+#ifdef LD_GGUF_MMAP
+
+Mapping::Mapping(const std::string & path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("open", path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        fail("stat", path, err);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        fail("open", path, EISDIR);
+    }
+    size_ = (size_t)st.st_size;
+    if (size_ > 0) {
+        void * p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            const int err = errno;
+            ::close(fd);
+            fail("map", path, err);
+        }
+        data_ = static_cast<const uint8_t *>(p);
+        mapped_ = true;
+    }
+    ::close(fd);  // the mapping stays valid without the descriptor
+}
+
+Mapping::~Mapping() {
+    if (mapped_) ::munmap(const_cast<uint8_t *>(data_), size_);
+}
+
+#else
+
+Mapping::Mapping(const std::string & path) {
+    std::FILE * f = std::fopen(path.c_str(), "rb");
+    if (!f) fail("open", path, errno);
+    std::vector<uint8_t> buf;
+    uint8_t chunk[1 << 16];
+    size_t n;
+    while ((n = std::fread(chunk, 1, sizeof(chunk), f)) > 0) buf.insert(buf.end(), chunk, chunk + n);
+    const bool err = std::ferror(f) != 0;
+    std::fclose(f);
+    if (err) fail("read", path, EIO);
+    buffer_ = std::move(buf);
+    data_ = buffer_.data();
+    size_ = buffer_.size();
+}
+
+Mapping::~Mapping() = default;
+
+#endif
+
+}  // namespace ld::gguf
