@@ -123,8 +123,8 @@ def test_dequantize_mxfp4_every_exponent():
 
 
 @pytest.fixture(scope="module")
-def gemma3_reader(gemma3_gguf):
-    return gguf.GGUFReader(str(gemma3_gguf))
+def gemma3_reader(gemma3_gguf_reader):
+    return gemma3_gguf_reader
 
 
 def test_dequantize_every_gemma3_tensor(gemma3_reader):
