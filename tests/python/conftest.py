@@ -26,3 +26,11 @@ def gemma3_gguf_reader(gemma3_gguf):
     vocabulary takes gguf-py 10-40 s)."""
     gguf = pytest.importorskip("gguf")
     return gguf.GGUFReader(str(gemma3_gguf))
+
+
+@pytest.fixture(scope="session")
+def gemma3_hf_tokenizer(gemma3_gguf):
+    """transformers' tokenizer built from the Gemma 3 GGUF itself (the reference for our tokenizer);
+    loading it takes transformers 20-90 s, so it is made once per session."""
+    transformers = pytest.importorskip("transformers")
+    return transformers.AutoTokenizer.from_pretrained(str(gemma3_gguf.parent), gguf_file=gemma3_gguf.name)
