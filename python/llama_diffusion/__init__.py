@@ -4,9 +4,10 @@ The heavy lifting is in the C++ extension ``llama_diffusion._core``; this packag
 """
 from ._core import GGUFError, cpu_features, cpu_isa, set_cpu_isa
 from .gguf import GGUFFile
+from .model import Model
 from .tokenizer import StreamDecoder, Tokenizer
 from . import quants
 
 __version__ = "0.1.0"
 
-__all__ = ["GGUFFile", "GGUFError", "Tokenizer", "StreamDecoder", "cpu_features", "cpu_isa", "set_cpu_isa", "quants", "__version__"]
+__all__ = ["Model", "GGUFFile", "GGUFError", "Tokenizer", "StreamDecoder", "cpu_features", "cpu_isa", "set_cpu_isa", "quants", "__version__"]

@@ -1,0 +1,197 @@
+// Reads HParams from GGUF metadata (spec/gguf.md Part B for diffusion-gemma; llama.cpp's gemma3 keys).
+#include "model/hparams.h"
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "gguf/gguf-reader.h"
+
+namespace ld {
+
+const char * model_arch_name(ModelArch a) {
+    return a == ModelArch::gemma3 ? "gemma3" : "diffusion-gemma";
+}
+
+namespace {
+
+using gguf::File;
+using gguf::Value;
+using gguf::ValueType;
+
+struct Keys {
+    const File & f;
+    std::string arch;
+
+    std::string k(const char * suffix) const { return arch + "." + suffix; }
+
+    [[noreturn]] void missing(const std::string & key) const {
+        throw Error(strfmt("%s: %s model: required metadata key '%s' is missing", f.name().c_str(), arch.c_str(),
+                           key.c_str()));
+    }
+    int64_t req_int(const std::string & key, int64_t lo, int64_t hi) const {
+        if (!f.has(key)) missing(key);
+        return check(key, f.get_i64(key), lo, hi);
+    }
+    int64_t opt_int(const std::string & key, int64_t def, int64_t lo, int64_t hi) const {
+        auto v = f.find_i64(key);
+        return v ? check(key, *v, lo, hi) : def;
+    }
+    float req_f32(const std::string & key) const {
+        if (!f.has(key)) missing(key);
+        return f.get_f32(key);
+    }
+    float opt_f32(const std::string & key, float def) const {
+        auto v = f.find_f32(key);
+        return v ? *v : def;
+    }
+    int64_t check(const std::string & key, int64_t v, int64_t lo, int64_t hi) const {
+        if (v < lo || v > hi)
+            throw Error(strfmt("%s: metadata key '%s' = %lld is out of range [%lld, %lld]", f.name().c_str(), key.c_str(),
+                               (long long)v, (long long)lo, (long long)hi));
+        return v;
+    }
+    // A scalar integer (same for every layer) or an integer array of length n_layer.
+    std::vector<int32_t> per_layer_int(const std::string & key, int n_layer, int64_t lo, int64_t hi) const {
+        const Value * v = f.find(key);
+        if (!v) missing(key);
+        std::vector<int32_t> out((size_t)n_layer);
+        if (v->is_array()) {
+            if ((int64_t)v->array_size() != n_layer)
+                throw Error(strfmt("%s: metadata key '%s' has %llu entries, expected one per layer (%d)", f.name().c_str(),
+                                   key.c_str(), (unsigned long long)v->array_size(), n_layer));
+            for (int i = 0; i < n_layer; ++i) out[(size_t)i] = (int32_t)check(key, v->int_at((uint64_t)i), lo, hi);
+        } else {
+            const int32_t x = (int32_t)check(key, v->as_int(), lo, hi);
+            for (auto & o : out) o = x;
+        }
+        return out;
+    }
+};
+
+// Sliding pattern: an array of bools (true = sliding) or a scalar period n (layer il is sliding
+// unless (il + 1) % n == 0, llama.cpp's convention for the scalar form).
+std::vector<bool> read_swa_pattern(const Keys & K, const std::string & key, int n_layer, int default_period,
+                                   bool required) {
+    std::vector<bool> out((size_t)n_layer);
+    const Value * v = K.f.find(key);
+    if (!v) {
+        if (required) K.missing(key);
+        for (int i = 0; i < n_layer; ++i) out[(size_t)i] = ((i + 1) % default_period) != 0;
+        return out;
+    }
+    if (v->is_array()) {
+        if ((int64_t)v->array_size() != n_layer)
+            throw Error(strfmt("%s: metadata key '%s' has %llu entries, expected one per layer (%d)", K.f.name().c_str(),
+                               key.c_str(), (unsigned long long)v->array_size(), n_layer));
+        for (int i = 0; i < n_layer; ++i) out[(size_t)i] = v->int_at((uint64_t)i) != 0;
+    } else {
+        const int64_t n = K.check(key, v->as_int(), 1, 1 << 20);
+        for (int i = 0; i < n_layer; ++i) out[(size_t)i] = n > 1 && ((i + 1) % n) != 0;
+    }
+    return out;
+}
+
+void read_common(const Keys & K, HParams & hp) {
+    hp.n_layer = (int32_t)K.req_int(K.k("block_count"), 1, 4096);
+    hp.n_embd = (int32_t)K.req_int(K.k("embedding_length"), 1, 1 << 20);
+    hp.n_ff = (int32_t)K.req_int(K.k("feed_forward_length"), 1, 1 << 22);
+    hp.n_ctx_train = K.opt_int(K.k("context_length"), 0, 0, INT64_C(1) << 40);
+    {
+        auto heads = K.per_layer_int(K.k("attention.head_count"), hp.n_layer, 1, 4096);
+        for (int32_t h : heads)
+            if (h != heads[0])
+                throw Error(strfmt("%s: per-layer query head counts differ (%d vs %d); not supported", K.f.name().c_str(),
+                                   h, heads[0]));
+        hp.n_head = heads[0];
+    }
+    hp.n_kv_head = K.per_layer_int(K.k("attention.head_count_kv"), hp.n_layer, 1, 4096);
+    for (int il = 0; il < hp.n_layer; ++il)
+        if (hp.n_head % hp.n_kv_head[(size_t)il] != 0)
+            throw Error(strfmt("%s: layer %d: %d query heads are not a multiple of %d KV heads", K.f.name().c_str(), il,
+                               hp.n_head, hp.n_kv_head[(size_t)il]));
+    hp.eps = K.req_f32(K.k("attention.layer_norm_rms_epsilon"));
+    if (!(hp.eps > 0.0f && hp.eps < 1.0f))
+        throw Error(strfmt("%s: attention.layer_norm_rms_epsilon = %g is not in (0, 1)", K.f.name().c_str(), hp.eps));
+    hp.head_dim = (int32_t)K.req_int(K.k("attention.key_length"), 2, 8192);
+    const int64_t vl = K.opt_int(K.k("attention.value_length"), hp.head_dim, 2, 8192);
+    if (vl != hp.head_dim)
+        throw Error(strfmt("%s: attention.value_length %lld != key_length %d (not supported)", K.f.name().c_str(),
+                           (long long)vl, hp.head_dim));
+    hp.rope_base = K.opt_f32(K.k("rope.freq_base"), 10000.0f);
+    hp.sliding_window = (int32_t)K.req_int(K.k("attention.sliding_window"), 1, 1 << 30);
+}
+
+void read_diffusion_gemma(const Keys & K, HParams & hp) {
+    read_common(K, hp);
+    hp.head_dim_swa = (int32_t)K.req_int(K.k("attention.key_length_swa"), 2, 8192);
+    const int64_t vls = K.req_int(K.k("attention.value_length_swa"), 2, 8192);
+    if (vls != hp.head_dim_swa)
+        throw Error(strfmt("%s: attention.value_length_swa %lld != key_length_swa %d (not supported)", K.f.name().c_str(),
+                           (long long)vls, hp.head_dim_swa));
+    hp.n_rot = (int32_t)K.opt_int(K.k("rope.dimension_count"), hp.head_dim, 2, hp.head_dim);
+    hp.n_rot_swa = (int32_t)K.opt_int(K.k("rope.dimension_count_swa"), hp.head_dim_swa, 2, hp.head_dim_swa);
+    if (hp.n_rot % 2 || hp.n_rot_swa % 2)
+        throw Error(strfmt("%s: rope dimension counts must be even (%d, %d)", K.f.name().c_str(), hp.n_rot, hp.n_rot_swa));
+    hp.rope_base_swa = K.opt_f32(K.k("rope.freq_base_swa"), 10000.0f);
+    hp.is_swa = read_swa_pattern(K, K.k("attention.sliding_window_pattern"), hp.n_layer, 6, true);
+    hp.final_softcap = K.opt_f32(K.k("final_logit_softcapping"), 30.0f);
+    if (hp.final_softcap < 0.0f)
+        throw Error(strfmt("%s: final_logit_softcapping = %g is negative", K.f.name().c_str(), hp.final_softcap));
+    hp.attn_scale = 1.0f;
+    hp.n_expert = (int32_t)K.req_int(K.k("expert_count"), 1, 1 << 16);
+    hp.n_expert_used = (int32_t)K.req_int(K.k("expert_used_count"), 1, hp.n_expert);
+    hp.n_ff_exp = (int32_t)K.req_int(K.k("expert_feed_forward_length"), 1, 1 << 22);
+
+    const std::string cl = "diffusion.canvas_length";
+    if (!K.f.has(cl)) K.missing(cl);
+    hp.canvas_length = (int32_t)K.check(cl, K.f.get_i64(cl), 1, 1 << 24);
+    SamplerDefaults & s = hp.sampler;
+    s.max_steps = (int32_t)K.opt_int("diffusion.eb_max_steps", s.max_steps, 1, 1 << 20);
+    s.t_min = K.opt_f32("diffusion.eb_t_min", s.t_min);
+    s.t_max = K.opt_f32("diffusion.eb_t_max", s.t_max);
+    s.entropy_bound = K.opt_f32("diffusion.eb_entropy_bound", s.entropy_bound);
+    s.stability_threshold = (int32_t)K.opt_int("diffusion.eb_stability_threshold", s.stability_threshold, 0, 1 << 20);
+    s.confidence_threshold = K.opt_f32("diffusion.eb_confidence_threshold", s.confidence_threshold);
+}
+
+void read_gemma3(const Keys & K, HParams & hp) {
+    read_common(K, hp);
+    hp.head_dim_swa = hp.head_dim;
+    hp.n_rot = (int32_t)K.opt_int(K.k("rope.dimension_count"), hp.head_dim, 2, hp.head_dim);
+    hp.n_rot_swa = hp.n_rot;
+    // llama.cpp hard-codes Gemma 3's local base 10000 (HF rope_local_base_freq); honour a key if present.
+    hp.rope_base_swa = K.opt_f32(K.k("rope.freq_base_swa"), 10000.0f);
+    hp.is_swa = read_swa_pattern(K, K.k("attention.sliding_window_pattern"), hp.n_layer, 6, false);
+    // Linear RoPE scaling (larger Gemma 3 models) applies to the global layers only.
+    if (auto t = K.f.find_string(K.k("rope.scaling.type")); t && *t == "linear")
+        hp.rope_scale_linear = K.opt_f32(K.k("rope.scaling.factor"), 1.0f);
+    if (!(hp.rope_scale_linear > 0.0f))
+        throw Error(strfmt("%s: rope.scaling.factor = %g must be positive", K.f.name().c_str(), hp.rope_scale_linear));
+    // Query scaling query_pre_attn_scalar^-1/2; the GGUF has no key for it and every Gemma 3 text
+    // model except 27B uses query_pre_attn_scalar = head_dim.
+    const float qpas = K.opt_f32(K.k("attention.query_pre_attn_scalar"), (float)hp.head_dim);
+    hp.attn_scale = (float)(1.0 / std::sqrt((double)qpas));
+    hp.final_softcap = K.opt_f32(K.k("final_logit_softcapping"), 0.0f);
+}
+
+}  // namespace
+
+HParams HParams::from_gguf(const gguf::File & f) {
+    const std::string arch = f.architecture();
+    HParams hp;
+    Keys K{f, arch};
+    if (arch == "diffusion-gemma") {
+        hp.arch = ModelArch::diffusion_gemma;
+        read_diffusion_gemma(K, hp);
+    } else if (arch == "gemma3") {
+        hp.arch = ModelArch::gemma3;
+        read_gemma3(K, hp);
+    } else {
+        throw Error(strfmt("%s: unsupported architecture '%s' (general.architecture); supported: diffusion-gemma, gemma3",
+                           f.name().c_str(), arch.empty() ? "<missing>" : arch.c_str()));
+    }
+    return hp;
+}
+
+}  // namespace ld
