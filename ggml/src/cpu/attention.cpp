@@ -1,0 +1,205 @@
+// Tiled attention (cpu-nn.h): one task per (KV head, query tile) holding every query head of the KV
+// group (the K/V tile work is shared by group * BQ rows). Each visible key tile of ATTN_BK keys is
+// converted to f32 into per-thread scratch: K transposed to [d][ATTN_BK] for the scores kernel, V in
+// contiguous column chunks for the PV kernel. (Packing once per call for all tasks was measured no
+// faster here and needs memory proportional to the context, so each task packs its own tiles.) Online softmax with f32 running max / sum / output per row. Tiles are classified
+// against the task's query positions (hidden: skipped; fully visible: no per-element mask).
+// A task's result depends only on its index, never on the thread that runs it.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "attention-mask.h"
+#include "common/error.h"
+#include "ld-ggml/cpu-nn.h"
+#include "nn-kernels.h"
+
+namespace ld::ggml {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kRowsTarget = 128;  // query rows (queries x heads of a group) per task
+
+// Position summary of one key tile.
+struct KeyTile {
+    int32_t kmin, kmax;  // over non-empty keys
+    int n_valid;         // non-empty keys
+    int n_canvas_vis;    // canvas mask: keys visible to every query
+};
+
+enum class TileVis { hidden, full, partial };
+
+TileVis classify(const AttnArgs & a, const KeyTile & t, int nk, int32_t qmin, int32_t qmax) {
+    if (t.n_valid == 0) return TileVis::hidden;
+    const bool dense = t.n_valid == nk;
+    switch (a.mask) {
+        case AttnMask::causal:
+            if (t.kmin > qmax) return TileVis::hidden;
+            return dense && t.kmax <= qmin ? TileVis::full : TileVis::partial;
+        case AttnMask::sliding:
+            if (t.kmin > qmax || (int64_t)t.kmax <= (int64_t)qmin - a.window) return TileVis::hidden;
+            return dense && t.kmax <= qmin && (int64_t)t.kmin > (int64_t)qmax - a.window ? TileVis::full
+                                                                                         : TileVis::partial;
+        case AttnMask::canvas:
+            if (t.n_canvas_vis == 0) return TileVis::hidden;
+            return t.n_canvas_vis == nk ? TileVis::full : TileVis::partial;
+    }
+    return TileVis::partial;
+}
+
+// Packs key tile t of KV head g: K -> kt [d][ATTN_BK] (transposed, zero columns past nk, in blocks of 32
+// dims so the written lines stay in L1); V -> vt in column chunks (nn-kernels.h). kconv / vconv: scratch
+// of ATTN_BK * d floats for converted rows.
+void pack_tile(const AttnArgs & a, int64_t g, int64_t t, float * kt, float * vt, float * kconv, float * vconv) {
+    const int64_t d = a.head_dim, j0 = t * ATTN_BK;
+    const int nk = (int)std::min<int64_t>(ATTN_BK, a.n_kv - j0);
+    const size_t row_bytes = attn_kv_row_bytes(a), stride = attn_kv_stride(a);
+    const TypeTraits * tt = type_traits(a.kv_type);
+    const float * krow[ATTN_BK];
+    const float * vrow[ATTN_BK];
+    for (int jj = 0; jj < nk; ++jj) {
+        const size_t off = (size_t)(j0 + jj) * stride + (size_t)g * row_bytes;
+        if (a.kv_type == Type::F32 && off % sizeof(float) == 0) {
+            krow[jj] = (const float *)((const char *)a.k + off);
+            vrow[jj] = (const float *)((const char *)a.v + off);
+        } else {
+            float * kr = kconv + jj * d;
+            float * vr = vconv + jj * d;
+            if (a.kv_type == Type::F32) {
+                std::memcpy(kr, (const char *)a.k + off, (size_t)d * sizeof(float));
+                std::memcpy(vr, (const char *)a.v + off, (size_t)d * sizeof(float));
+            } else {
+                tt->to_float((const char *)a.k + off, kr, d);
+                tt->to_float((const char *)a.v + off, vr, d);
+            }
+            krow[jj] = kr;
+            vrow[jj] = vr;
+        }
+    }
+    for (int64_t c0 = 0; c0 < d; c0 += 32) {
+        const int64_t c1 = std::min<int64_t>(d, c0 + 32);
+        for (int jj = 0; jj < ATTN_BK; ++jj) {
+            if (jj < nk) {
+                const float * kr = krow[jj];
+                for (int64_t c = c0; c < c1; ++c) kt[c * ATTN_BK + jj] = kr[c];
+            } else {
+                for (int64_t c = c0; c < c1; ++c) kt[c * ATTN_BK + jj] = 0.0f;
+            }
+        }
+    }
+    for (int64_t c0 = 0; c0 < d; c0 += ATTN_VC) {
+        const int64_t w = std::min<int64_t>(ATTN_VC, d - c0);
+        for (int jj = 0; jj < nk; ++jj) std::memcpy(vt + c0 * ATTN_BK + jj * w, vrow[jj] + c0, (size_t)w * sizeof(float));
+    }
+}
+
+struct Scratch {
+    std::vector<float> q, o, s, kt, vt, kconv, vconv, m, l, alpha;
+};
+
+}  // namespace
+
+void attention(const AttnArgs & a, ThreadPool * pool) { attention(a, pool, cpu_isa()); }
+
+void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
+    attention_validate(a);
+    if (a.n_q == 0) return;
+    const int64_t d = a.head_dim, group = a.n_head / a.n_kv_head, qs = attn_q_stride(a);
+    if (a.n_kv == 0) {
+        for (int64_t i = 0; i < a.n_q * a.n_head * d; ++i) a.out[i] = 0.0f;
+        return;
+    }
+    const NnKernels & K = nn_kernels(isa);
+    ThreadPool & tp = pool ? *pool : ThreadPool::global();
+
+    const int64_t bq = std::max<int64_t>(1, kRowsTarget / group);  // queries per task
+    const int64_t max_rows = bq * group;
+    const int64_t n_qt = (a.n_q + bq - 1) / bq;
+    const int64_t n_kt = (a.n_kv + ATTN_BK - 1) / ATTN_BK;
+
+    std::vector<KeyTile> tiles((size_t)n_kt);
+    for (int64_t t = 0; t < n_kt; ++t) {
+        KeyTile kt{std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::min(), 0, 0};
+        for (int64_t j = t * ATTN_BK; j < std::min<int64_t>(a.n_kv, (t + 1) * ATTN_BK); ++j) {
+            const int32_t kp = a.k_pos[j];
+            if (kp < 0) continue;
+            kt.kmin = std::min(kt.kmin, kp);
+            kt.kmax = std::max(kt.kmax, kp);
+            kt.n_valid++;
+            if (a.mask == AttnMask::canvas && attn_visible(a, 0, kp)) kt.n_canvas_vis++;
+        }
+        tiles[(size_t)t] = kt;
+    }
+
+    std::vector<Scratch> scratch((size_t)tp.n_threads());
+    for (Scratch & sc : scratch) {
+        sc.q.resize((size_t)(max_rows * d));
+        sc.o.resize((size_t)(max_rows * d));
+        sc.s.resize((size_t)(max_rows * ATTN_BK));
+        sc.kt.resize((size_t)(d * ATTN_BK));
+        sc.vt.resize((size_t)(ATTN_BK * d));
+        sc.kconv.resize((size_t)(ATTN_BK * d));
+        sc.vconv.resize((size_t)(ATTN_BK * d));
+        sc.m.resize((size_t)max_rows);
+        sc.l.resize((size_t)max_rows);
+        sc.alpha.resize((size_t)max_rows);
+    }
+
+    tp.parallel_for(a.n_kv_head * n_qt, [&](int64_t task, int thread) {
+        Scratch & sc = scratch[(size_t)thread];
+        const int64_t g = task % a.n_kv_head, qt = task / a.n_kv_head;
+        const int64_t i0 = qt * bq, nq = std::min(bq, a.n_q - i0);
+        const int rows = (int)(nq * group);
+        // row r = qi * group + hg: query i0 + qi, head g * group + hg
+        int32_t qmin = std::numeric_limits<int32_t>::max(), qmax = std::numeric_limits<int32_t>::min();
+        for (int64_t qi = 0; qi < nq; ++qi) {
+            qmin = std::min(qmin, a.q_pos[i0 + qi]);
+            qmax = std::max(qmax, a.q_pos[i0 + qi]);
+            for (int64_t hg = 0; hg < group; ++hg) {
+                const float * src = a.q + (i0 + qi) * qs + (g * group + hg) * d;
+                float * dst = sc.q.data() + (qi * group + hg) * d;
+                for (int64_t c = 0; c < d; ++c) dst[c] = src[c] * a.scale;
+            }
+        }
+        std::fill(sc.o.begin(), sc.o.begin() + rows * d, 0.0f);
+        std::fill(sc.m.begin(), sc.m.begin() + rows, kNegInf);
+        std::fill(sc.l.begin(), sc.l.begin() + rows, 0.0f);
+
+        for (int64_t t = 0; t < n_kt; ++t) {
+            const int64_t j0 = t * ATTN_BK;
+            const int nk = (int)std::min<int64_t>(ATTN_BK, a.n_kv - j0);
+            const TileVis vis = classify(a, tiles[(size_t)t], nk, qmin, qmax);
+            if (vis == TileVis::hidden) continue;
+
+            float * kt = sc.kt.data();
+            float * vt = sc.vt.data();
+            pack_tile(a, g, t, kt, vt, sc.kconv.data(), sc.vconv.data());
+
+            float * s = sc.s.data();
+            K.attn_scores(sc.q.data(), d, rows, kt, d, s);
+            if (vis == TileVis::partial || nk < ATTN_BK) {
+                for (int r = 0; r < rows; ++r) {
+                    const int32_t qp = a.q_pos[i0 + r / group];
+                    float * sr = s + r * ATTN_BK;
+                    for (int jj = 0; jj < ATTN_BK; ++jj)
+                        if (jj >= nk || !attn_visible(a, qp, a.k_pos[j0 + jj])) sr[jj] = kNegInf;
+                }
+            }
+            K.attn_softmax(s, rows, sc.m.data(), sc.l.data(), sc.alpha.data());
+            K.attn_pv(s, rows, vt, nk, d, sc.alpha.data(), sc.o.data());
+        }
+
+        for (int r = 0; r < rows; ++r) {
+            const int64_t qi = r / group, hg = r % group;
+            float * dst = a.out + ((i0 + qi) * a.n_head + g * group + hg) * d;
+            const float * o = sc.o.data() + (int64_t)r * d;
+            const float l = sc.l[(size_t)r];
+            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+            for (int64_t c = 0; c < d; ++c) dst[c] = o[c] * inv;
+        }
+    });
+}
+
+}  // namespace ld::ggml
