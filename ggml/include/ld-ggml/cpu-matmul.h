@@ -1,0 +1,68 @@
+// CPU matrix products of f32 activations with (quantized) weights: the dense matmul and the grouped
+// expert (MoE) matmul. Weights are GGUF tensors: a 2-D weight {K, M} is M rows of K values (ne0 = K),
+// a 3-D expert weight {K, M, E} is E such matrices back to back.
+//
+// Numerics: for quantized weights the activations are quantized once per call to the weight's
+// vec_dot_type with the reference quantizers (vec-dot.h; Q8_0 always uses the reference rule, round
+// half away from zero, on every ISA), and every ISA computes the same exact int32 sums per block;
+// only the f32 combination of block scales differs between ISAs (relative differences ~1e-6 of
+// sum |w*x|). Work is split into fixed tiles of the output, so results are bit-identical for any
+// thread count. ISA: cpu_isa() (LD_CPU_ISA) unless given; a type without a kernel on that ISA uses
+// the generic path. Bad shapes or types throw ld::Error.
+#pragma once
+
+#include <cstdint>
+
+#include "ld-ggml/cpu-features.h"
+#include "ld-ggml/thread-pool.h"
+#include "ld-ggml/types.h"
+
+namespace ld::ggml {
+
+// True when matmul / moe_matmul accept this weight type.
+bool matmul_supports(Type wtype);
+
+// y[N, M] = x[N, K] . W[M, K]^T. w: M rows of K values of wtype (K a multiple of the block size).
+// pool: nullptr = ThreadPool::global().
+void matmul(const float * x /*[N,K]*/, int64_t N, int64_t K, const void * w /*[M rows of K]*/, Type wtype,
+            int64_t M, float * y /*[N,M]*/, ThreadPool * pool = nullptr);
+void matmul_isa(CpuIsa isa, const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M,
+                float * y, ThreadPool * pool = nullptr);
+
+// The reference: activations quantized with the reference quantizer, then one generic vec_dot per
+// output element (single thread, no SIMD).
+void matmul_ref(const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M, float * y);
+
+// Grouped expert matmul. Experts: w holds E matrices of M rows of K values ({K, M, E}).
+// Routing: ids[N, top_k] (expert of each token's slot, in [0, E)), rw[N, top_k] (routing weights).
+// Input: x_per_slot = false: x[N, K], the same row for every slot (gate_up);
+//        x_per_slot = true:  x[N, top_k, K], one row per slot (down, after the activation).
+// Output: rw == nullptr: y[N, top_k, M], the raw expert output of each slot (gate_up; with the fused
+//         {K, 2*Fe, E} tensor the gate half is y[..., :Fe] and the up half y[..., Fe:]);
+//         rw != nullptr: y[N, M] = sum over slots (in slot order) of rw[n, s] * expert output (down).
+// Tokens are grouped by expert and each expert runs one small GEMM, then results are scattered back.
+struct MoeArgs {
+    const float * x = nullptr;
+    int64_t N = 0, K = 0;
+    bool x_per_slot = false;
+    const void * w = nullptr;
+    Type wtype = Type::F32;
+    int64_t M = 0, E = 0;
+    const int32_t * ids = nullptr;  // [N, top_k]
+    const float * rw = nullptr;     // [N, top_k] or nullptr
+    int64_t top_k = 0;
+    float * y = nullptr;
+};
+void moe_matmul(const MoeArgs & a, ThreadPool * pool = nullptr);
+void moe_matmul_isa(CpuIsa isa, const MoeArgs & a, ThreadPool * pool = nullptr);
+// Reference: a loop over (token, slot) with the generic dot products.
+void moe_matmul_ref(const MoeArgs & a);
+
+}  // namespace ld::ggml
+
+namespace ld::ggml {
+// Peak throughput of one core in G ops/s measured over `seconds` with a register-only loop:
+// what = "vnni" (512-bit vpdpbusd, int8), "fma" (512-bit f32 FMA), "bf16" (vdpbf16ps). Returns 0 when
+// this build or CPU has no AVX-512 (the caller checks cpu_features() first).
+double cpu_peak_gops(const char * what, double seconds);
+}  // namespace ld::ggml

@@ -1,0 +1,590 @@
+// AVX-512 matmul kernels (AVX-512 F/BW/VL/VNNI/BF16): panels of R = 16 weight rows against tiles
+// of C = 12 activation columns, register-tiled (12 int32 + 12 f32 zmm accumulators).
+//
+// Quantized weights (scheme in matmul-impl.h): the panel holds the unsigned codes dword-interleaved,
+// [K/4][16 rows][4 bytes], so one zmm load gives 4 consecutive codes of 16 rows; the tile holds the
+// int8 activation codes [K/4][C][4]. vpdpbusd(acc_c, codes, broadcast(4 activation codes of c))
+// accumulates exact int32 sums for 16 rows x 1 column; an accumulator starts each block at
+// -off*asum (the offset correction), and the block ends with acc_f += cvt(acc_i) * (s1 * da)
+// (+ s2 * A for types with mins). F32 / F16 weights: f32 panel [K][16], FMA against broadcast
+// activations. BF16: bf16 pairs [K/2][16] with vdpbf16ps (activations rounded to bf16).
+#include <immintrin.h>
+
+// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wall reports as (maybe-)
+// uninitialized (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ld-ggml/blocks.h"
+#include "ld-ggml/fp16.h"
+#include "matmul-impl.h"
+
+namespace ld::ggml::mm {
+
+namespace {
+
+constexpr int R = 16;
+constexpr int C = 12;
+
+enum class Kind { quant, f32, bf16 };
+
+Kind kind_of(Type w) {
+    if (w == Type::BF16) return Kind::bf16;
+    if (w == Type::F32 || w == Type::F16) return Kind::f32;
+    return Kind::quant;
+}
+
+bool has(Type w) {
+    QuantCfg c;
+    return w == Type::F32 || w == Type::F16 || w == Type::BF16 || quant_cfg(w, c);
+}
+
+inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// ---- layouts ----
+// quant panel: q[K*16] | s1[nb*16] | s2[nb*16];  tile: q[K*C] | da[nb*C] | corr[nb*C] | A[nb*C]
+// f32 panel: [K][16] f32; tile [K][C] f32.   bf16 panel: [K2][16] dwords; tile [K2][C] dwords (K2 = ceil(K/2))
+size_t panel_bytes(Type w, int64_t K) {
+    switch (kind_of(w)) {
+        case Kind::f32: return up64((size_t)K * R * 4);
+        case Kind::bf16: return up64((size_t)((K + 1) / 2) * R * 4);
+        default: {
+            QuantCfg c;
+            quant_cfg(w, c);
+            const size_t nb = (size_t)(K / c.bl);
+            return up64((size_t)K * R) + 2 * up64(nb * R * 4);
+        }
+    }
+}
+
+size_t tile_bytes(Type w, int64_t K) {
+    switch (kind_of(w)) {
+        case Kind::f32: return up64((size_t)K * C * 4);
+        case Kind::bf16: return up64((size_t)((K + 1) / 2) * C * 4);
+        default: {
+            QuantCfg c;
+            quant_cfg(w, c);
+            const size_t nb = (size_t)(K / c.bl);
+            return up64((size_t)K * C) + 3 * up64(nb * C * 4);
+        }
+    }
+}
+
+struct Scratch {
+    std::vector<uint8_t> u;
+    std::vector<float> s1, s2, f;
+    std::vector<int8_t> qs;
+    std::vector<int32_t> asum;
+};
+Scratch & scratch() {
+    static thread_local Scratch s;
+    return s;
+}
+
+// In-register transpose of a 16x16 dword matrix: r[i] = row i -> o[j] = column j.
+inline void transpose16(const __m512i * r, __m512i * o) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; ++i) {
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int j = 0; j < 4; ++j) {
+        b[4 * j + 0] = _mm512_unpacklo_epi64(a[4 * j], a[4 * j + 2]);
+        b[4 * j + 1] = _mm512_unpackhi_epi64(a[4 * j], a[4 * j + 2]);
+        b[4 * j + 2] = _mm512_unpacklo_epi64(a[4 * j + 1], a[4 * j + 3]);
+        b[4 * j + 3] = _mm512_unpackhi_epi64(a[4 * j + 1], a[4 * j + 3]);
+    }
+    // b[4j+m], 128-bit lane L = column 4L+m of rows 4j..4j+3
+    for (int m = 0; m < 4; ++m) {
+        const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44);
+        const __m512i c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
+        const __m512i c2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44);
+        const __m512i c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
+        o[0 + m] = _mm512_shuffle_i32x4(c0, c2, 0x88);
+        o[4 + m] = _mm512_shuffle_i32x4(c0, c2, 0xDD);
+        o[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88);
+        o[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
+    }
+}
+
+// dst[G*16 + r] = src dword G of row r (rows of `stride` dwords), G < n_dw: 16x16 dword blocks
+// transposed in registers, the tail gathered.
+void transpose_dwords16(const uint32_t * src, int64_t stride, int64_t n_dw, uint32_t * dst) {
+    int64_t G0 = 0;
+    for (; G0 + 16 <= n_dw; G0 += 16) {
+        __m512i r[16], o[16];
+        for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512((const void *)(src + i * stride + G0));
+        transpose16(r, o);
+        for (int j = 0; j < 16; ++j) _mm512_store_si512((void *)(dst + (G0 + j) * 16), o[j]);
+    }
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)stride));
+    for (int64_t G = G0; G < n_dw; ++G)
+        _mm512_store_si512((__m512i *)(dst + G * 16), _mm512_i32gather_epi32(idx, (const void *)(src + G), 4));
+}
+
+// ---- vector unpackers of the hot types (same bytes as unpack_row in matmul-unpack.cpp) ----
+inline __m256i nibbles16(const uint8_t * qs) {  // 16 bytes -> 32 codes: low nibbles then high nibbles
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m = _mm_set1_epi8(15);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+bool unpack_row_simd(Type w, const uint8_t * row, int64_t K, uint8_t * u, float * s1, float * s2) {
+    switch (w) {
+        case Type::Q4_0: {
+            const block_q4_0 * x = reinterpret_cast<const block_q4_0 *>(row);
+            for (int64_t b = 0; b < K / 32; ++b) {
+                _mm256_storeu_si256((__m256i *)(u + 32 * b), nibbles16(x[b].qs));
+                s1[b] = fp16_to_f32(x[b].d);
+                s2[b] = 0.0f;
+            }
+            return true;
+        }
+        case Type::IQ4_NL: {
+            const block_iq4_nl * x = reinterpret_cast<const block_iq4_nl *>(row);
+            alignas(16) int8_t tab[16];
+            for (int i = 0; i < 16; ++i) tab[i] = (int8_t)(kvalues_iq4nl[i] + 128);
+            const __m256i t = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)tab));
+            for (int64_t b = 0; b < K / 32; ++b) {
+                _mm256_storeu_si256((__m256i *)(u + 32 * b), _mm256_shuffle_epi8(t, nibbles16(x[b].qs)));
+                s1[b] = fp16_to_f32(x[b].d);
+                s2[b] = 0.0f;
+            }
+            return true;
+        }
+        case Type::Q5_0: {
+            const block_q5_0 * x = reinterpret_cast<const block_q5_0 *>(row);
+            const __m256i h = _mm256_set1_epi8(16);
+            for (int64_t b = 0; b < K / 32; ++b) {
+                uint32_t qh;
+                std::memcpy(&qh, x[b].qh, 4);
+                const __m256i hb = _mm256_and_si256(_mm256_movm_epi8((__mmask32)qh), h);
+                _mm256_storeu_si256((__m256i *)(u + 32 * b), _mm256_or_si256(nibbles16(x[b].qs), hb));
+                s1[b] = fp16_to_f32(x[b].d);
+                s2[b] = 0.0f;
+            }
+            return true;
+        }
+        case Type::Q8_0: {
+            const block_q8_0 * x = reinterpret_cast<const block_q8_0 *>(row);
+            const __m256i f = _mm256_set1_epi8((char)0x80);
+            for (int64_t b = 0; b < K / 32; ++b) {
+                _mm256_storeu_si256((__m256i *)(u + 32 * b),
+                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x[b].qs), f));
+                s1[b] = fp16_to_f32(x[b].d);
+                s2[b] = 0.0f;
+            }
+            return true;
+        }
+        case Type::Q4_K: {
+            const block_q4_K * x = reinterpret_cast<const block_q4_K *>(row);
+            const __m256i m = _mm256_set1_epi8(15);
+            for (int64_t b = 0; b < K / 256; ++b) {
+                for (int c = 0; c < 4; ++c) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+                    _mm256_storeu_si256((__m256i *)(u + 256 * b + 64 * c), _mm256_and_si256(v, m));
+                    _mm256_storeu_si256((__m256i *)(u + 256 * b + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
+                }
+                const float d = fp16_to_f32(x[b].d), dmin = fp16_to_f32(x[b].dmin);
+                for (int j = 0; j < 8; ++j) {
+                    int sc, mn;
+                    if (j < 4) { sc = x[b].scales[j] & 63; mn = x[b].scales[j + 4] & 63; }
+                    else {
+                        sc = (x[b].scales[j + 4] & 15) | ((x[b].scales[j - 4] >> 6) << 4);
+                        mn = (x[b].scales[j + 4] >> 4) | ((x[b].scales[j] >> 6) << 4);
+                    }
+                    s1[8 * b + j] = d * (float)sc;
+                    s2[8 * b + j] = -(dmin * (float)mn);
+                }
+            }
+            return true;
+        }
+        case Type::Q6_K: {
+            const block_q6_K * x = reinterpret_cast<const block_q6_K *>(row);
+            const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(0x30);
+            for (int64_t b = 0; b < K / 256; ++b) {
+                for (int h = 0; h < 2; ++h) {
+                    const __m256i L0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h));
+                    const __m256i L1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h + 32));
+                    const __m256i H = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+                    uint8_t * o = u + 256 * b + 128 * h;
+                    _mm256_storeu_si256((__m256i *)(o + 0), _mm256_or_si256(_mm256_and_si256(L0, m4),
+                                        _mm256_and_si256(_mm256_slli_epi16(H, 4), m2)));
+                    _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(L1, m4),
+                                        _mm256_and_si256(_mm256_slli_epi16(H, 2), m2)));
+                    _mm256_storeu_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                                        _mm256_and_si256(H, m2)));
+                    _mm256_storeu_si256((__m256i *)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi16(H, 2), m2)));
+                }
+                const float d = fp16_to_f32(x[b].d);
+                for (int g = 0; g < 16; ++g) {
+                    s1[16 * b + g] = d * (float)x[b].scales[g];
+                    s2[16 * b + g] = 0.0f;
+                }
+            }
+            return true;
+        }
+        default: return false;
+    }
+}
+
+// Q4_K straight into the panel: the raw nibble bytes of 16 rows are transposed in registers (half the
+// bytes of the codes) and split into low / high nibbles there. Rows past n_rows repeat the last row
+// with zero scales.
+void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    const int64_t nsb = K / 256, nb = K / 32;
+    float * s1 = reinterpret_cast<float *>(panel + up64((size_t)K * R));
+    float * s2 = reinterpret_cast<float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int64_t b = 0; b < nsb; ++b) {
+        if (b + 2 < nsb) {  // the rows stream from memory: ask for two super-blocks ahead
+            for (int i = 0; i < n_rows; ++i) {
+                const uint8_t * p = rows + row_bytes * i + (size_t)(b + 2) * sizeof(block_q4_K);
+                _mm_prefetch((const char *)p, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + 64, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + 128, _MM_HINT_T0);
+            }
+        }
+        for (int half = 0; half < 2; ++half) {
+            __m512i r[16], o[16];
+            for (int i = 0; i < 16; ++i) {
+                const block_q4_K * x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * (i < n_rows ? i : n_rows - 1));
+                r[i] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * half));
+            }
+            transpose16(r, o);
+            for (int j = 0; j < 16; ++j) {
+                const int c = 2 * half + j / 8, i = j % 8;  // chunk, dword within the chunk's 32 bytes
+                uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * 64;
+                _mm512_store_si512((void *)(base + i * 64), _mm512_and_si512(o[j], m4));
+                _mm512_store_si512((void *)(base + (8 + i) * 64), _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4));
+            }
+        }
+        for (int rr = 0; rr < R; ++rr) {
+            if (rr >= n_rows) {
+                for (int j = 0; j < 8; ++j) { s1[(8 * b + j) * R + rr] = 0.0f; s2[(8 * b + j) * R + rr] = 0.0f; }
+                continue;
+            }
+            const block_q4_K & x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * rr)[b];
+            const float d = fp16_to_f32(x.d), dmin = fp16_to_f32(x.dmin);
+            for (int j = 0; j < 8; ++j) {
+                int sc, mn;
+                if (j < 4) { sc = x.scales[j] & 63; mn = x.scales[j + 4] & 63; }
+                else {
+                    sc = (x.scales[j + 4] & 15) | ((x.scales[j - 4] >> 6) << 4);
+                    mn = (x.scales[j + 4] >> 4) | ((x.scales[j] >> 6) << 4);
+                }
+                s1[(8 * b + j) * R + rr] = d * (float)sc;
+                s2[(8 * b + j) * R + rr] = -(dmin * (float)mn);
+            }
+        }
+    }
+}
+
+void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
+    Scratch & S = scratch();
+    if (w == Type::Q4_K) {
+        pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        return;
+    }
+    switch (kind_of(w)) {
+        case Kind::f32: {
+            S.f.assign((size_t)(R * K), 0.0f);
+            for (int r = 0; r < n_rows; ++r) {
+                if (w == Type::F32) std::memcpy(&S.f[(size_t)r * K], rows + row_bytes * r, (size_t)K * 4);
+                else {
+                    const fp16_t * h = reinterpret_cast<const fp16_t *>(rows + row_bytes * r);
+                    float * o = &S.f[(size_t)r * K];
+                    int64_t k = 0;
+                    for (; k + 16 <= K; k += 16)
+                        _mm512_storeu_ps(o + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + k))));
+                    for (; k < K; ++k) o[k] = fp16_to_f32(h[k]);
+                }
+            }
+            transpose_dwords16(reinterpret_cast<const uint32_t *>(S.f.data()), K, K, static_cast<uint32_t *>(panel));
+            break;
+        }
+        case Kind::bf16: {
+            const int64_t K2 = (K + 1) / 2;
+            S.u.assign((size_t)(R * K2 * 4), 0);
+            for (int r = 0; r < n_rows; ++r) std::memcpy(&S.u[(size_t)r * K2 * 4], rows + row_bytes * r, (size_t)K * 2);
+            transpose_dwords16(reinterpret_cast<const uint32_t *>(S.u.data()), K2, K2, static_cast<uint32_t *>(panel));
+            break;
+        }
+        default: {
+            QuantCfg c;
+            quant_cfg(w, c);
+            const int64_t nb = K / c.bl;
+            S.u.resize((size_t)(R * K));
+            S.s1.resize((size_t)(R * nb));
+            S.s2.resize((size_t)(R * nb));
+            for (int r = 0; r < n_rows; ++r) {
+                uint8_t * u = &S.u[(size_t)r * K];
+                float * a = &S.s1[(size_t)r * nb];
+                float * m = &S.s2[(size_t)r * nb];
+                if (!unpack_row_simd(w, rows + row_bytes * r, K, u, a, m)) unpack_row(w, rows + row_bytes * r, K, u, a, m);
+            }
+            if (n_rows < R) {  // missing rows: zero scales (their codes never reach the output)
+                std::memset(&S.u[(size_t)n_rows * K], 0, (size_t)((R - n_rows) * K));
+                std::fill(S.s1.begin() + (size_t)n_rows * nb, S.s1.end(), 0.0f);
+                std::fill(S.s2.begin() + (size_t)n_rows * nb, S.s2.end(), 0.0f);
+            }
+            uint8_t * p = static_cast<uint8_t *>(panel);
+            transpose_dwords16(reinterpret_cast<const uint32_t *>(S.u.data()), K / 4, K / 4, reinterpret_cast<uint32_t *>(p));
+            float * s1 = reinterpret_cast<float *>(p + up64((size_t)K * R));
+            float * s2 = reinterpret_cast<float *>(p + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+            for (int64_t b = 0; b < nb; ++b)
+                for (int r = 0; r < R; ++r) {
+                    s1[b * R + r] = S.s1[(size_t)(r * nb + b)];
+                    s2[b * R + r] = S.s2[(size_t)(r * nb + b)];
+                }
+            break;
+        }
+    }
+}
+
+void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) {
+    Scratch & S = scratch();
+    switch (kind_of(w)) {
+        case Kind::f32: {
+            float * t = static_cast<float *>(tile);
+            std::memset(t, 0, (size_t)K * C * 4);
+            for (int c = 0; c < n; ++c) {
+                const uint8_t * row = a.row(ids[c]);
+                if (a.type == Type::F32) {
+                    const float * x = reinterpret_cast<const float *>(row);
+                    for (int64_t k = 0; k < K; ++k) t[k * C + c] = x[k];
+                } else {
+                    const fp16_t * x = reinterpret_cast<const fp16_t *>(row);
+                    for (int64_t k = 0; k < K; ++k) t[k * C + c] = fp16_to_f32(x[k]);
+                }
+            }
+            break;
+        }
+        case Kind::bf16: {
+            const int64_t K2 = (K + 1) / 2;
+            uint32_t * t = static_cast<uint32_t *>(tile);
+            std::memset(t, 0, (size_t)K2 * C * 4);
+            for (int c = 0; c < n; ++c) {
+                const bf16_t * x = reinterpret_cast<const bf16_t *>(a.row(ids[c]));
+                for (int64_t k2 = 0; k2 < K2; ++k2) {
+                    const uint32_t lo = x[2 * k2], hi = 2 * k2 + 1 < K ? x[2 * k2 + 1] : 0;
+                    t[k2 * C + c] = lo | (hi << 16);
+                }
+            }
+            break;
+        }
+        default: {
+            QuantCfg cf;
+            quant_cfg(w, cf);
+            const int64_t nb = K / cf.bl;
+            uint8_t * t = static_cast<uint8_t *>(tile);
+            uint32_t * q = reinterpret_cast<uint32_t *>(t);
+            float * da = reinterpret_cast<float *>(t + up64((size_t)K * C));
+            int32_t * corr = reinterpret_cast<int32_t *>(t + up64((size_t)K * C) + up64((size_t)nb * C * 4));
+            float * A = reinterpret_cast<float *>(t + up64((size_t)K * C) + 2 * up64((size_t)nb * C * 4));
+            std::memset(t, 0, tile_bytes(w, K));
+            S.qs.resize((size_t)K);
+            S.s1.resize((size_t)nb);
+            S.s2.resize((size_t)nb);
+            S.asum.resize((size_t)nb);
+            for (int c = 0; c < n; ++c) {
+                act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.qs.data(), S.s1.data(), S.asum.data(), S.s2.data());
+                const uint32_t * src = reinterpret_cast<const uint32_t *>(S.qs.data());
+                for (int64_t G = 0; G < K / 4; ++G) q[G * C + c] = src[G];
+                for (int64_t b = 0; b < nb; ++b) {
+                    da[b * C + c] = S.s1[(size_t)b];
+                    corr[b * C + c] = -cf.off * S.asum[(size_t)b];
+                    A[b * C + c] = S.s2[(size_t)b];
+                }
+            }
+            break;
+        }
+    }
+}
+
+inline void store_rows(float * y, __m512 v, int n_rows) {
+    if (n_rows == R) _mm512_storeu_ps(y, v);
+    else _mm512_mask_storeu_ps(y, (__mmask16)((1u << n_rows) - 1u), v);
+}
+
+// The integer micro-kernel: BG dword groups per scale block (bl / 4), MIN: types with s2.
+template <int BG, bool MIN, int CC>
+void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    const int64_t nb = K / (4 * BG);
+    const uint8_t * pq = panel;
+    const float * s1 = reinterpret_cast<const float *>(panel + up64((size_t)K * R));
+    const float * s2 = reinterpret_cast<const float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+    const int32_t * tq = reinterpret_cast<const int32_t *>(tile);
+    const float * da = reinterpret_cast<const float *>(tile + up64((size_t)K * C));
+    const int32_t * corr = reinterpret_cast<const int32_t *>(tile + up64((size_t)K * C) + up64((size_t)nb * C * 4));
+    const float * A = reinterpret_cast<const float *>(tile + up64((size_t)K * C) + 2 * up64((size_t)nb * C * 4));
+    __m512 acc[CC];
+    for (int c = 0; c < CC; ++c) acc[c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i ai[CC];
+#pragma GCC unroll 12
+        for (int c = 0; c < CC; ++c) ai[c] = _mm512_set1_epi32(corr[b * C + c]);
+#pragma GCC unroll 8
+        for (int g = 0; g < BG; ++g) {
+            const __m512i wv = _mm512_load_si512((const void *)(pq + (b * BG + g) * 64));
+            const int32_t * a = tq + (b * BG + g) * C;
+#pragma GCC unroll 12
+            for (int c = 0; c < CC; ++c) ai[c] = _mm512_dpbusd_epi32(ai[c], wv, _mm512_set1_epi32(a[c]));
+        }
+        const __m512 sc = _mm512_load_ps(s1 + b * R);
+#pragma GCC unroll 12
+        for (int c = 0; c < CC; ++c)
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[c]), _mm512_mul_ps(sc, _mm512_set1_ps(da[b * C + c])), acc[c]);
+        if (MIN) {
+            const __m512 mn = _mm512_load_ps(s2 + b * R);
+#pragma GCC unroll 12
+            for (int c = 0; c < CC; ++c) acc[c] = _mm512_fmadd_ps(mn, _mm512_set1_ps(A[b * C + c]), acc[c]);
+        }
+    }
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+}
+
+// Runs only as many columns as the tile holds (rounded up to 4): small expert groups waste less.
+template <int BG, bool MIN>
+void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    if (n_cols <= 4) compute_quant_cc<BG, MIN, 4>(panel, tile, K, n_rows, n_cols, ycol);
+    else if (n_cols <= 8) compute_quant_cc<BG, MIN, 8>(panel, tile, K, n_rows, n_cols, ycol);
+    else compute_quant_cc<BG, MIN, C>(panel, tile, K, n_rows, n_cols, ycol);
+}
+
+void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    __m512 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; ++k) {
+        const __m512 wv = _mm512_load_ps(panel + k * R);
+#pragma GCC unroll 12
+        for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(wv, _mm512_set1_ps(tile[k * C + c]), acc[c]);
+    }
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+}
+
+void compute_bf16(const uint32_t * panel, const uint32_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    const int64_t K2 = (K + 1) / 2;
+    __m512 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K2; ++k) {
+        const __m512bh wv = (__m512bh)_mm512_load_si512((const void *)(panel + k * R));
+#pragma GCC unroll 12
+        for (int c = 0; c < C; ++c)
+            acc[c] = _mm512_dpbf16_ps(acc[c], wv, (__m512bh)_mm512_set1_epi32((int)tile[k * C + c]));
+    }
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+}
+
+void compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    switch (kind_of(w)) {
+        case Kind::f32:
+            compute_f32(static_cast<const float *>(panel), static_cast<const float *>(tile), K, n_rows, n_cols, ycol);
+            return;
+        case Kind::bf16:
+            compute_bf16(static_cast<const uint32_t *>(panel), static_cast<const uint32_t *>(tile), K, n_rows, n_cols, ycol);
+            return;
+        default: break;
+    }
+    QuantCfg c;
+    quant_cfg(w, c);
+    const uint8_t * p = static_cast<const uint8_t *>(panel);
+    const uint8_t * t = static_cast<const uint8_t *>(tile);
+    if (c.bl == 32) {
+        if (c.has_min) compute_quant<8, true>(p, t, K, n_rows, n_cols, ycol);
+        else compute_quant<8, false>(p, t, K, n_rows, n_cols, ycol);
+    } else {
+        if (c.has_min) compute_quant<4, true>(p, t, K, n_rows, n_cols, ycol);
+        else compute_quant<4, false>(p, t, K, n_rows, n_cols, ycol);
+    }
+}
+
+// ---- activation quantizers: the reference rules (quants-ref), vectorized with the same f32 operations ----
+// Blocks holding a NaN or an infinity are left to the reference code (returns false for the row).
+
+// Q8_0 reference: d = amax/127, id = 1/d, q = round half away from zero of x*id, clamped.
+bool quantize_row_q8_0(const float * x, block_q8_0 * y, int64_t n) {
+    const __m512 sign = _mm512_set1_ps(-0.0f), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+        if (!(amax <= 3.4028235e38f)) return false;  // NaN or inf
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = f32_to_fp16(d);
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512i q[2];
+        const __m512 vv[2] = {v0, v1};
+        for (int h = 0; h < 2; ++h) {
+            const __m512 v = _mm512_mul_ps(vv[h], vid);
+            const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m512 fr = _mm512_andnot_ps(sign, _mm512_sub_ps(v, t));  // |v - trunc(v)|, exact
+            const __mmask16 up = _mm512_cmp_ps_mask(fr, half, _CMP_GE_OQ);
+            const __m512 away = _mm512_or_ps(one, _mm512_and_ps(v, sign));   // +-1 with v's sign
+            __m512 r = _mm512_mask_add_ps(t, up, t, away);
+            r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+            q[h] = _mm512_cvttps_epi32(r);
+        }
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q[0]));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q[1]));
+    }
+    return true;
+}
+
+// Q8_K reference: max = the signed value of largest magnitude (first on ties), iscale = -127/max,
+// q = round half to even of iscale*x clamped to 127, d = 1/iscale, bsums per 16.
+bool quantize_row_q8_K(const float * x, block_q8_K * y, int64_t n) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < 16; ++i) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * i)));
+        const float amax = _mm512_reduce_max_ps(m);
+        if (!(amax <= 3.4028235e38f)) return false;
+        if (amax == 0.0f) {
+            std::memset(&y[b], 0, sizeof(block_q8_K));
+            continue;
+        }
+        float mx = 0.0f;
+        const __m512 va = _mm512_set1_ps(amax);
+        for (int i = 0; i < 16; ++i) {
+            const __mmask16 k = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * i)), va, _CMP_EQ_OQ);
+            if (k) { mx = x[16 * i + __builtin_ctz((unsigned)k)]; break; }
+        }
+        const float iscale = -127.0f / mx;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        for (int i = 0; i < 16; ++i) {
+            const __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * i)),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m512i q = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f)));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * i), _mm512_cvtepi32_epi8(q));
+            y[b].bsums[i] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        const float d = 1.0f / iscale;
+        std::memcpy(&y[b].d, &d, sizeof d);
+    }
+    return true;
+}
+
+bool quantize_row(Type w, const float * x, void * dst, int64_t K) {
+    QuantCfg c;
+    if (!quant_cfg(w, c)) return false;
+    if (c.act == Type::Q8_0) return quantize_row_q8_0(x, static_cast<block_q8_0 *>(dst), K);
+    if (c.act == Type::Q8_K) return quantize_row_q8_K(x, static_cast<block_q8_K *>(dst), K);
+    return false;
+}
+
+const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row};
+
+}  // namespace
+
+const Kernels * kernels_avx512() { return &kKernels; }
+
+}  // namespace ld::ggml::mm

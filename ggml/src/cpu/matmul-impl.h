@@ -1,0 +1,100 @@
+// Internal interface of the CPU matmul: how a weight type is fed to the integer micro-kernels, the
+// scalar unpackers shared by every ISA, and the table of per-ISA kernels (matmul-avx2.cpp,
+// matmul-avx512.cpp) that the driver (matmul.cpp, moe.cpp) runs over fixed output tiles.
+//
+// The integer scheme, common to every quantized type: a weight row of K values is split in blocks
+// of bl (16 or 32) values and each value is written as an unsigned code u (0..255) with
+//     w = s1[b] * (u - off) + s2[b]          (s1, s2 f32 per block, off an integer per type)
+// and an activation row (Q8_0 / Q8_1 / Q8_K blocks) as int8 codes a with scale da[b] per block. Then
+//     sum_k w*x = sum_b s1[b]*da[b] * (sum u*a - off*sum a)  +  s2[b] * A[b]
+// with A[b] = da[b]*sum a (Q8_0, Q8_K) or the stored s of Q8_1. The bracket is an exact int32 (the
+// same integers as the generic dot products); u*a products fit u8 x s8 (vpdpbusd) or s16 pairs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ld-ggml/types.h"
+
+namespace ld::ggml::mm {
+
+struct QuantCfg {
+    int bl = 32;            // values per scale block (16 or 32)
+    int off = 0;            // integer offset subtracted from the codes
+    bool has_min = false;   // s2 != 0 somewhere (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K)
+    Type act = Type::Q8_0;  // activation block type
+};
+
+// The config of a quantized weight type; false for plain types and unsupported ones.
+bool quant_cfg(Type w, QuantCfg & cfg);
+
+// Unpacks one weight row of K values: u[K] codes, s1[K/bl], s2[K/bl] (scalar reference code).
+void unpack_row(Type w, const void * row, int64_t K, uint8_t * u, float * s1, float * s2);
+
+// Per-block facts of one activation row for blocks of bl values: qs[K] int8 codes, da[K/bl],
+// asum[K/bl] (sum of the codes), A[K/bl] (see above).
+void act_blocks(Type act, int bl, const void * row, int64_t K, int8_t * qs, float * da, int32_t * asum, float * A);
+
+// Activation rows already converted to the weight's vec_dot_type (one row per token or slot).
+struct ActRows {
+    Type type = Type::F32;  // the vec_dot_type
+    const uint8_t * data = nullptr;
+    size_t row_bytes = 0;
+    const uint8_t * row(int64_t i) const { return data + (size_t)i * row_bytes; }
+};
+
+// One ISA's kernels. A panel is R weight rows packed for the micro-kernel, a tile C activation rows.
+struct Kernels {
+    int R = 0, C = 0;
+    bool (*has)(Type w) = nullptr;
+    size_t (*panel_bytes)(Type w, int64_t K) = nullptr;
+    size_t (*tile_bytes)(Type w, int64_t K) = nullptr;
+    // rows: n_rows (<= R) consecutive weight rows of row_bytes each; rows past n_rows are zero.
+    void (*pack_panel)(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) = nullptr;
+    // n (<= C) activation rows a.row(ids[i]); columns past n are zero.
+    void (*pack_tile)(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) = nullptr;
+    // ycol[c][r] = dot(panel row r, tile column c) for r < n_rows, c < n_cols.
+    void (*compute)(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols,
+                    float * const * ycol) = nullptr;
+    // Optional vector version of quantize_activation_row (vec-dot.h) giving the same bytes; returns
+    // false to leave the row to the reference code.
+    bool (*quantize_row)(Type w, const float * x, void * dst, int64_t K) = nullptr;
+};
+
+const Kernels * kernels_avx2();    // nullptr when not built
+const Kernels * kernels_avx512();  // nullptr when not built
+
+}  // namespace ld::ggml::mm
+
+// ---- the driver shared by the dense and the expert matmul (matmul.cpp) ----
+#include <vector>
+
+#include "ld-ggml/cpu-features.h"
+#include "ld-ggml/thread-pool.h"
+
+namespace ld::ggml::mm {
+
+// One weight matrix (M rows of K) applied to a list of activation rows: out[i][0..M) = W . act.row(ids[i]).
+struct Group {
+    const uint8_t * w = nullptr;
+    const int64_t * ids = nullptr;
+    float * const * out = nullptr;
+    int64_t n = 0;
+};
+
+// Throws ld::Error for a type the matmul cannot run or a K that is not a block multiple.
+void check_weight(const char * op, Type w, int64_t K);
+
+// The kernels of isa for weight type w, or nullptr when the generic path must be used.
+const Kernels * kernels_for(CpuIsa isa, Type w);
+
+// Activation rows x[rows, K] converted to w's vec_dot_type (the reference rule, in parallel; with k's
+// vector quantizer when it has one).
+std::vector<uint8_t> quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool,
+                                   ActRows & out);
+
+// Runs every group with kernels k (or the generic dot products when k is nullptr), in fixed tiles.
+void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,
+                ThreadPool & pool);
+
+}  // namespace ld::ggml::mm

@@ -1,0 +1,197 @@
+// The CPU matmul driver: argument checks, ISA dispatch, activation quantization (once per call),
+// and the tiled, threaded run of the per-ISA micro-kernels over groups of (weight matrix, activation
+// rows). The dense matmul is one group; moe.cpp builds one group per expert.
+//
+// Tasks are fixed tiles: (group, panel of R weight rows, chunk of activation tiles); each output
+// element is computed by exactly one task, so the result does not depend on the thread count.
+#include "ld-ggml/cpu-matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.h"
+#include "ld-ggml/vec-dot.h"
+#include "matmul-impl.h"
+
+namespace ld::ggml {
+
+namespace mm {
+
+void check_weight(const char * op, Type w, int64_t K) {
+    const TypeTraits * t = type_traits(w);
+    if (!t || !vec_dot_generic(w))
+        throw Error(strfmt("%s: weight type %s is not supported by the CPU matmul", op, type_name((int32_t)w)));
+    if (K <= 0 || K % t->block_size != 0)
+        throw Error(strfmt("%s: K = %lld is not a positive multiple of the %s block size %lld", op, (long long)K,
+                           t->name, (long long)t->block_size));
+    const TypeTraits * at = type_traits(t->vec_dot_type);
+    if (K % at->block_size != 0)
+        throw Error(strfmt("%s: K = %lld is not a multiple of the activation (%s) block size %lld", op,
+                           (long long)K, at->name, (long long)at->block_size));
+}
+
+const Kernels * kernels_for(CpuIsa isa, Type w) {
+    const Kernels * k = nullptr;
+#if defined(LD_HAVE_AVX512)
+    if (isa == CpuIsa::avx512) k = kernels_avx512();
+#endif
+#if defined(LD_HAVE_AVX2)
+    if (isa == CpuIsa::avx2) k = kernels_avx2();
+#endif
+    return (k && k->has(w)) ? k : nullptr;
+}
+
+std::vector<uint8_t> quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool,
+                                   ActRows & out) {
+    const Type at = type_traits(w)->vec_dot_type;
+    const size_t rb = row_size(at, K);
+    std::vector<uint8_t> buf(rb * (size_t)rows);
+    const int64_t chunk = 16;
+    pool.parallel_for((rows + chunk - 1) / chunk, [&](int64_t t, int) {
+        for (int64_t r = t * chunk; r < std::min(rows, (t + 1) * chunk); ++r) {
+            uint8_t * dst = buf.data() + rb * (size_t)r;
+            if (!(k && k->quantize_row && k->quantize_row(w, x + r * K, dst, K))) quantize_activation_row(w, x + r * K, dst, K);
+        }
+    });
+    out.type = at;
+    out.data = buf.data();
+    out.row_bytes = rb;
+    return buf;
+}
+
+namespace {
+
+void run_generic(Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups, ThreadPool & pool) {
+    const vec_dot_fn dot = vec_dot_generic(w);
+    const size_t wrb = row_size(w, K);
+    const int64_t RB = 16;  // weight rows per task
+    std::vector<int64_t> first(groups.size() + 1, 0);
+    for (size_t g = 0; g < groups.size(); ++g) first[g + 1] = first[g] + (groups[g].n > 0 ? (M + RB - 1) / RB : 0);
+    pool.parallel_for(first.back(), [&](int64_t task, int) {
+        const size_t g = (size_t)(std::upper_bound(first.begin(), first.end(), task) - first.begin() - 1);
+        const Group & G = groups[g];
+        const int64_t m0 = (task - first[g]) * RB, m1 = std::min(M, m0 + RB);
+        for (int64_t i = 0; i < G.n; ++i) {
+            const uint8_t * a = act.row(G.ids[i]);
+            for (int64_t m = m0; m < m1; ++m) G.out[i][m] = dot(K, G.w + wrb * (size_t)m, a);
+        }
+    });
+}
+
+}  // namespace
+
+void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,
+                ThreadPool & pool) {
+    if (!k) {
+        run_generic(w, K, M, act, groups, pool);
+        return;
+    }
+    const int R = k->R, C = k->C;
+    const size_t wrb = row_size(w, K);
+    const size_t tb = k->tile_bytes(w, K), pb = k->panel_bytes(w, K);
+    // 1. pack every activation tile once (tile t of group g covers ids[t*C .. t*C+C))
+    std::vector<int64_t> tile0(groups.size() + 1, 0);
+    for (size_t g = 0; g < groups.size(); ++g) tile0[g + 1] = tile0[g] + (groups[g].n + C - 1) / C;
+    const int64_t n_tiles = tile0.back();
+    if (n_tiles == 0) return;
+    // grow-only per calling thread: no page faults and zero-fill for every call of the same shape
+    static thread_local std::vector<uint8_t> tiles;
+    if (tiles.size() < tb * (size_t)n_tiles + 64) tiles.resize(tb * (size_t)n_tiles + 64);
+    uint8_t * tiles_base = tiles.data() + ((64 - ((uintptr_t)tiles.data() & 63)) & 63);
+    pool.parallel_for(n_tiles, [&](int64_t t, int) {
+        const size_t g = (size_t)(std::upper_bound(tile0.begin(), tile0.end(), t) - tile0.begin() - 1);
+        const int64_t i0 = (t - tile0[g]) * C;
+        const int n = (int)std::min<int64_t>(C, groups[g].n - i0);
+        k->pack_tile(w, act, groups[g].ids + i0, n, K, tiles_base + tb * (size_t)t);
+    });
+    // 2. tasks: (group, panel, chunk of tiles), panel-major so a thread reuses its packed panel
+    const int64_t n_panels = (M + R - 1) / R;
+    const int64_t chunk_tiles = std::max<int64_t>(1, 1024 / C);
+    struct Task { int32_t g; int32_t p; int64_t t0, t1; };
+    std::vector<Task> tasks;
+    for (size_t g = 0; g < groups.size(); ++g)
+        for (int64_t p = 0; p < n_panels; ++p)
+            for (int64_t t = tile0[g]; t < tile0[g + 1]; t += chunk_tiles)
+                tasks.push_back({(int32_t)g, (int32_t)p, t, std::min(tile0[g + 1], t + chunk_tiles)});
+    const int nt = pool.n_threads();
+    std::vector<std::vector<uint8_t>> panels((size_t)nt);
+    std::vector<std::pair<int32_t, int32_t>> cached((size_t)nt, {-1, -1});
+    pool.parallel_for((int64_t)tasks.size(), [&](int64_t ti, int th) {
+        const Task & T = tasks[(size_t)ti];
+        const Group & G = groups[(size_t)T.g];
+        std::vector<uint8_t> & pbuf = panels[(size_t)th];
+        if (pbuf.size() < pb + 64) pbuf.resize(pb + 64);
+        uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
+        const int64_t r0 = (int64_t)T.p * R;
+        const int n_rows = (int)std::min<int64_t>(R, M - r0);
+        if (cached[(size_t)th] != std::make_pair(T.g, T.p)) {
+            k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
+            cached[(size_t)th] = {T.g, T.p};
+            // the weights stream from memory once per call: fetch the next panel's rows while this
+            // one computes
+            if (r0 + R < M) {
+                const uint8_t * nx = G.w + wrb * (size_t)(r0 + R);
+                const size_t nbytes = wrb * (size_t)std::min<int64_t>(R, M - r0 - R);
+                for (size_t o = 0; o < nbytes; o += 64) __builtin_prefetch(nx + o, 0, 2);
+            }
+        }
+        float * ycol[64];
+        for (int64_t t = T.t0; t < T.t1; ++t) {
+            const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
+            const int n = (int)std::min<int64_t>(C, G.n - i0);
+            for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
+            k->compute(w, panel, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
+        }
+    });
+}
+
+}  // namespace mm
+
+using namespace mm;
+
+bool matmul_supports(Type wtype) { return vec_dot_generic(wtype) != nullptr; }
+
+namespace {
+
+void check_dense(const char * op, const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M,
+                 const float * y) {
+    check_weight(op, wtype, K);
+    if (N < 0 || M < 0) throw Error(strfmt("%s: negative size N = %lld, M = %lld", op, (long long)N, (long long)M));
+    if ((N > 0 && (!x || !y)) || (M > 0 && !w)) throw Error(strfmt("%s: null buffer", op));
+}
+
+}  // namespace
+
+void matmul_isa(CpuIsa isa, const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M, float * y,
+                ThreadPool * pool) {
+    check_dense("matmul", x, N, K, w, wtype, M, y);
+    if (N == 0 || M == 0) return;
+    ThreadPool & P = pool ? *pool : ThreadPool::global();
+    const Kernels * k = kernels_for(isa, wtype);
+    ActRows act;
+    std::vector<uint8_t> abuf = quantize_acts(k, wtype, x, N, K, P, act);
+    std::vector<int64_t> ids((size_t)N);
+    std::vector<float *> out((size_t)N);
+    for (int64_t i = 0; i < N; ++i) { ids[(size_t)i] = i; out[(size_t)i] = y + i * M; }
+    std::vector<Group> groups{Group{static_cast<const uint8_t *>(w), ids.data(), out.data(), N}};
+    run_groups(k, wtype, K, M, act, groups, P);
+}
+
+void matmul(const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M, float * y, ThreadPool * pool) {
+    matmul_isa(cpu_isa(), x, N, K, w, wtype, M, y, pool);
+}
+
+void matmul_ref(const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M, float * y) {
+    check_dense("matmul_ref", x, N, K, w, wtype, M, y);
+    const vec_dot_fn dot = vec_dot_generic(wtype);
+    const Type at = type_traits(wtype)->vec_dot_type;
+    const size_t arb = row_size(at, K), wrb = row_size(wtype, K);
+    std::vector<uint8_t> a(arb);
+    const uint8_t * wb = static_cast<const uint8_t *>(w);
+    for (int64_t n = 0; n < N; ++n) {
+        quantize_activation_row(wtype, x + n * K, a.data(), K);
+        for (int64_t m = 0; m < M; ++m) y[n * M + m] = dot(K, wb + wrb * (size_t)m, a.data());
+    }
+}
+
+}  // namespace ld::ggml
