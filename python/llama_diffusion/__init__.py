@@ -6,8 +6,8 @@ from ._core import GGUFError, cpu_features, cpu_isa, set_cpu_isa
 from .gguf import GGUFFile
 from .model import Model
 from .tokenizer import StreamDecoder, Tokenizer
-from . import nn, quants
+from . import nn, ops, quants
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "GGUFFile", "GGUFError", "Tokenizer", "StreamDecoder", "cpu_features", "cpu_isa", "set_cpu_isa", "nn", "quants", "__version__"]
+__all__ = ["Model", "GGUFFile", "GGUFError", "Tokenizer", "StreamDecoder", "cpu_features", "cpu_isa", "set_cpu_isa", "nn", "ops", "quants", "__version__"]

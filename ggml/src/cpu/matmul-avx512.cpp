@@ -1,13 +1,14 @@
-// AVX-512 matmul kernels (AVX-512 F/BW/VL/VNNI/BF16): panels of R = 16 weight rows against tiles
-// of C = 12 activation columns, register-tiled (12 int32 + 12 f32 zmm accumulators).
+// AVX-512 matmul kernels (AVX-512 F/BW/VL/VNNI/BF16): panels of R = 32 weight rows (two zmm of 16)
+// against tiles of C = 6 activation columns, register-tiled (12 int32 + 12 f32 zmm accumulators; one
+// broadcast activation load feeds two vpdpbusd).
 //
 // Quantized weights (scheme in matmul-impl.h): the panel holds the unsigned codes dword-interleaved,
-// [K/4][16 rows][4 bytes], so one zmm load gives 4 consecutive codes of 16 rows; the tile holds the
+// [K/4][32 rows][4 bytes], so one zmm load gives 4 consecutive codes of 16 rows; the tile holds the
 // int8 activation codes [K/4][C][4]. vpdpbusd(acc_c, codes, broadcast(4 activation codes of c))
 // accumulates exact int32 sums for 16 rows x 1 column; an accumulator starts each block at
 // -off*asum (the offset correction), and the block ends with acc_f += cvt(acc_i) * (s1 * da)
-// (+ s2 * A for types with mins). F32 / F16 weights: f32 panel [K][16], FMA against broadcast
-// activations. BF16: bf16 pairs [K/2][16] with vdpbf16ps (activations rounded to bf16).
+// (+ s2 * A for types with mins). F32 / F16 weights: f32 panel [K][32], FMA against broadcast
+// activations. BF16: bf16 pairs [K/2][32] with vdpbf16ps (activations rounded to bf16).
 #include <immintrin.h>
 
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wall reports as (maybe-)
@@ -29,8 +30,8 @@ namespace ld::ggml::mm {
 
 namespace {
 
-constexpr int R = 16;
-constexpr int C = 12;
+constexpr int R = 32;  // two zmm of 16 rows
+constexpr int C = 6;
 
 enum class Kind { quant, f32, bf16 };
 
@@ -49,7 +50,7 @@ inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 // ---- layouts ----
 // quant panel: q[K*16] | s1[nb*16] | s2[nb*16];  tile: q[K*C] | da[nb*C] | corr[nb*C] | A[nb*C]
-// f32 panel: [K][16] f32; tile [K][C] f32.   bf16 panel: [K2][16] dwords; tile [K2][C] dwords (K2 = ceil(K/2))
+// f32 panel: [K][32] f32; tile [K][C] f32.   bf16 panel: [K2][32] dwords; tile [K2][C] dwords (K2 = ceil(K/2))
 size_t panel_bytes(Type w, int64_t K) {
     switch (kind_of(w)) {
         case Kind::f32: return up64((size_t)K * R * 4);
@@ -113,20 +114,26 @@ inline void transpose16(const __m512i * r, __m512i * o) {
     }
 }
 
-// dst[G*16 + r] = src dword G of row r (rows of `stride` dwords), G < n_dw: 16x16 dword blocks
-// transposed in registers, the tail gathered.
-void transpose_dwords16(const uint32_t * src, int64_t stride, int64_t n_dw, uint32_t * dst) {
+// dst[G*dst_stride + r] = src dword G of row r (16 rows of `stride` dwords), G < n_dw: 16x16 dword
+// blocks transposed in registers, the tail gathered.
+void transpose_dwords16(const uint32_t * src, int64_t stride, int64_t n_dw, uint32_t * dst, int64_t dst_stride) {
     int64_t G0 = 0;
     for (; G0 + 16 <= n_dw; G0 += 16) {
         __m512i r[16], o[16];
         for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512((const void *)(src + i * stride + G0));
         transpose16(r, o);
-        for (int j = 0; j < 16; ++j) _mm512_store_si512((void *)(dst + (G0 + j) * 16), o[j]);
+        for (int j = 0; j < 16; ++j) _mm512_store_si512((void *)(dst + (G0 + j) * dst_stride), o[j]);
     }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32((int)stride));
     for (int64_t G = G0; G < n_dw; ++G)
-        _mm512_store_si512((__m512i *)(dst + G * 16), _mm512_i32gather_epi32(idx, (const void *)(src + G), 4));
+        _mm512_store_si512((__m512i *)(dst + G * dst_stride), _mm512_i32gather_epi32(idx, (const void *)(src + G), 4));
+}
+
+// The 32-row panel layout: dword G of row r at [G][r] (two zmm of 16 rows per G).
+void transpose_dwords32(const uint32_t * src, int64_t stride, int64_t n_dw, uint32_t * dst) {
+    transpose_dwords16(src, stride, n_dw, dst, R);
+    transpose_dwords16(src + 16 * stride, stride, n_dw, dst + 16, R);
 }
 
 // ---- vector unpackers of the hot types (same bytes as unpack_row in matmul-unpack.cpp) ----
@@ -253,18 +260,20 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
                 _mm_prefetch((const char *)p + 128, _MM_HINT_T0);
             }
         }
+        for (int rh = 0; rh < 2; ++rh)  // rows 0-15, 16-31
         for (int half = 0; half < 2; ++half) {
             __m512i r[16], o[16];
             for (int i = 0; i < 16; ++i) {
-                const block_q4_K * x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * (i < n_rows ? i : n_rows - 1));
+                const int row = 16 * rh + i;
+                const block_q4_K * x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * (row < n_rows ? row : n_rows - 1));
                 r[i] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * half));
             }
             transpose16(r, o);
             for (int j = 0; j < 16; ++j) {
                 const int c = 2 * half + j / 8, i = j % 8;  // chunk, dword within the chunk's 32 bytes
-                uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * 64;
-                _mm512_store_si512((void *)(base + i * 64), _mm512_and_si512(o[j], m4));
-                _mm512_store_si512((void *)(base + (8 + i) * 64), _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4));
+                uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * (R * 4) + 64 * rh;
+                _mm512_store_si512((void *)(base + i * (R * 4)), _mm512_and_si512(o[j], m4));
+                _mm512_store_si512((void *)(base + (8 + i) * (R * 4)), _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4));
             }
         }
         for (int rr = 0; rr < R; ++rr) {
@@ -308,14 +317,14 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
                     for (; k < K; ++k) o[k] = fp16_to_f32(h[k]);
                 }
             }
-            transpose_dwords16(reinterpret_cast<const uint32_t *>(S.f.data()), K, K, static_cast<uint32_t *>(panel));
+            transpose_dwords32(reinterpret_cast<const uint32_t *>(S.f.data()), K, K, static_cast<uint32_t *>(panel));
             break;
         }
         case Kind::bf16: {
             const int64_t K2 = (K + 1) / 2;
             S.u.assign((size_t)(R * K2 * 4), 0);
             for (int r = 0; r < n_rows; ++r) std::memcpy(&S.u[(size_t)r * K2 * 4], rows + row_bytes * r, (size_t)K * 2);
-            transpose_dwords16(reinterpret_cast<const uint32_t *>(S.u.data()), K2, K2, static_cast<uint32_t *>(panel));
+            transpose_dwords32(reinterpret_cast<const uint32_t *>(S.u.data()), K2, K2, static_cast<uint32_t *>(panel));
             break;
         }
         default: {
@@ -326,6 +335,10 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
             S.s1.resize((size_t)(R * nb));
             S.s2.resize((size_t)(R * nb));
             for (int r = 0; r < n_rows; ++r) {
+                if (r + 2 < n_rows) {  // the weights stream from memory: ask for the row after next
+                    const uint8_t * nx = rows + row_bytes * (size_t)(r + 2);
+                    for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch((const char *)nx + o, _MM_HINT_T0);
+                }
                 uint8_t * u = &S.u[(size_t)r * K];
                 float * a = &S.s1[(size_t)r * nb];
                 float * m = &S.s2[(size_t)r * nb];
@@ -337,7 +350,7 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
                 std::fill(S.s2.begin() + (size_t)n_rows * nb, S.s2.end(), 0.0f);
             }
             uint8_t * p = static_cast<uint8_t *>(panel);
-            transpose_dwords16(reinterpret_cast<const uint32_t *>(S.u.data()), K / 4, K / 4, reinterpret_cast<uint32_t *>(p));
+            transpose_dwords32(reinterpret_cast<const uint32_t *>(S.u.data()), K / 4, K / 4, reinterpret_cast<uint32_t *>(p));
             float * s1 = reinterpret_cast<float *>(p + up64((size_t)K * R));
             float * s2 = reinterpret_cast<float *>(p + up64((size_t)K * R) + up64((size_t)nb * R * 4));
             for (int64_t b = 0; b < nb; ++b)
@@ -410,9 +423,14 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
     }
 }
 
-inline void store_rows(float * y, __m512 v, int n_rows) {
-    if (n_rows == R) _mm512_storeu_ps(y, v);
-    else _mm512_mask_storeu_ps(y, (__mmask16)((1u << n_rows) - 1u), v);
+inline void store_rows(float * y, __m512 v0, __m512 v1, int n_rows) {
+    if (n_rows >= 16) {
+        _mm512_storeu_ps(y, v0);
+        if (n_rows == 32) _mm512_storeu_ps(y + 16, v1);
+        else if (n_rows > 16) _mm512_mask_storeu_ps(y + 16, (__mmask16)((1u << (n_rows - 16)) - 1u), v1);
+    } else {
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << n_rows) - 1u), v0);
+    }
 }
 
 // The integer micro-kernel: BG dword groups per scale block (bl / 4), MIN: types with s2.
@@ -426,62 +444,82 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
     const float * da = reinterpret_cast<const float *>(tile + up64((size_t)K * C));
     const int32_t * corr = reinterpret_cast<const int32_t *>(tile + up64((size_t)K * C) + up64((size_t)nb * C * 4));
     const float * A = reinterpret_cast<const float *>(tile + up64((size_t)K * C) + 2 * up64((size_t)nb * C * 4));
-    __m512 acc[CC];
-    for (int c = 0; c < CC; ++c) acc[c] = _mm512_setzero_ps();
+    __m512 acc0[CC], acc1[CC];
+    for (int c = 0; c < CC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        __m512i ai[CC];
-#pragma GCC unroll 12
-        for (int c = 0; c < CC; ++c) ai[c] = _mm512_set1_epi32(corr[b * C + c]);
+        __m512i ai0[CC], ai1[CC];
+#pragma GCC unroll 6
+        for (int c = 0; c < CC; ++c) ai0[c] = ai1[c] = _mm512_set1_epi32(corr[b * C + c]);
 #pragma GCC unroll 8
         for (int g = 0; g < BG; ++g) {
-            const __m512i wv = _mm512_load_si512((const void *)(pq + (b * BG + g) * 64));
+            const __m512i w0 = _mm512_load_si512((const void *)(pq + (b * BG + g) * (R * 4)));
+            const __m512i w1 = _mm512_load_si512((const void *)(pq + (b * BG + g) * (R * 4) + 64));
             const int32_t * a = tq + (b * BG + g) * C;
-#pragma GCC unroll 12
-            for (int c = 0; c < CC; ++c) ai[c] = _mm512_dpbusd_epi32(ai[c], wv, _mm512_set1_epi32(a[c]));
+#pragma GCC unroll 6
+            for (int c = 0; c < CC; ++c) {
+                const __m512i av = _mm512_set1_epi32(a[c]);  // one broadcast feeds 32 rows
+                ai0[c] = _mm512_dpbusd_epi32(ai0[c], w0, av);
+                ai1[c] = _mm512_dpbusd_epi32(ai1[c], w1, av);
+            }
         }
-        const __m512 sc = _mm512_load_ps(s1 + b * R);
-#pragma GCC unroll 12
-        for (int c = 0; c < CC; ++c)
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[c]), _mm512_mul_ps(sc, _mm512_set1_ps(da[b * C + c])), acc[c]);
+        const __m512 sc0 = _mm512_load_ps(s1 + b * R), sc1 = _mm512_load_ps(s1 + b * R + 16);
+#pragma GCC unroll 6
+        for (int c = 0; c < CC; ++c) {
+            const __m512 d = _mm512_set1_ps(da[b * C + c]);
+            acc0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai0[c]), _mm512_mul_ps(sc0, d), acc0[c]);
+            acc1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai1[c]), _mm512_mul_ps(sc1, d), acc1[c]);
+        }
         if (MIN) {
-            const __m512 mn = _mm512_load_ps(s2 + b * R);
-#pragma GCC unroll 12
-            for (int c = 0; c < CC; ++c) acc[c] = _mm512_fmadd_ps(mn, _mm512_set1_ps(A[b * C + c]), acc[c]);
+            const __m512 mn0 = _mm512_load_ps(s2 + b * R), mn1 = _mm512_load_ps(s2 + b * R + 16);
+#pragma GCC unroll 6
+            for (int c = 0; c < CC; ++c) {
+                const __m512 a = _mm512_set1_ps(A[b * C + c]);
+                acc0[c] = _mm512_fmadd_ps(mn0, a, acc0[c]);
+                acc1[c] = _mm512_fmadd_ps(mn1, a, acc1[c]);
+            }
         }
     }
-    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
-// Runs only as many columns as the tile holds (rounded up to 4): small expert groups waste less.
+// Runs only as many columns as the tile holds: small expert groups waste less.
 template <int BG, bool MIN>
 void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
-    if (n_cols <= 4) compute_quant_cc<BG, MIN, 4>(panel, tile, K, n_rows, n_cols, ycol);
-    else if (n_cols <= 8) compute_quant_cc<BG, MIN, 8>(panel, tile, K, n_rows, n_cols, ycol);
+    if (n_cols <= 2) compute_quant_cc<BG, MIN, 2>(panel, tile, K, n_rows, n_cols, ycol);
+    else if (n_cols <= 4) compute_quant_cc<BG, MIN, 4>(panel, tile, K, n_rows, n_cols, ycol);
     else compute_quant_cc<BG, MIN, C>(panel, tile, K, n_rows, n_cols, ycol);
 }
 
 void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
-    __m512 acc[C];
-    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+    __m512 acc0[C], acc1[C];
+    for (int c = 0; c < C; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
-        const __m512 wv = _mm512_load_ps(panel + k * R);
-#pragma GCC unroll 12
-        for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(wv, _mm512_set1_ps(tile[k * C + c]), acc[c]);
+        const __m512 w0 = _mm512_load_ps(panel + k * R), w1 = _mm512_load_ps(panel + k * R + 16);
+#pragma GCC unroll 6
+        for (int c = 0; c < C; ++c) {
+            const __m512 a = _mm512_set1_ps(tile[k * C + c]);
+            acc0[c] = _mm512_fmadd_ps(w0, a, acc0[c]);
+            acc1[c] = _mm512_fmadd_ps(w1, a, acc1[c]);
+        }
     }
-    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
 void compute_bf16(const uint32_t * panel, const uint32_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
     const int64_t K2 = (K + 1) / 2;
-    __m512 acc[C];
-    for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+    __m512 acc0[C], acc1[C];
+    for (int c = 0; c < C; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K2; ++k) {
-        const __m512bh wv = (__m512bh)_mm512_load_si512((const void *)(panel + k * R));
-#pragma GCC unroll 12
-        for (int c = 0; c < C; ++c)
-            acc[c] = _mm512_dpbf16_ps(acc[c], wv, (__m512bh)_mm512_set1_epi32((int)tile[k * C + c]));
+        const __m512bh w0 = (__m512bh)_mm512_load_si512((const void *)(panel + k * R));
+        const __m512bh w1 = (__m512bh)_mm512_load_si512((const void *)(panel + k * R + 16));
+#pragma GCC unroll 6
+        for (int c = 0; c < C; ++c) {
+            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)tile[k * C + c]);
+            acc0[c] = _mm512_dpbf16_ps(acc0[c], w0, a);
+            acc1[c] = _mm512_dpbf16_ps(acc1[c], w1, a);
+        }
     }
-    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
 void compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {

@@ -127,13 +127,6 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         if (cached[(size_t)th] != std::make_pair(T.g, T.p)) {
             k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
             cached[(size_t)th] = {T.g, T.p};
-            // the weights stream from memory once per call: fetch the next panel's rows while this
-            // one computes
-            if (r0 + R < M) {
-                const uint8_t * nx = G.w + wrb * (size_t)(r0 + R);
-                const size_t nbytes = wrb * (size_t)std::min<int64_t>(R, M - r0 - R);
-                for (size_t o = 0; o < nbytes; o += 64) __builtin_prefetch(nx + o, 0, 2);
-            }
         }
         float * ycol[64];
         for (int64_t t = T.t0; t < T.t1; ++t) {

@@ -1,0 +1,139 @@
+"""``llama-diffusion-bench ops``: GFLOP/s of the CPU matmul kernels on the DiffusionGemma shapes.
+
+Measures this core's peaks first (int8 vpdpbusd, f32 FMA, bf16 with a register-only C++ loop),
+then times each shape with 1 and 2 threads and prints the median GFLOP/s (2 flops per
+multiply-add), the best one, the rate by process CPU time (per thread; what uncontended cores would
+give when other processes share the machine) and the fraction of the int8 (quantized types) or bf16
+peak of the cores used (median wall rate / (peak x threads)).
+
+    llama-diffusion-bench ops [--json] [--repeats 5] [--threads 1,2] [--shapes dense,moe,lm_head]
+                              [--types Q4_K,...] [--isa avx512] [--lm-rows 16384]
+
+Weights are random but valid blocks (a few hundred quantized rows repeated), so timing does not
+depend on their values. The LM head (262,144 rows) is timed on --lm-rows rows and scaled.
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from . import _core, quants
+
+K_EMBD = 2816        # n_embd
+M_DENSE = 2112       # dense FFN width
+E_EXPERTS, TOP_K, FE = 128, 8, 704
+VOCAB = 262144
+N_CANVAS = 256
+
+
+def _weights(wtype: str, rows: int, K: int, rng) -> np.ndarray:
+    """Raw bytes of `rows` rows of K values: 256 distinct random rows, repeated."""
+    base_rows = min(rows, 256)
+    W = rng.standard_normal((base_rows, K)).astype(np.float32)
+    if wtype == "F32":
+        raw = W.view(np.uint8).reshape(base_rows, -1)
+    else:
+        raw = quants.quantize(W, wtype).reshape(base_rows, -1)
+    reps = -(-rows // base_rows)
+    return np.ascontiguousarray(np.tile(raw, (reps, 1))[:rows]).reshape(-1)
+
+
+def _time(fn, repeats: int):
+    """Median and best wall seconds, and the median process CPU seconds (all threads) of fn()."""
+    fn()  # warm-up (pool start, page faults)
+    ts, cs = [], []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+        cs.append(time.process_time() - c0)
+    return float(np.median(ts)), float(np.min(ts)), float(np.median(cs))
+
+
+def _cases(args, rng):
+    shapes = args.shapes.split(",")
+    x = rng.standard_normal((N_CANVAS, K_EMBD)).astype(np.float32)
+    if "dense" in shapes:
+        for t in args.types.split(","):
+            w = _weights(t, M_DENSE, K_EMBD, rng)
+            yield (f"dense {K_EMBD}x{M_DENSE} N={N_CANVAS}", t, 2.0 * N_CANVAS * K_EMBD * M_DENSE, 1.0,
+                   lambda th, w=w, t=t: _core.matmul(x, w, t, M_DENSE, args.isa, th))
+    if "moe" in shapes:
+        ids = np.stack([rng.choice(E_EXPERTS, TOP_K, replace=False) for _ in range(N_CANVAS)]).astype(np.int32)
+        rw = rng.random((N_CANVAS, TOP_K)).astype(np.float32)
+        w = _weights("Q4_K", E_EXPERTS * 2 * FE, K_EMBD, rng)
+        yield (f"moe gate_up {K_EMBD}->{2 * FE} N={N_CANVAS} top{TOP_K}/{E_EXPERTS}", "Q4_K",
+               2.0 * N_CANVAS * TOP_K * K_EMBD * 2 * FE, 1.0,
+               lambda th, w=w: _core.moe_matmul(x, w, "Q4_K", 2 * FE, E_EXPERTS, ids, None, args.isa, th))
+        h = rng.standard_normal((N_CANVAS, TOP_K, FE)).astype(np.float32)
+        for t in ("Q5_0", "Q8_0"):
+            w = _weights(t, E_EXPERTS * K_EMBD, FE, rng)
+            yield (f"moe down {FE}->{K_EMBD} N={N_CANVAS} top{TOP_K}/{E_EXPERTS}", t,
+                   2.0 * N_CANVAS * TOP_K * FE * K_EMBD, 1.0,
+                   lambda th, w=w, t=t: _core.moe_matmul(h, w, t, K_EMBD, E_EXPERTS, ids, rw, args.isa, th))
+    if "lm_head" in shapes:
+        rows = min(args.lm_rows, VOCAB)
+        for t in ("Q6_K", "Q8_0"):
+            w = _weights(t, rows, K_EMBD, rng)
+            yield (f"lm_head {K_EMBD}x{VOCAB} N={N_CANVAS} (timed on {rows} rows)", t,
+                   2.0 * N_CANVAS * K_EMBD * VOCAB, VOCAB / rows,
+                   lambda th, w=w, t=t, rows=rows: _core.matmul(x, w, t, rows, args.isa, th))
+
+
+def run(argv=None) -> dict:
+    p = argparse.ArgumentParser(prog="llama-diffusion-bench ops", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--shapes", default="dense,moe,lm_head")
+    p.add_argument("--types", default="Q4_K,Q5_0,Q6_K,Q8_0,BF16", help="dense weight types")
+    p.add_argument("--isa", default=None, help="generic|avx2|avx512 (default: the ISA in effect)")
+    p.add_argument("--lm-rows", type=int, default=16384)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    threads = [int(t) for t in args.threads.split(",")]
+    peaks = {w: _core.cpu_peak_gops(w, 0.5) for w in ("vnni", "fma", "bf16")}
+    isa = args.isa or _core.cpu_isa()
+    out = {"isa": isa, "peaks_gops_per_core": peaks, "results": []}
+    if not args.json:
+        print(f"isa {isa}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}, f32 fma {peaks['fma']:.0f}, "
+              f"bf16 {peaks['bf16']:.0f}")
+        print(f"{'shape':58s} {'type':6s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} {'%peak':>6s}")
+    for name, t, flops, scale, fn in _cases(args, rng):
+        for th in threads:
+            med, best, cpu = _time(lambda: fn(th), args.repeats)
+            g_med = flops / (med * scale) / 1e9
+            g_best = flops / (best * scale) / 1e9
+            # CPU-time rate: what th uncontended cores would give (the wall rate drops when other
+            # processes share the cores; this one does not)
+            g_cpu = flops / (cpu / th * scale) / 1e9
+            peak = (peaks["bf16"] if t == "BF16" else peaks["fma"] if t in ("F32", "F16") else peaks["vnni"]) * th
+            frac = g_med / peak if peak > 0 else None
+            rec = {"shape": name, "type": t, "path": isa, "threads": th, "gflops_median": round(g_med, 1),
+                   "gflops_best": round(g_best, 1), "gflops_cpu_time": round(g_cpu, 1),
+                   "peak_fraction": None if frac is None else round(frac, 3)}
+            out["results"].append(rec)
+            if not args.json:
+                fs = f"{100 * frac:5.1f}%" if frac is not None else "   -"
+                print(f"{name:58s} {t:6s} {th:3d} {g_med:9.1f} {g_best:8.1f} {g_cpu:9.1f} {fs}", flush=True)
+    if args.json:
+        print(json.dumps(out))
+    return out
+
+
+def main(argv=None) -> int:
+    """Entry point: ``llama-diffusion-bench ops [options]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "ops":
+        print("usage: llama-diffusion-bench ops [--json] [--repeats N] [--threads 1,2] ...", file=sys.stderr)
+        return 2
+    run(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Dense CPU matmul (ld.ops.matmul) for every weight type and every ISA this machine runs.
+
+Three layers (spec gguf.md §2.6):
+1. the optimized GEMM of each ISA against the generic reference (matmul_ref): the integer block
+   sums are identical, only the f32 combination of scales differs -> |diff| <= 1e-6 * sum|w*x|;
+   the generic ISA is the reference itself (bit-equal);
+2. GEMM against the row-wise generic dot product (vec_dot): bit-equal for matmul_ref, 1e-6 for SIMD;
+3. against numpy f32 on the dequantized weights: the error of quantizing the activations
+   (Q8_0/Q8_1/Q8_K: ~1/254 of each value; f16/bf16 rounding), budgeted per type below.
+All errors are measured relative to sum_k |w_k * x_k| of the output element (no cancellation blow-up).
+"""
+import numpy as np
+import pytest
+
+import llama_diffusion as ld
+from llama_diffusion import ops
+
+ISAS = ld.cpu_features()["isas"]
+
+# type -> budget of |matmul_ref - x @ dequant(W).T| / sum|w*x| (activation quantization error)
+NUMPY_BUDGET = {
+    "F32": 1e-6, "F16": 2e-4, "BF16": 2e-3,
+    "Q4_0": 6e-3, "Q4_1": 6e-3, "Q5_0": 6e-3, "Q5_1": 6e-3, "Q8_0": 6e-3, "IQ4_NL": 6e-3, "MXFP4": 6e-3,
+    "Q2_K": 8e-3, "Q3_K": 8e-3, "Q4_K": 8e-3, "Q5_K": 8e-3, "Q6_K": 8e-3, "IQ4_XS": 8e-3,
+}
+TYPES = list(NUMPY_BUDGET)
+SIMD_TOL = 1e-6  # optimized vs generic, relative to sum|w*x|
+
+
+def make_weights(wtype, M, K, seed=0):
+    rng = np.random.default_rng(seed)
+    # rows with different scales, some outliers, like trained weights
+    W = (rng.standard_normal((M, K)) * rng.uniform(0.2, 3.0, (M, 1))).astype(np.float32)
+    W[rng.random((M, K)) < 0.01] *= 6.0
+    if wtype == "F32":
+        return W.view(np.uint8).reshape(-1), W
+    raw = ld.quants.quantize(W, wtype)
+    return raw, ld.quants.dequantize(raw, wtype, M * K).reshape(M, K)
+
+
+def block_K(wtype):
+    return 256 if wtype in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS") else 96
+
+
+def rel_err(y, ref, scale):
+    return float(np.max(np.abs(y.astype(np.float64) - ref) / np.maximum(scale, 1e-30)))
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """Per type: weights (M = 37 rows, not a multiple of any tile), x for N in {1, 7, 256, 300}."""
+    out = {}
+    rng = np.random.default_rng(1)
+    for t in TYPES:
+        K = block_K(t) * 2
+        M = 37
+        raw, Wd = make_weights(t, M, K, seed=TYPES.index(t))
+        xs = {N: (rng.standard_normal((N, K)) * rng.uniform(0.1, 4.0, (N, 1))).astype(np.float32)
+              for N in (1, 7, 256, 300)}
+        refs = {N: ops.matmul_ref(x, raw, t, M) for N, x in xs.items()}
+        out[t] = (raw, Wd, M, K, xs, refs)
+    return out
+
+
+@pytest.mark.parametrize("wtype", TYPES)
+def test_ref_vs_numpy_dequant(cases, wtype):
+    raw, Wd, M, K, xs, refs = cases[wtype]
+    for N, x in xs.items():
+        scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+        exact = x.astype(np.float64) @ Wd.T.astype(np.float64)
+        err = rel_err(refs[N], exact, scale)
+        assert err <= NUMPY_BUDGET[wtype], (wtype, N, err)
+        # and the error is really there for quantized activations (the test can fail)
+        if wtype not in ("F32",):
+            assert err > 0
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("wtype", TYPES)
+def test_isa_vs_reference(cases, wtype, isa):
+    raw, Wd, M, K, xs, refs = cases[wtype]
+    for N, x in xs.items():
+        y = ops.matmul(x, raw, wtype, M, isa=isa)
+        assert y.shape == (N, M) and y.dtype == np.float32
+        if isa == "generic":
+            np.testing.assert_array_equal(y, refs[N])
+            continue
+        scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+        err = rel_err(y, refs[N].astype(np.float64), scale)
+        assert err <= SIMD_TOL, (wtype, isa, N, err)
+
+
+@pytest.mark.parametrize("wtype", TYPES)
+def test_gemm_vs_rowwise_dot(cases, wtype):
+    raw, Wd, M, K, xs, refs = cases[wtype]
+    x = xs[7]
+    rb = raw.size // M
+    rows = raw.reshape(M, rb)
+    for n in (0, 3, 6):
+        for m in (0, 17, 36):
+            d = ops.vec_dot(rows[m], x[n], wtype)
+            assert np.float32(d) == refs[7][n, m], (wtype, n, m)
+            for isa in ISAS:
+                y = ops.matmul(x[n:n + 1], raw, wtype, M, isa=isa)[0, m]
+                s = float(np.abs(x[n]) @ np.abs(Wd[m]))
+                assert abs(float(y) - d) <= SIMD_TOL * s, (wtype, isa, n, m)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("wtype", ["Q4_K", "Q8_0", "Q5_0", "Q6_K", "BF16", "F32", "Q4_1"])
+def test_thread_count_independent(cases, wtype, isa):
+    raw, Wd, M, K, xs, refs = cases[wtype]
+    x = xs[300]
+    y1 = ops.matmul(x, raw, wtype, M, isa=isa, n_threads=1)
+    y2 = ops.matmul(x, raw, wtype, M, isa=isa, n_threads=2)
+    y3 = ops.matmul(x, raw, wtype, M, isa=isa, n_threads=3)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y1, y3)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_large_rows_and_tails(isa):
+    """M spanning several panels with a tail, K of many blocks, zero and huge rows."""
+    K, M = 768, 53
+    raw, Wd = make_weights("Q4_K", M, K, seed=5)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((13, K)).astype(np.float32)
+    x[3] = 0.0          # all-zero activation row: d = 0 blocks
+    x[5] *= 1e4
+    ref = ops.matmul_ref(x, raw, "Q4_K", M)
+    y = ops.matmul(x, raw, "Q4_K", M, isa=isa)
+    assert np.all(y[3] == 0.0)
+    scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+    assert rel_err(y, ref.astype(np.float64), scale) <= SIMD_TOL
+
+
+def test_empty_and_errors():
+    raw, _ = make_weights("Q8_0", 4, 64)
+    assert ops.matmul(np.zeros((0, 64), np.float32), raw, "Q8_0", 4).shape == (0, 4)
+    with pytest.raises(ValueError, match="block size"):
+        ops.matmul(np.zeros((2, 48), np.float32), raw, "Q8_0", 4)
+    with pytest.raises(ValueError, match="bytes"):
+        ops.matmul(np.zeros((2, 64), np.float32), raw[:-1], "Q8_0", 4)
+    with pytest.raises(ValueError, match="unsupported"):
+        ops.matmul(np.zeros((2, 64), np.float32), raw, "IQ2_XXS", 4)
+    with pytest.raises(ValueError):
+        ops.matmul(np.zeros((2, 64), np.float32), raw, "Q8_0", 4, isa="nonsense")
+    with pytest.raises(ValueError, match="2-D"):
+        ops.matmul(np.zeros(64, np.float32), raw, "Q8_0", 4)
+    with pytest.raises(ValueError, match="n_threads"):
+        ops.matmul(np.zeros((2, 64), np.float32), raw, "Q8_0", 4, n_threads=0)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("wtype", ["Q8_0", "Q5_0", "Q4_K", "Q6_K", "Q4_1"])
+def test_activation_rounding_ties(isa, wtype):
+    """Activations built so that x * (1/d) hits exact .5 ties (block max +-127 -> d = +-1): every ISA
+    must round them as the reference quantizer (Q8_0/Q8_1: half away from zero; Q8_K: half to even),
+    otherwise the integer sums differ by whole units, far above the 1e-6 tolerance."""
+    K, M = 256, 19
+    raw, Wd = make_weights(wtype, M, K, seed=11)
+    ties = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -3.5, 126.5, -126.5, 0.0, 7.0], np.float32)
+    rng = np.random.default_rng(3)
+    x = rng.choice(ties, size=(6, K)).astype(np.float32)
+    x[:, ::32] = 127.0
+    x[1::2, ::32] = -127.0
+    x[4, 1::32] = -127.0  # +127 and -127 in the same block: the first one sets the Q8_K sign
+    ref = ops.matmul_ref(x, raw, wtype, M)
+    y = ops.matmul(x, raw, wtype, M, isa=isa)
+    scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+    assert rel_err(y, ref.astype(np.float64), scale) <= SIMD_TOL
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_non_finite_activations_follow_reference(isa):
+    """A row with inf/NaN falls back to the reference quantizer: same result pattern as generic."""
+    K, M = 256, 5
+    raw, _ = make_weights("Q8_0", M, K, seed=12)
+    x = np.ones((3, K), np.float32)
+    x[1, 5] = np.inf
+    x[2, 40] = np.nan
+    ref = ops.matmul_ref(x, raw, "Q8_0", M)
+    y = ops.matmul(x, raw, "Q8_0", M, isa=isa)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_allclose(y[0], ref[0], rtol=1e-6)
