@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import generate as _gen
 
 __all__ = ["Model"]
 
@@ -111,6 +112,23 @@ class Model:
     def reset(self) -> None:
         """Empties the KV cache."""
         self._m.reset()
+
+    # ---- text and generation (llama_diffusion.generate) ------------------------------------
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]:
+        """Token ids of ``text`` with this model's tokenizer."""
+        return _gen.tokenize(self, text, add_special, parse_special)
+
+    def detokenize(self, ids, skip_special: bool = False) -> str:
+        """Text of token ids (byte-fallback sequences decoded to valid UTF-8)."""
+        return _gen.detokenize(self, ids, skip_special)
+
+    def generate(self, prompt=None, **kwargs) -> "_gen.Result":
+        """Block-diffusion (or ``mode="ar"``) generation; see ``llama_diffusion.generate.generate``."""
+        return _gen.generate(self, prompt, **kwargs)
+
+    def stream(self, prompt=None, **kwargs):
+        """Like ``generate`` but yields ``Step`` / ``Commit`` / ``Done`` events as the canvas denoises."""
+        return _gen.stream(self, prompt, **kwargs)
 
     def __repr__(self) -> str:
         hp = self.hparams
