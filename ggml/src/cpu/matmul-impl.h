@@ -63,6 +63,7 @@ struct Kernels {
 
 const Kernels * kernels_avx2();    // nullptr when not built
 const Kernels * kernels_avx512();  // nullptr when not built
+const Kernels * kernels_neon();    // nullptr when not built
 
 }  // namespace ld::ggml::mm
 

@@ -38,6 +38,9 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
 #if defined(LD_HAVE_AVX2)
     if (isa == CpuIsa::avx2) k = kernels_avx2();
 #endif
+#if defined(LD_HAVE_NEON)
+    if (isa == CpuIsa::neon) k = kernels_neon();
+#endif
     return (k && k->has(w)) ? k : nullptr;
 }
 

@@ -115,6 +115,9 @@ const NnKernels & nn_kernels(CpuIsa isa) {
 #if defined(LD_HAVE_AVX2)
         case CpuIsa::avx2: return nn_kernels_avx2();
 #endif
+#if defined(LD_HAVE_NEON)
+        case CpuIsa::neon: return nn_kernels_neon();
+#endif
         default: return kGeneric;
     }
 }

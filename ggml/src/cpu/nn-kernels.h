@@ -48,6 +48,9 @@ const NnKernels & nn_kernels_avx2();
 #if defined(LD_HAVE_AVX512)
 const NnKernels & nn_kernels_avx512();
 #endif
+#if defined(LD_HAVE_NEON)
+const NnKernels & nn_kernels_neon();
+#endif
 
 // The table for an ISA (throws ld::Error when this build or CPU cannot run it).
 const NnKernels & nn_kernels(CpuIsa isa);

@@ -1,0 +1,545 @@
+// C++ test of every kernel ISA this binary and CPU can run (generic, avx2, avx512 on x86; generic and
+// neon on AArch64, natively or under qemu-aarch64): the optimized ops against their scalar references.
+//
+//  1. matmul_isa / moe_matmul_isa vs matmul_ref / moe_matmul_ref for every weight type, N = 1, 7, 33,
+//     K = 1..4 blocks, M = 37 (not a multiple of any tile): generic bit-equal, SIMD within 1e-6 of
+//     sum_k |w_k x_k| per output element (the tolerance of tests/python/test_matmul.py: the integer
+//     block sums are exact, only the f32 combination of the block scales differs).
+//  2. Each per-ISA matmul kernel table driven directly through the shared driver (mm::quantize_acts +
+//     mm::run_groups), so a table is covered even before the dispatcher selects it, plus its vector
+//     activation quantizer against the reference bytes.
+//  3. attention / rms_norm / gelu / geglu / softmax (cpu-nn.h) vs their *_ref, with the tolerances of
+//     tests/python/test_attention.py and test_nn_ops.py, and each NnKernels table entry against the
+//     generic table.
+// Prints the ISAs covered; exit status 0 when every check passes.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "ld-ggml/cpu-features.h"
+#include "ld-ggml/cpu-matmul.h"
+#include "ld-ggml/cpu-nn.h"
+#include "ld-ggml/fp16.h"
+#include "ld-ggml/thread-pool.h"
+#include "ld-ggml/types.h"
+#include "ld-ggml/vec-dot.h"
+#include "../../ggml/src/cpu/matmul-impl.h"
+#include "../../ggml/src/cpu/nn-kernels.h"
+
+using namespace ld::ggml;
+using ld::strfmt;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+
+void check(bool ok, const std::string & what) {
+    ++g_checks;
+    if (!ok) {
+        if (g_failures < 50) std::printf("FAIL: %s\n", what.c_str());
+        ++g_failures;
+    }
+}
+
+const Type kTypes[] = {Type::F32,    Type::F16,   Type::BF16, Type::Q4_0, Type::Q4_1, Type::Q5_0,
+                       Type::Q5_1,   Type::Q8_0,  Type::IQ4_NL, Type::MXFP4, Type::Q2_K, Type::Q3_K,
+                       Type::Q4_K,   Type::Q5_K,  Type::Q6_K, Type::IQ4_XS};
+constexpr double kSimdTol = 1e-6;  // optimized vs reference, relative to sum |w x|
+
+int64_t block_of(Type t) {
+    // K steps: the weight's block, at least the activation type's block (Q8_0 / Q8_1 for F-types: 1)
+    const TypeTraits * tt = type_traits(t);
+    return std::max<int64_t>(std::max<int64_t>(tt->block_size, type_traits(tt->vec_dot_type)->block_size), 32);
+}
+
+// Random weights like trained ones: rows of different scales with a few outliers. W: [M, K].
+std::vector<float> make_matrix(int64_t rows, int64_t K, std::mt19937 & rng) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::uniform_real_distribution<float> ud(0.2f, 3.0f), u01(0.0f, 1.0f);
+    std::vector<float> W((size_t)(rows * K));
+    for (int64_t r = 0; r < rows; ++r) {
+        const float s = ud(rng);
+        for (int64_t k = 0; k < K; ++k) {
+            float v = nd(rng) * s;
+            if (u01(rng) < 0.01f) v *= 6.0f;
+            W[(size_t)(r * K + k)] = v;
+        }
+    }
+    return W;
+}
+
+// Quantizes W[rows, K] to t (raw bytes) and returns the dequantized values in Wd.
+std::vector<uint8_t> quantize(Type t, const std::vector<float> & W, int64_t rows, int64_t K, std::vector<float> & Wd) {
+    const TypeTraits * tt = type_traits(t);
+    std::vector<uint8_t> raw(row_size(t, K) * (size_t)rows);
+    tt->from_float_ref(W.data(), raw.data(), rows * K);
+    Wd.resize(W.size());
+    tt->to_float(raw.data(), Wd.data(), rows * K);
+    return raw;
+}
+
+// scale[n, m] = sum_k |x[n, k] * Wd[m, k]|
+std::vector<double> abs_scale(const float * x, int64_t N, const float * Wd, int64_t M, int64_t K) {
+    std::vector<double> s((size_t)(N * M));
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t m = 0; m < M; ++m) {
+            double a = 0.0;
+            for (int64_t k = 0; k < K; ++k) a += std::fabs((double)x[n * K + k] * (double)Wd[m * K + k]);
+            s[(size_t)(n * M + m)] = a;
+        }
+    return s;
+}
+
+// Max over elements of |y - ref| / scale (infinite when a value is not finite or differs with scale 0).
+double rel_err(const float * y, const float * ref, const double * scale, size_t n) {
+    double e = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double d = std::fabs((double)y[i] - (double)ref[i]);
+        if (!std::isfinite(y[i])) return INFINITY;
+        e = std::max(e, d / std::max(scale[i], 1e-30));
+    }
+    return e;
+}
+
+bool bit_equal(const float * a, const float * b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+std::vector<float> randn(size_t n, std::mt19937 & rng, float sd = 1.0f) {
+    std::normal_distribution<float> nd(0.0f, sd);
+    std::vector<float> v(n);
+    for (auto & x : v) x = nd(rng);
+    return v;
+}
+
+// Activations: rows of different magnitudes; row 3 (when present) all zero.
+std::vector<float> make_acts(int64_t N, int64_t K, std::mt19937 & rng) {
+    std::vector<float> x = randn((size_t)(N * K), rng);
+    std::uniform_real_distribution<float> ud(0.1f, 4.0f);
+    for (int64_t n = 0; n < N; ++n) {
+        const float s = n == 3 ? 0.0f : ud(rng);
+        for (int64_t k = 0; k < K; ++k) x[(size_t)(n * K + k)] *= s;
+    }
+    return x;
+}
+
+// ---- 1. dense and expert matmul through the public API ----
+
+void test_matmul(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
+    std::mt19937 rng(11);
+    const int64_t M = 37;
+    for (Type t : kTypes) {
+        for (int64_t nblk = 1; nblk <= 4; ++nblk) {
+            const int64_t K = block_of(t) * nblk;
+            std::vector<float> Wd;
+            const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
+            for (int64_t N : {1, 7, 33}) {
+                const std::vector<float> x = make_acts(N, K, rng);
+                std::vector<float> ref((size_t)(N * M)), y((size_t)(N * M));
+                matmul_ref(x.data(), N, K, raw.data(), t, M, ref.data());
+                const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+                for (CpuIsa isa : isas) {
+                    std::fill(y.begin(), y.end(), NAN);
+                    matmul_isa(isa, x.data(), N, K, raw.data(), t, M, y.data(), &pool);
+                    const std::string what = strfmt("matmul %s isa=%s N=%lld K=%lld", type_traits(t)->name,
+                                                    cpu_isa_name(isa), (long long)N, (long long)K);
+                    if (isa == CpuIsa::generic) {
+                        check(bit_equal(y.data(), ref.data(), y.size()), what + " (bit-equal to matmul_ref)");
+                    } else {
+                        const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+                        check(e <= kSimdTol, what + strfmt(" rel err %.3g", e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+void test_moe(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
+    std::mt19937 rng(12);
+    const int64_t E = 5, top_k = 3;
+    for (Type t : kTypes) {
+        for (int64_t nblk : {1, 3}) {
+            const int64_t K = block_of(t) * nblk;
+            for (bool down : {false, true}) {  // gate_up: shared x, per-slot output; down: per-slot x, weighted sum
+                const int64_t M = down ? 45 : 2 * 21;
+                std::vector<float> Wd;
+                const std::vector<uint8_t> raw = quantize(t, make_matrix(E * M, K, rng), E * M, K, Wd);
+                for (int64_t N : {1, 7, 33}) {
+                    const int64_t NS = N * top_k;
+                    std::vector<int32_t> ids((size_t)NS);
+                    std::vector<float> rw((size_t)NS);
+                    std::uniform_real_distribution<float> ud(0.05f, 1.0f);
+                    for (int64_t n = 0; n < N; ++n) {  // distinct experts per token, skewed to expert 0..2
+                        std::vector<int32_t> e{0, 1, 2, 3, 4};
+                        std::shuffle(e.begin(), e.end(), rng);
+                        if (n % 2 == 0) std::sort(e.begin(), e.begin() + 3);
+                        for (int64_t s = 0; s < top_k; ++s) {
+                            ids[(size_t)(n * top_k + s)] = e[(size_t)s];
+                            rw[(size_t)(n * top_k + s)] = ud(rng);
+                        }
+                    }
+                    const std::vector<float> x = make_acts(down ? NS : N, K, rng);
+                    MoeArgs a;
+                    a.x = x.data(); a.N = N; a.K = K; a.x_per_slot = down;
+                    a.w = raw.data(); a.wtype = t; a.M = M; a.E = E;
+                    a.ids = ids.data(); a.rw = down ? rw.data() : nullptr; a.top_k = top_k;
+                    const size_t ny = (size_t)((down ? N : NS) * M);
+                    std::vector<float> ref(ny), y(ny);
+                    a.y = ref.data();
+                    moe_matmul_ref(a);
+                    // scale of each output: sum over its slots of |rw| * sum_k |w x|
+                    std::vector<double> sc(ny, 0.0);
+                    for (int64_t n = 0; n < N; ++n)
+                        for (int64_t s = 0; s < top_k; ++s) {
+                            const int64_t i = n * top_k + s;
+                            const float * xr = x.data() + (down ? i : n) * K;
+                            const float * we = Wd.data() + ids[(size_t)i] * M * K;
+                            for (int64_t m = 0; m < M; ++m) {
+                                double v = 0.0;
+                                for (int64_t k = 0; k < K; ++k) v += std::fabs((double)xr[k] * we[m * K + k]);
+                                if (down) sc[(size_t)(n * M + m)] += std::fabs(rw[(size_t)i]) * v;
+                                else sc[(size_t)(i * M + m)] = v;
+                            }
+                        }
+                    for (CpuIsa isa : isas) {
+                        std::fill(y.begin(), y.end(), NAN);
+                        a.y = y.data();
+                        moe_matmul_isa(isa, a, &pool);
+                        const std::string what = strfmt("moe %s %s isa=%s N=%lld K=%lld", down ? "down" : "gate_up",
+                                                        type_traits(t)->name, cpu_isa_name(isa), (long long)N,
+                                                        (long long)K);
+                        if (isa == CpuIsa::generic) {
+                            check(bit_equal(y.data(), ref.data(), ny), what + " (bit-equal to moe_matmul_ref)");
+                        } else {
+                            const double e = rel_err(y.data(), ref.data(), sc.data(), ny);
+                            check(e <= kSimdTol, what + strfmt(" rel err %.3g", e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---- 2. the matmul kernel tables, driven directly ----
+
+struct MmTable {
+    const char * name;
+    CpuIsa isa;
+    const mm::Kernels * k;
+};
+
+std::vector<MmTable> mm_tables(const std::vector<CpuIsa> & isas) {
+    std::vector<MmTable> out;
+    auto runs = [&](CpuIsa i) { return std::find(isas.begin(), isas.end(), i) != isas.end(); };
+#if defined(LD_HAVE_AVX2)
+    if (runs(CpuIsa::avx2)) out.push_back({"avx2", CpuIsa::avx2, mm::kernels_avx2()});
+#endif
+#if defined(LD_HAVE_AVX512)
+    if (runs(CpuIsa::avx512)) out.push_back({"avx512", CpuIsa::avx512, mm::kernels_avx512()});
+#endif
+#if defined(LD_HAVE_NEON)
+    if (runs(CpuIsa::neon)) out.push_back({"neon", CpuIsa::neon, mm::kernels_neon()});
+#endif
+    (void)runs;
+    return out;
+}
+
+// y[N, M] = x . W^T through the driver with table k (as matmul_isa does once the dispatcher selects k).
+void matmul_with(const mm::Kernels * k, const float * x, int64_t N, int64_t K, const uint8_t * w, Type t, int64_t M,
+                 float * y, ThreadPool & pool) {
+    mm::ActRows act;
+    std::vector<uint8_t> abuf = mm::quantize_acts(k, t, x, N, K, pool, act);
+    std::vector<int64_t> ids((size_t)N);
+    std::vector<float *> out((size_t)N);
+    for (int64_t i = 0; i < N; ++i) { ids[(size_t)i] = i; out[(size_t)i] = y + i * M; }
+    std::vector<mm::Group> groups{mm::Group{w, ids.data(), out.data(), N}};
+    mm::run_groups(k, t, K, M, act, groups, pool);
+}
+
+void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
+    std::mt19937 rng(13);
+    for (const MmTable & tb : tables) {
+        int n_types = 0;
+        for (Type t : kTypes) {
+            if (!tb.k->has(t)) continue;
+            ++n_types;
+            for (int64_t nblk : {1, 4}) {
+                const int64_t K = block_of(t) * nblk, M = 2 * tb.k->R + 3;  // a full and a partial panel
+                std::vector<float> Wd;
+                const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
+                for (int64_t N : {(int64_t)1, (int64_t)tb.k->C + 1, (int64_t)33}) {
+                    const std::vector<float> x = make_acts(N, K, rng);
+                    std::vector<float> ref((size_t)(N * M)), y((size_t)(N * M), NAN), yd((size_t)(N * M), NAN);
+                    matmul_ref(x.data(), N, K, raw.data(), t, M, ref.data());
+                    matmul_with(tb.k, x.data(), N, K, raw.data(), t, M, y.data(), pool);
+                    const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+                    const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+                    check(e <= kSimdTol, strfmt("table %s %s N=%lld K=%lld rel err %.3g", tb.name, type_traits(t)->name,
+                                                (long long)N, (long long)K, e));
+                    if (nblk == 4 && N == 33 && t == Type::Q4_K) {  // is the dispatcher using this table?
+                        matmul_isa(tb.isa, x.data(), N, K, raw.data(), t, M, yd.data(), &pool);
+                        std::printf("  matmul_isa(%s) %s the %s kernel table\n", tb.name,
+                                    bit_equal(y.data(), yd.data(), y.size()) ? "runs" : "does NOT run (yet)", tb.name);
+                    }
+                }
+            }
+        }
+        std::printf("  kernel table %s (R=%d, C=%d): %d weight types\n", tb.name, tb.k->R, tb.k->C, n_types);
+        check(n_types == (int)(sizeof kTypes / sizeof kTypes[0]), strfmt("table %s covers every type", tb.name));
+        // the vector activation quantizer gives the reference bytes (or declines)
+        if (!tb.k->quantize_row) continue;
+        for (Type t : {Type::Q8_0, Type::Q4_K}) {  // Q8_0 and Q8_K activations
+            const int64_t K = 512;
+            std::vector<float> x = randn((size_t)K, rng, 2.0f);
+            for (int64_t i = 0; i < 32; ++i) x[(size_t)i] = 0.0f;           // an all-zero Q8_0 block
+            x[40] = 3.5f; x[41] = -3.5f; x[42] = 1.75f;                         // ties after scaling
+            for (int64_t i = 256; i < 512; ++i) x[(size_t)i] = (float)((i % 9) - 4) * 0.25f;  // exact halves
+            const size_t rb = row_size(type_traits(t)->vec_dot_type, K);
+            std::vector<uint8_t> want(rb), got(rb, 0xAB);
+            quantize_activation_row(t, x.data(), want.data(), K);
+            const bool took = tb.k->quantize_row(t, x.data(), got.data(), K);
+            check(!took || want == got, strfmt("table %s: vector quantizer for %s gives the reference bytes", tb.name,
+                                               type_traits(t)->name));
+            x[300] = INFINITY;
+            const bool took_inf = tb.k->quantize_row(t, x.data(), got.data(), K);
+            check(!took_inf, strfmt("table %s: vector quantizer for %s declines a row with inf", tb.name,
+                                    type_traits(t)->name));
+        }
+    }
+}
+
+// ---- 3. nn ops ----
+
+bool close(float got, double want, double rtol, double atol) {
+    return std::isfinite(got) == std::isfinite(want) && std::fabs((double)got - want) <= atol + rtol * std::fabs(want);
+}
+
+void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
+    std::mt19937 rng(14);
+    for (CpuIsa isa : isas) {
+        const char * in = cpu_isa_name(isa);
+        // RMSNorm with and without weight, odd lengths and per-head rows
+        for (int64_t n : {1, 7, 64, 256, 515}) {
+            const int64_t rows = 5;
+            const std::vector<float> x = randn((size_t)(rows * n), rng, 3.0f), w = randn((size_t)n, rng);
+            for (bool with_w : {false, true}) {
+                std::vector<float> ref(x.size()), got(x.size());
+                rms_norm_ref(x.data(), rows, n, with_w ? w.data() : nullptr, 1e-6f, ref.data());
+                rms_norm(x.data(), rows, n, with_w ? w.data() : nullptr, 1e-6f, got.data(), &pool, isa);
+                bool ok = true;
+                for (size_t i = 0; i < x.size(); ++i) ok = ok && close(got[i], ref[i], 2e-6, 1e-6);
+                check(ok, strfmt("rms_norm isa=%s n=%lld weight=%d", in, (long long)n, (int)with_w));
+            }
+        }
+        // GELU-tanh over a range with tails (tolerance of test_nn_ops.py), GEGLU, odd length
+        {
+            std::vector<float> x;
+            for (int i = 0; i <= 4000; ++i) x.push_back(-12.0f + 24.0f * (float)i / 4000.0f);
+            for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-8f, 50.0f, -50.0f, 1e4f, -1e4f, 3e12f, -3e12f}) x.push_back(v);
+            std::vector<float> ref(x.size()), got(x.size());
+            gelu_tanh_ref(x.data(), (int64_t)x.size(), ref.data());
+            gelu_tanh(x.data(), (int64_t)x.size(), got.data(), &pool, isa);
+            bool ok = true;
+            for (size_t i = 0; i < x.size(); ++i) {
+                const double xv = x[i];
+                const double u = std::fabs(std::sqrt(2.0 / M_PI) * (xv + 0.044715 * xv * xv * xv));
+                const double tol = (4e-6 + 2.5e-7 * std::min(u, 1e3)) * std::fabs((double)ref[i]) + 1e-37;
+                ok = ok && std::isfinite(got[i]) && std::fabs((double)got[i] - ref[i]) <= tol;
+            }
+            check(ok, strfmt("gelu_tanh isa=%s", in));
+            const int64_t rows = 3, n = 37;
+            const std::vector<float> gu = randn((size_t)(rows * 2 * n), rng, 2.0f);
+            std::vector<float> gref((size_t)(rows * n)), gg((size_t)(rows * n));
+            geglu_ref(gu.data(), gu.data() + n, rows, n, 2 * n, gref.data());
+            geglu(gu.data(), gu.data() + n, rows, n, 2 * n, gg.data(), &pool, isa);
+            ok = true;
+            for (size_t i = 0; i < gg.size(); ++i) ok = ok && close(gg[i], gref[i], 5e-6, 1e-6);
+            check(ok, strfmt("geglu (fused layout) isa=%s", in));
+        }
+        // softmax with masked (-inf) entries and an all -inf row
+        {
+            const int64_t rows = 4, n = 203;
+            std::vector<float> x = randn((size_t)(rows * n), rng, 4.0f);
+            for (int64_t i = 0; i < n; i += 3) x[(size_t)(n + i)] = -INFINITY;
+            for (int64_t i = 0; i < n; ++i) x[(size_t)(2 * n + i)] = -INFINITY;
+            std::vector<float> ref(x.size()), got(x.size());
+            softmax_ref(x.data(), rows, n, ref.data());
+            softmax(x.data(), rows, n, got.data(), &pool, isa);
+            bool ok = true;
+            for (size_t i = 0; i < x.size(); ++i) ok = ok && close(got[i], ref[i], 4e-6, 1e-9);
+            for (int64_t i = 0; i < n; ++i) ok = ok && got[(size_t)(2 * n + i)] == 0.0f;
+            check(ok, strfmt("softmax isa=%s", in));
+        }
+    }
+}
+
+// KV storage: [n_kv, n_kv_head, d] f32 values converted to kv_type rows of d values.
+std::vector<uint8_t> store_kv(Type t, const std::vector<float> & x, int64_t d) {
+    const TypeTraits * tt = type_traits(t);
+    std::vector<uint8_t> raw(row_size(t, d) * (x.size() / (size_t)d));
+    tt->from_float_ref(x.data(), raw.data(), (int64_t)x.size());
+    return raw;
+}
+
+void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
+    std::mt19937 rng(15);
+    struct Case { AttnMask mask; int32_t window, canvas_begin; int64_t n_q, n_kv, n_head, n_kv_head, d; Type kv; };
+    const Case cases[] = {
+        {AttnMask::causal, 0, 0, 19, 150, 4, 2, 64, Type::F32},
+        {AttnMask::sliding, 24, 0, 21, 130, 8, 1, 48, Type::F16},        // GQA group of 8
+        {AttnMask::canvas, 0, 100, 16, 116, 2, 1, 256, Type::Q8_0},      // full layer: whole prefix
+        {AttnMask::canvas, 30, 100, 16, 116, 4, 2, 64, Type::F32},       // sliding layer: prefix longer than W
+        {AttnMask::causal, 0, 0, 5, 70, 2, 2, 512, Type::F16},           // head dim 512
+    };
+    for (const Case & c : cases) {
+        const std::vector<float> q = randn((size_t)(c.n_q * c.n_head * c.d), rng, 0.15f);
+        const std::vector<float> k = randn((size_t)(c.n_kv * c.n_kv_head * c.d), rng);
+        const std::vector<float> v = randn((size_t)(c.n_kv * c.n_kv_head * c.d), rng);
+        const std::vector<uint8_t> kr = store_kv(c.kv, k, c.d), vr = store_kv(c.kv, v, c.d);
+        std::vector<int32_t> qp((size_t)c.n_q), kp((size_t)c.n_kv);
+        for (int64_t j = 0; j < c.n_kv; ++j) kp[(size_t)j] = (int32_t)j;
+        kp[7] = -1;  // an empty slot
+        const int64_t q0 = c.mask == AttnMask::canvas ? c.canvas_begin : c.n_kv - c.n_q;
+        for (int64_t i = 0; i < c.n_q; ++i) qp[(size_t)i] = (int32_t)(q0 + i);
+        AttnArgs a;
+        a.q = q.data(); a.q_pos = qp.data(); a.n_q = c.n_q; a.n_head = c.n_head; a.head_dim = c.d;
+        a.k = kr.data(); a.v = vr.data(); a.k_pos = kp.data(); a.kv_type = c.kv; a.n_kv = c.n_kv;
+        a.n_kv_head = c.n_kv_head; a.mask = c.mask; a.window = c.window; a.canvas_begin = c.canvas_begin;
+        const size_t no = (size_t)(c.n_q * c.n_head * c.d);
+        std::vector<float> ref(no), got(no);
+        a.out = ref.data();
+        attention_ref(a);
+        for (CpuIsa isa : isas) {
+            std::fill(got.begin(), got.end(), NAN);
+            a.out = got.data();
+            attention(a, &pool, isa);
+            bool ok = true;
+            for (size_t i = 0; i < no; ++i) ok = ok && close(got[i], ref[i], 0.0, 3e-5);
+            check(ok, strfmt("attention mask=%d window=%d d=%lld kv=%s isa=%s", (int)c.mask, c.window, (long long)c.d,
+                             type_traits(c.kv)->name, cpu_isa_name(isa)));
+        }
+    }
+}
+
+// Each NnKernels entry of an ISA table against the generic table.
+void test_nn_tables(const std::vector<CpuIsa> & isas) {
+    std::vector<const NnKernels *> tables;
+    auto runs = [&](CpuIsa i) { return std::find(isas.begin(), isas.end(), i) != isas.end(); };
+#if defined(LD_HAVE_AVX2)
+    if (runs(CpuIsa::avx2)) tables.push_back(&nn_kernels_avx2());
+#endif
+#if defined(LD_HAVE_AVX512)
+    if (runs(CpuIsa::avx512)) tables.push_back(&nn_kernels_avx512());
+#endif
+#if defined(LD_HAVE_NEON)
+    if (runs(CpuIsa::neon)) tables.push_back(&nn_kernels_neon());
+#endif
+    (void)runs;
+    const NnKernels & G = nn_kernels_generic();
+    std::mt19937 rng(16);
+    for (const NnKernels * T : tables) {
+        const std::string nm = T->name;
+        for (int rows : {1, 5, 7, 13}) {
+            for (int64_t d : {16, 80, 256}) {
+                // scores: q [rows, d] (row stride d + 16), kt [d][ATTN_BK]
+                const int64_t ldq = d + 16;
+                const std::vector<float> q = randn((size_t)(rows * ldq), rng), kt = randn((size_t)(d * ATTN_BK), rng);
+                std::vector<float> s0((size_t)(rows * ATTN_BK)), s1(s0.size());
+                G.attn_scores(q.data(), ldq, rows, kt.data(), d, s0.data());
+                T->attn_scores(q.data(), ldq, rows, kt.data(), d, s1.data());
+                bool ok = true;
+                for (int r = 0; r < rows; ++r)
+                    for (int j = 0; j < ATTN_BK; ++j) {
+                        double sc = 0.0;
+                        for (int64_t c = 0; c < d; ++c) sc += std::fabs((double)q[(size_t)(r * ldq + c)] * kt[(size_t)(c * ATTN_BK + j)]);
+                        ok = ok && std::fabs((double)s1[(size_t)(r * ATTN_BK + j)] - s0[(size_t)(r * ATTN_BK + j)]) <= 1e-6 * sc + 1e-30;
+                    }
+                check(ok, strfmt("table %s attn_scores rows=%d d=%lld", nm.c_str(), rows, (long long)d));
+                // online softmax update: masked entries, a fully masked row, a running max
+                for (int r = 0; r < rows; ++r)
+                    for (int j = 0; j < ATTN_BK; j += 5) s0[(size_t)(r * ATTN_BK + j)] = -INFINITY;
+                for (int j = 0; j < ATTN_BK; ++j) s0[(size_t)j] = -INFINITY;
+                std::copy(s0.begin(), s0.end(), s1.begin());
+                std::vector<float> m0((size_t)rows), l0((size_t)rows), al0((size_t)rows), al1((size_t)rows);
+                for (int r = 0; r < rows; ++r) {
+                    m0[(size_t)r] = r % 2 ? -INFINITY : 1.5f;
+                    l0[(size_t)r] = r % 2 ? 0.0f : 3.0f;
+                }
+                std::vector<float> m1(m0), l1(l0);
+                G.attn_softmax(s0.data(), rows, m0.data(), l0.data(), al0.data());
+                T->attn_softmax(s1.data(), rows, m1.data(), l1.data(), al1.data());
+                ok = true;
+                for (size_t i = 0; i < s0.size(); ++i) ok = ok && close(s1[i], s0[i], 4e-6, 1e-30);
+                for (int r = 0; r < rows; ++r)
+                    ok = ok && m1[(size_t)r] == m0[(size_t)r] && close(l1[(size_t)r], l0[(size_t)r], 4e-6, 0.0) &&
+                         close(al1[(size_t)r], al0[(size_t)r], 4e-6, 0.0);
+                check(ok, strfmt("table %s attn_softmax rows=%d", nm.c_str(), rows));
+                // p . V with a partial key tile and the column-chunked V layout
+                const int nk = 37;
+                const std::vector<float> vt = randn((size_t)(d * ATTN_BK), rng), o0i = randn((size_t)(rows * d), rng);
+                std::vector<float> o0 = o0i, o1 = o0i;
+                G.attn_pv(s0.data(), rows, vt.data(), nk, d, al0.data(), o0.data());
+                T->attn_pv(s0.data(), rows, vt.data(), nk, d, al0.data(), o1.data());
+                ok = true;
+                for (size_t i = 0; i < o0.size(); ++i) ok = ok && close(o1[i], o0[i], 1e-5, 1e-6);
+                check(ok, strfmt("table %s attn_pv rows=%d d=%lld", nm.c_str(), rows, (long long)d));
+            }
+        }
+        for (int64_t n : {1, 3, 4, 17, 64, 333}) {
+            const std::vector<float> x = randn((size_t)n, rng, 3.0f), w = randn((size_t)n, rng), u = randn((size_t)n, rng);
+            std::vector<float> y0((size_t)n), y1((size_t)n);
+            bool ok = true;
+            G.rms_norm_row(x.data(), n, w.data(), 1e-6f, y0.data());
+            T->rms_norm_row(x.data(), n, w.data(), 1e-6f, y1.data());
+            for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 2e-6, 1e-7);
+            G.gelu(x.data(), n, y0.data());
+            T->gelu(x.data(), n, y1.data());
+            for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 5e-6, 1e-7);
+            G.geglu(x.data(), u.data(), n, y0.data());
+            T->geglu(x.data(), u.data(), n, y1.data());
+            for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 5e-6, 1e-7);
+            G.softmax_row(x.data(), n, y0.data());
+            T->softmax_row(x.data(), n, y1.data());
+            for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 4e-6, 1e-9);
+            check(ok, strfmt("table %s row kernels n=%lld", nm.c_str(), (long long)n));
+        }
+        std::printf("  nn kernel table %s checked (nn_kernels() for this ISA returns '%s')\n", nm.c_str(),
+                    [&]() {
+                        for (CpuIsa i : isas)
+                            if (nm == cpu_isa_name(i)) return nn_kernels(i).name;
+                        return "?";
+                    }());
+    }
+}
+
+}  // namespace
+
+int main() {
+    try {
+        const std::vector<CpuIsa> isas = cpu_isas_available();
+        const CpuFeatures & f = cpu_features();
+        std::printf("arch %s; ISAs covered:", f.arch.c_str());
+        for (CpuIsa i : isas) std::printf(" %s", cpu_isa_name(i));
+        std::printf("\n");
+        ThreadPool pool(3);
+        test_matmul(isas, pool);
+        test_moe(isas, pool);
+        const std::vector<MmTable> tables = mm_tables(isas);
+        test_mm_tables(tables, pool);
+        test_nn_ops(isas, pool);
+        test_attention(isas, pool);
+        test_nn_tables(isas);
+    } catch (const std::exception & e) {
+        std::printf("FAIL: exception %s\n", e.what());
+        ++g_failures;
+    }
+    std::printf("%d checks, %d failures\n", g_checks, g_failures);
+    return g_failures == 0 ? 0 : 1;
+}
