@@ -68,7 +68,7 @@ void DiffusionGemma::add_self_conditioning(const float * sc_logits, int64_t C, f
     std::vector<float> probs((size_t)(C * V)), soft((size_t)(C * H)), g((size_t)(C * F)), u((size_t)(C * F)),
         sc((size_t)(C * H));
     ggml::softmax(sc_logits, C, V, probs.data(), pool_);
-    probs_times_embedding(probs.data(), C, w_.tok_embd, soft.data(), pool_);
+    embedding_t().apply(probs.data(), C, soft.data(), pool_);  // soft = P · E via Eᵀ (matmul kernel)
     const float scale = (float)std::sqrt((double)H);
     for (auto & s : soft) s *= scale;
     ggml::rms_norm(soft.data(), C, H, w_.sc_pre_norm.data(), hp_.eps, soft.data(), pool_);

@@ -1,4 +1,5 @@
 """``llama-diffusion-bench ops``: GFLOP/s of the CPU matmul kernels on the DiffusionGemma shapes.
+(``llama-diffusion-bench model -m FILE``, whole-model passes, is in bench_model.py.)
 
 Measures this core's peaks first (int8 vpdpbusd, f32 FMA, bf16 with a register-only C++ loop),
 then times each shape with 1 and 2 threads and prints the median GFLOP/s (2 flops per
@@ -126,10 +127,14 @@ def run(argv=None) -> dict:
 
 
 def main(argv=None) -> int:
-    """Entry point: ``llama-diffusion-bench ops [options]``."""
+    """Entry point: ``llama-diffusion-bench ops [options]`` or ``llama-diffusion-bench model -m FILE``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "model":  # whole-model passes (bench_model.py)
+        from . import bench_model
+        return bench_model.main(argv[1:])
     if not argv or argv[0] != "ops":
-        print("usage: llama-diffusion-bench ops [--json] [--repeats N] [--threads 1,2] ...", file=sys.stderr)
+        print("usage: llama-diffusion-bench ops [--json] [--repeats N] [--threads 1,2] ...\n"
+              "       llama-diffusion-bench model -m FILE [--json] [--repeats N] [--threads N] ...", file=sys.stderr)
         return 2
     run(argv[1:])
     return 0

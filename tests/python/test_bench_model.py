@@ -1,0 +1,60 @@
+"""Smoke test of bench/make_bench_gguf.py and `llama-diffusion-bench model` on a shrunken file
+(the real-dimension files are 1.7-2.4 GB): the file loads with the converter's Q4_K_M type plan and
+the requested dimensions, and the benchmark reports every figure, positive and consistent."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+import make_bench_gguf  # noqa: E402
+from llama_diffusion import bench, bench_model  # noqa: E402
+from llama_diffusion.gguf import GGUFFile  # noqa: E402
+from llama_diffusion.model import Model  # noqa: E402
+
+SMALL = dict(make_bench_gguf.REAL, vocab_size=2048, hidden_size=256, intermediate_size=256, num_experts=8,
+             moe_intermediate_size=256, head_dim=64, global_head_dim=128, sliding_window=64)
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("bench") / "small.gguf")
+    make_bench_gguf.write(out, "q4_k_m", ["sliding_attention", "full_attention"], SMALL, log=lambda m: None)
+    return out
+
+
+def test_file_shapes_and_types(small_file):
+    m = Model(small_file, n_threads=1)
+    hp = m.hparams
+    assert (hp["n_layer"], hp["n_embd"], hp["n_vocab"], hp["n_head"]) == (2, 256, 2048, 16)
+    assert hp["is_swa"] == [True, False] and hp["n_kv_head"] == [8, 2]
+    assert (hp["head_dim_swa"], hp["head_dim"], hp["n_expert"], hp["n_expert_used"]) == (64, 128, 8, 8)
+    assert hp["canvas_length"] == 256 and hp["self_conditioning"]
+    with GGUFFile(small_file) as f:
+        types = {t.name: t.type for t in f.tensors}
+        assert f.metadata["tokenizer.ggml.model"] == "gemma4"
+        assert len(f.metadata["tokenizer.ggml.tokens"]) == 2048
+    assert types["token_embd.weight"] == "Q6_K" and types["blk.0.ffn_gate_up_exps.weight"] == "Q4_K"
+    # valid blocks: a pass gives finite logits
+    m.encode([2, 105, 400, 401])
+    import numpy as np
+    assert np.isfinite(m.decode_canvas(list(range(300, 316)))).all()
+
+
+def test_bench_model_json(small_file, capsys):
+    assert bench.main(["model", "-m", small_file, "--json", "--repeats", "1", "--threads", "1",
+                       "--prompt-tokens", "40", "--prefix", "8", "--canvas", "32"]) == 0
+    import json
+    res = json.loads(capsys.readouterr().out)
+    for k in ("wall", "cpu_time"):
+        d, e = res[k]["decoder"], res[k]["encoder_per_1000_tokens"]
+        assert d["pass_ms"] > 0 and d["lm_head_ms"] > 0 and d["pass_with_sc_ms"] > 0
+        assert abs(d["vocab_work_ms"] - d["lm_head_ms"] - d["self_conditioning_ms"]) < 0.2
+        assert abs(d["layers_ms"] + d["lm_head_ms"] - d["pass_ms"]) < 0.2
+        assert e["pass_ms"] > 0 and e["real_30_layers_ms"] > 0
+    assert res["canvas"] == 32 and res["layer_types"] == ["s", "f"]
+
+
+def test_bench_model_rejects_bad_args(small_file):
+    with pytest.raises(SystemExit):
+        bench_model.run(["-m", small_file, "--repeats", "0"])
