@@ -92,11 +92,7 @@ GenParams default_gen_params(const Model & m, const Tokenizer * tok) {
     } else {
         p.mode = GenMode::ar;
     }
-    const gguf::File & f = m.file();
-    if (f.has("diffusion.eos_token_ids")) {
-        for (int64_t e : f.get_int_array("diffusion.eos_token_ids"))
-            if (e >= 0 && e < hp.n_vocab) p.eos_ids.push_back((int32_t)e);
-    }
+    p.eos_ids = hp.eos_token_ids;  // validated against the vocabulary at load time
     if (p.eos_ids.empty() && tok) {
         auto add = [&](int32_t id) {
             if (id >= 0 && id < hp.n_vocab && !is_eos(p.eos_ids, id)) p.eos_ids.push_back(id);
@@ -130,7 +126,6 @@ GenResult Generator::run_diffusion(const std::vector<int32_t> & prompt, const Ge
     const int32_t N = p.sampler.max_steps;
     const bool has_sc = w.has_self_cond();
     const bool fused = p.head == HeadKind::fused;
-    if (fused && !pass_) pass_ = std::make_unique<CanvasPass>(m_, pool_);
 
     const int64_t P = m_.cache().n_tokens() + (int64_t)prompt.size();
     int64_t n_canvas = (p.max_tokens + C - 1) / C;
@@ -177,12 +172,12 @@ GenResult Generator::run_diffusion(const std::vector<int32_t> & prompt, const Ge
             st.canvas_key = canvas_key;
             st.step_key = (uint64_t)(N - n + 1);
             if (fused) {
-                pass_->forward(canvas.data(), C, have_sc ? soft.data() : nullptr, hidden.data());
+                m_.decode_hidden(canvas.data(), C, have_sc ? soft.data() : nullptr, hidden.data());
                 vocab_head_fused(hidden.data(), C, w.output, w.tok_embd, hp.final_softcap, st, out, pool_);
                 if (has_sc) { soft.swap(out.soft); have_sc = true; }
             } else {
                 m_.decode_canvas(canvas.data(), C, have_sc ? sc_logits.data() : nullptr, logits.data());
-                vocab_head_plain(logits.data(), C, V, w.tok_embd, st, out, sc_logits.data(), pool_);
+                vocab_head_plain(logits.data(), C, V, nullptr, st, out, sc_logits.data(), pool_);
                 have_sc = has_sc;
             }
             const int64_t n_acc = entropy_bound_accept(out.entropy.data(), C, p.sampler.entropy_bound, accept.data());

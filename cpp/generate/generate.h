@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "generate/canvas-pass.h"
 #include "generate/sampler.h"
 #include "generate/vocab-head.h"
 #include "ld-ggml/thread-pool.h"
@@ -54,7 +53,7 @@ struct GenParams {
 };
 
 // Defaults of a model: sampler from the GGUF's diffusion.* keys; stop set from
-// diffusion.eos_token_ids, else the tokenizer's EOS plus <turn|>, <|tool_response>, <end_of_turn>
+// HParams::eos_token_ids (diffusion.eos_token_ids), else the tokenizer's EOS plus <turn|>, <|tool_response>, <end_of_turn>
 // found by their text; pad from the tokenizer (0 without one).
 GenParams default_gen_params(const Model & m, const Tokenizer * tok);
 
@@ -115,7 +114,6 @@ private:
     Model & m_;
     std::unique_ptr<ggml::ThreadPool> own_pool_;
     ggml::ThreadPool * pool_ = nullptr;
-    std::unique_ptr<CanvasPass> pass_;
 };
 
 // Peak resident set size of the process in bytes (0 when unknown).

@@ -10,7 +10,6 @@
 #include "generate/rng.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
-#include "model/diffusion-gemma.h"
 
 namespace ld::gen {
 
@@ -60,13 +59,17 @@ static void check_step(const HeadStep & st) {
         throw Error(strfmt("vocab head: temperature must be > 0, got %g", (double)st.temperature));
 }
 
-void vocab_head_plain(const float * logits, int64_t C, int64_t V, const Mat & E, const HeadStep & st,
+void vocab_head_plain(const float * logits, int64_t C, int64_t V, const TransposedEmbedding * Et, const HeadStep & st,
                       HeadOut & out, float * processed, ggml::ThreadPool * pool) {
     check_step(st);
     if (C < 1 || V < 1) throw Error(strfmt("vocab head: empty input (C %lld, V %lld)", (long long)C, (long long)V));
-    const int64_t H = E.ne[0];
-    if (st.want_soft && E.ne[1] != V)
-        throw Error(strfmt("vocab head: embedding has %lld rows, logits have %lld columns", (long long)E.ne[1], (long long)V));
+    if (st.want_soft) {
+        if (!Et || !Et->built()) throw Error("vocab head: soft requested without a built transposed embedding");
+        if (Et->n_vocab() != V)
+            throw Error(strfmt("vocab head: embedding has %lld rows, logits have %lld columns", (long long)Et->n_vocab(),
+                               (long long)V));
+    }
+    const int64_t H = st.want_soft ? Et->n_embd() : 0;
     out.resize(C, H, false);
     std::vector<float> probs(st.want_soft ? (size_t)(C * V) : 0);
     if (!pool) pool = &ggml::ThreadPool::global();
@@ -103,7 +106,7 @@ void vocab_head_plain(const float * logits, int64_t C, int64_t V, const Mat & E,
     });
     if (st.want_soft) {
         out.soft.assign((size_t)(C * H), 0.0f);
-        probs_times_embedding(probs.data(), C, E, out.soft.data(), pool);
+        Et->apply(probs.data(), C, out.soft.data(), pool);  // soft [C, H] = P [C, V] · E
     }
 }
 

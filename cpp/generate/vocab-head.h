@@ -10,7 +10,9 @@
 //
 // Two implementations with the same results (up to float rounding):
 //   * vocab_head_plain: from materialised logits [C, V] (the reference, and the path that feeds
-//     Model::decode_canvas its sc_logits);
+//     Model::decode_canvas its sc_logits); soft = softmax · E as one matmul with the model's
+//     transposed embedding (model/embedding-t.h; exact for F32 embeddings, E rounded to Q8_0
+//     otherwise, as in decode_canvas);
 //   * vocab_head_fused: from hidden states [C, H], one pass over tiles of the embedding table
 //     (tile logits by the matmul kernel, then per position an online max / sum / entropy /
 //     sample / weighted-row accumulation); the largest buffer is [C, tile], never [C, V].
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "ld-ggml/thread-pool.h"
+#include "model/embedding-t.h"
 #include "model/weights.h"
 
 namespace ld::gen {
@@ -59,8 +62,9 @@ struct ReservoirDraw {
 };
 
 // logits [C, V]: raw softcapped canvas logits. processed [C, V] (optional out): logits / T.
-// E: the embedding table {H, V} (only read when want_soft).
-void vocab_head_plain(const float * logits, int64_t C, int64_t V, const Mat & E, const HeadStep & st,
+// Et: the built transposed embedding (H x V; DiffusionGemma::embedding_t()), required when
+// want_soft, else may be null.
+void vocab_head_plain(const float * logits, int64_t C, int64_t V, const TransposedEmbedding * Et, const HeadStep & st,
                       HeadOut & out, float * processed, ggml::ThreadPool * pool);
 
 // hidden [C, H]: final-normed decoder states. out_w: LM head weights {H, V} (the embedding when

@@ -32,54 +32,25 @@ BlockConfig DiffusionGemma::layer_config(int il) const {
     return c;
 }
 
-void probs_times_embedding(const float * P, int64_t C, const Mat & E, float * out, ggml::ThreadPool * pool) {
-    const int64_t H = E.ne[0], V = E.ne[1];
-    const auto * tt = ggml::type_traits(E.type);
-    const int64_t bs = tt->block_size;
-    const int64_t tile = bs * std::max<int64_t>(1, 64 / bs);  // columns per task, whole blocks
-    const int64_t n_tiles = (H + tile - 1) / tile;
-    const size_t row_bytes = E.row_bytes();
-    std::memset(out, 0, sizeof(float) * (size_t)(C * H));
-    pool->parallel_for(n_tiles, [&](int64_t t, int) {
-        const int64_t c0 = t * tile, nc = std::min(tile, H - c0);
-        std::vector<float> row((size_t)nc);
-        const size_t off = (size_t)(c0 / bs) * tt->type_size;
-        for (int64_t v = 0; v < V; ++v) {
-            tt->to_float((const uint8_t *)E.data + (size_t)v * row_bytes + off, row.data(), nc);
-            for (int64_t c = 0; c < C; ++c) {
-                const float p = P[c * V + v];
-                if (p == 0.0f) continue;
-                float * o = out + c * H + c0;
-                for (int64_t j = 0; j < nc; ++j) o[j] += p * row[(size_t)j];
-            }
-        }
-    });
-}
-
-void DiffusionGemma::add_self_conditioning(const float * sc_logits, int64_t C, float * x) {
+void DiffusionGemma::add_self_conditioning(const float * soft, int64_t C, float * x) {
     if (!w_.has_self_cond())
-        throw Error(strfmt("%s: decode_canvas got self-conditioning logits but the model has no self-conditioning "
+        throw Error(strfmt("%s: the decoder got a self-conditioning input but the model has no self-conditioning "
                            "tensors (self_cond_*)", file_.name().c_str()));
-    const int64_t H = hp_.n_embd, V = hp_.n_vocab, F = hp_.n_ff;
-    for (int64_t i = 0; i < C * V; ++i)
-        if (std::isnan(sc_logits[i]))
-            throw Error(strfmt("decode_canvas: self-conditioning logits contain NaN at [%lld, %lld]",
-                               (long long)(i / V), (long long)(i % V)));
-    std::vector<float> probs((size_t)(C * V)), soft((size_t)(C * H)), g((size_t)(C * F)), u((size_t)(C * F)),
-        sc((size_t)(C * H));
-    ggml::softmax(sc_logits, C, V, probs.data(), pool_);
-    embedding_t().apply(probs.data(), C, soft.data(), pool_);  // soft = P · E via Eᵀ (matmul kernel)
+    const int64_t H = hp_.n_embd, F = hp_.n_ff;
     const float scale = (float)std::sqrt((double)H);
-    for (auto & s : soft) s *= scale;
-    ggml::rms_norm(soft.data(), C, H, w_.sc_pre_norm.data(), hp_.eps, soft.data(), pool_);
-    ggml::matmul(soft.data(), C, H, w_.sc_gate.data, w_.sc_gate.type, F, g.data(), pool_);
-    ggml::matmul(soft.data(), C, H, w_.sc_up.data, w_.sc_up.type, F, u.data(), pool_);
-    ggml::geglu(g.data(), u.data(), C, F, F, g.data(), pool_);
-    ggml::matmul(g.data(), C, F, w_.sc_down.data, w_.sc_down.type, H, sc.data(), pool_);
-    for (int64_t i = 0; i < C * H; ++i) x[i] += sc[(size_t)i];
+    sc_.resize((size_t)(C * H));
+    g_.resize((size_t)(C * F));
+    u_.resize((size_t)(C * F));
+    for (int64_t i = 0; i < C * H; ++i) sc_[(size_t)i] = soft[i] * scale;
+    ggml::rms_norm(sc_.data(), C, H, w_.sc_pre_norm.data(), hp_.eps, sc_.data(), pool_);
+    ggml::matmul(sc_.data(), C, H, w_.sc_gate.data, w_.sc_gate.type, F, g_.data(), pool_);
+    ggml::matmul(sc_.data(), C, H, w_.sc_up.data, w_.sc_up.type, F, u_.data(), pool_);
+    ggml::geglu(g_.data(), u_.data(), C, F, F, g_.data(), pool_);
+    ggml::matmul(g_.data(), C, F, w_.sc_down.data, w_.sc_down.type, H, sc_.data(), pool_);
+    for (int64_t i = 0; i < C * H; ++i) x[i] += sc_[(size_t)i];
 }
 
-void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) {
+void DiffusionGemma::decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) {
     if (C < 1) throw Error("decode_canvas: empty canvas");
     check_ids(canvas, C, "decode_canvas");
     const int32_t begin = cache_.next_pos();
@@ -87,26 +58,49 @@ void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const floa
     const int64_t H = hp_.n_embd;
     capture_begin();
 
-    std::vector<float> x((size_t)(C * H));
-    std::vector<int32_t> pos((size_t)C);
-    for (int64_t i = 0; i < C; ++i) pos[(size_t)i] = begin + (int32_t)i;
-    embed(canvas, C, x.data());
-    if (sc_logits) add_self_conditioning(sc_logits, C, x.data());
-    ggml::rms_norm(x.data(), C, H, nullptr, hp_.eps, x.data(), pool_);  // weightless post_norm
-    capture_rows(0, x.data(), C);
+    x_.resize((size_t)(C * H));
+    pos_.resize((size_t)C);
+    for (int64_t i = 0; i < C; ++i) pos_[(size_t)i] = begin + (int32_t)i;
+    embed(canvas, C, x_.data());
+    if (soft) add_self_conditioning(soft, C, x_.data());
+    ggml::rms_norm(x_.data(), C, H, nullptr, hp_.eps, x_.data(), pool_);  // weightless post_norm
+    capture_rows(0, x_.data(), C);
     for (int il = 0; il < hp_.n_layer; ++il) {
         BlockArgs a;
-        a.x = x.data();
+        a.x = x_.data();
         a.S = C;
-        a.pos = pos.data();
+        a.pos = pos_.data();
         a.kv = &cache_.layer(il);
         a.decoder = true;
         a.canvas_begin = begin;
         a.layer_scalar = w_.layers[(size_t)il].scalar_dec;
         block_forward(hp_, w_.layers[(size_t)il], cfg_[(size_t)il], a, scratch_, pool_);
-        capture_rows(1 + il, x.data(), C);
+        capture_rows(1 + il, x_.data(), C);
     }
-    lm_head(x.data(), C, logits);
+    ggml::rms_norm(x_.data(), C, H, w_.output_norm.data(), hp_.eps, hidden, pool_);
+}
+
+void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) {
+    if (C < 1) throw Error("decode_canvas: empty canvas");
+    const int64_t H = hp_.n_embd, V = hp_.n_vocab;
+    std::vector<float> soft;
+    if (sc_logits) {
+        if (!w_.has_self_cond())
+            throw Error(strfmt("%s: decode_canvas got self-conditioning logits but the model has no self-conditioning "
+                               "tensors (self_cond_*)", file_.name().c_str()));
+        for (int64_t i = 0; i < C * V; ++i)
+            if (std::isnan(sc_logits[i]))
+                throw Error(strfmt("decode_canvas: self-conditioning logits contain NaN at [%lld, %lld]",
+                                   (long long)(i / V), (long long)(i % V)));
+        // soft [C, H] = softmax(sc_logits) [C, V] · E via Eᵀ (one matmul; embedding-t.h).
+        std::vector<float> probs((size_t)(C * V));
+        ggml::softmax(sc_logits, C, V, probs.data(), pool_);
+        soft.resize((size_t)(C * H));
+        embedding_t().apply(probs.data(), C, soft.data(), pool_);
+    }
+    std::vector<float> hidden((size_t)(C * H));
+    decode_hidden(canvas, C, sc_logits ? soft.data() : nullptr, hidden.data());
+    lm_project(hidden.data(), C, logits);
 }
 
 }  // namespace ld

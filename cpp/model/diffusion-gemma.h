@@ -1,11 +1,15 @@
 // DiffusionGemma: the shared Gemma-4 stack run in two modes (spec §4-7).
 //   * encoder (Model::encode): causal prefill writing the KV cache with the encoder layer scalars;
-//   * decoder (decode_canvas): a canvas of C tokens at positions Lc..Lc+C-1 (Lc = next position
-//     after the cache), bidirectional within the canvas, attending to the cached prefix (all of it
-//     in full layers, the last W-1 positions in sliding layers); the cache is never modified.
+//   * decoder: a canvas of C tokens at positions Lc..Lc+C-1 (Lc = next position after the cache),
+//     bidirectional within the canvas, attending to the cached prefix (all of it in full layers,
+//     the last W-1 positions in sliding layers), decoder layer scalars; the cache is never modified.
 //     Input: x0 = rms(E[canvas]·sqrt(H) + sc) with the self-conditioning signal (§7)
-//       soft = softmax(sc_logits) · E · sqrt(H);  sc = MLP(rms(soft)·pre_norm)   (sc = 0 without logits)
-//     Output: logits [C, V] = softcap30(rms(x)·output_norm · Eᵀ), decoder layer scalars.
+//       sc = MLP(rms(soft·sqrt(H))·pre_norm),  soft [C, H] = Σ_v p_v E_v   (sc = 0 without soft)
+//     Two entry points share one pass:
+//       decode_hidden(canvas, soft)     -> hidden [C, H] = rms(x)·output_norm (before the vocab head;
+//                                          the fused vocab head computes the next soft itself);
+//       decode_canvas(canvas, sc_logits) -> logits [C, V] = softcap30(hidden · Eᵀ), with
+//                                          soft = softmax(sc_logits) · E through embedding_t().
 #pragma once
 
 #include "model/embedding-t.h"
@@ -18,6 +22,7 @@ public:
     DiffusionGemma(gguf::File && f, int n_threads, ggml::Type kv_type);
 
     void decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) override;
+    void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) override;
 
     // Eᵀ for the self-conditioning product (built on first use; embedding-t.h).
     const TransposedEmbedding & embedding_t() {
@@ -29,16 +34,12 @@ protected:
     BlockConfig layer_config(int il) const override;
 
 private:
-    // x[C, H] += MLP of the expected embedding under softmax(sc_logits).
-    void add_self_conditioning(const float * sc_logits, int64_t C, float * x);
+    // x[C, H] += MLP(rms(soft·sqrt(H))·pre_norm) for the expected embedding soft [C, H].
+    void add_self_conditioning(const float * soft, int64_t C, float * x);
 
     TransposedEmbedding embd_t_;
+    std::vector<float> x_, sc_, g_, u_;  // decoder scratch: [C, H], [C, H], [C, F], [C, F]
+    std::vector<int32_t> pos_;           // [C]
 };
-
-// out[C, H] = P[C, V] · E[V, H] for a (possibly quantized) embedding matrix E stored as V rows of H.
-// Column tiles of E are independent tasks, so the result does not depend on the thread count.
-// A plain f32 loop that dequantizes E on every call (exact, but ~11x slower than TransposedEmbedding,
-// which the decoder uses: 92.6 s vs 8.2 s wall on the real 262,144 x 2,816 embedding, C=256).
-void probs_times_embedding(const float * P, int64_t C, const Mat & E, float * out, ggml::ThreadPool * pool);
 
 }  // namespace ld

@@ -30,6 +30,8 @@ public:
     void apply(const float * P, int64_t C, float * out, ggml::ThreadPool * pool) const;
 
     ggml::Type type() const { return type_; }
+    int64_t n_embd() const { return H_; }   // H (rows of Eᵀ)
+    int64_t n_vocab() const { return V_; }  // V (values per row)
     size_t bytes() const { return data_.size(); }
 
 private:

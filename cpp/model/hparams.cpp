@@ -153,6 +153,9 @@ void read_diffusion_gemma(const Keys & K, HParams & hp) {
     s.entropy_bound = K.opt_f32("diffusion.eb_entropy_bound", s.entropy_bound);
     s.stability_threshold = (int32_t)K.opt_int("diffusion.eb_stability_threshold", s.stability_threshold, 0, 1 << 20);
     s.confidence_threshold = K.opt_f32("diffusion.eb_confidence_threshold", s.confidence_threshold);
+    const std::string ek = "diffusion.eos_token_ids";
+    if (K.f.has(ek))
+        for (int64_t e : K.f.get_int_array(ek)) hp.eos_token_ids.push_back((int32_t)K.check(ek, e, 0, INT32_MAX));
 }
 
 void read_gemma3(const Keys & K, HParams & hp) {

@@ -61,6 +61,9 @@ struct HParams {
     // DiffusionGemma.
     int32_t canvas_length = 0;
     SamplerDefaults sampler;
+    // diffusion.eos_token_ids (optional INT array): the generation stop set; empty when absent.
+    // Checked against n_vocab once the tensor table is read (Weights::load).
+    std::vector<int32_t> eos_token_ids;
 
     int32_t layer_head_dim(int il) const { return is_swa[il] ? head_dim_swa : head_dim; }
     int32_t layer_n_rot(int il) const { return is_swa[il] ? n_rot_swa : n_rot; }

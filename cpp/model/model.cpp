@@ -64,10 +64,15 @@ void Model::embed(const int32_t * ids, int64_t n, float * out) const {
 }
 
 void Model::lm_head(const float * x, int64_t n, float * logits) {
-    const int64_t H = hp_.n_embd, V = hp_.n_vocab;
+    const int64_t H = hp_.n_embd;
     std::vector<float> xn((size_t)(n * H));
     ggml::rms_norm(x, n, H, w_.output_norm.data(), hp_.eps, xn.data(), pool_);
-    ggml::matmul(xn.data(), n, H, w_.output.data, w_.output.type, V, logits, pool_);
+    lm_project(xn.data(), n, logits);
+}
+
+void Model::lm_project(const float * xn, int64_t n, float * logits) {
+    const int64_t H = hp_.n_embd, V = hp_.n_vocab;
+    ggml::matmul(xn, n, H, w_.output.data, w_.output.type, V, logits, pool_);
     if (hp_.final_softcap > 0.0f) ggml::softcap(logits, n * V, hp_.final_softcap, logits, pool_);
 }
 
@@ -123,6 +128,11 @@ void Model::encode(const int32_t * ids, int64_t n, int32_t pos0, float * last_lo
 
 void Model::decode_canvas(const int32_t *, int64_t, const float *, float *) {
     throw Error(strfmt("decode_canvas: the %s architecture is autoregressive and has no canvas decoder; use "
+                       "encode + ar_logits", model_arch_name(hp_.arch)));
+}
+
+void Model::decode_hidden(const int32_t *, int64_t, const float *, float *) {
+    throw Error(strfmt("decode_hidden: the %s architecture is autoregressive and has no canvas decoder; use "
                        "encode + ar_logits", model_arch_name(hp_.arch)));
 }
 

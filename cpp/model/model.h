@@ -47,6 +47,10 @@ public:
 
     // Canvas decoder pass: logits [C, n_vocab]. sc_logits [C, n_vocab] or nullptr. Only DiffusionGemma.
     virtual void decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits);
+    // The same pass up to the final norm: hidden [C, n_embd] (the vocab head's input), with the
+    // self-conditioning input given as the expected embedding soft [C, n_embd] = Σ_v p_v E_v (or
+    // nullptr). Only DiffusionGemma.
+    virtual void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden);
 
     void reset() { cache_.clear(); }
 
@@ -65,6 +69,8 @@ protected:
     void embed(const int32_t * ids, int64_t n, float * out) const;  // [n, H] = E[id]·sqrt(H)
     // logits[n, V] = softcap(rms(x)·output_norm · Eᵀ) for rows x[n, H].
     void lm_head(const float * x, int64_t n, float * logits);
+    // logits[n, V] = softcap(xn · Eᵀ) for rows xn[n, H] that are already final-normed.
+    void lm_project(const float * xn, int64_t n, float * logits);
     void capture_begin();
     void capture_rows(int slot, const float * x, int64_t n);
 

@@ -166,6 +166,10 @@ Weights Weights::load(const gguf::File & f, HParams & hp) {
                                shape_str(te.ne, std::max<int>(2, (int)te.n_dims)).c_str(), (long long)H));
         if (te.ne[1] > INT32_MAX) throw Error(strfmt("%s: vocabulary too large", f.name().c_str()));
         hp.n_vocab = (int32_t)te.ne[1];
+        for (int32_t e : hp.eos_token_ids)
+            if (e >= hp.n_vocab)
+                throw Error(strfmt("%s: metadata key 'diffusion.eos_token_ids' holds token id %d, outside the vocabulary "
+                                   "[0, %d) of token_embd.weight", f.name().c_str(), e, hp.n_vocab));
         W.tok_embd = L.mat_from(te, {H, te.ne[1]});
     }
     W.output = L.opt_mat("output.weight", {H, hp.n_vocab});

@@ -1,5 +1,6 @@
 """``llama-diffusion-bench ops``: GFLOP/s of the CPU matmul kernels on the DiffusionGemma shapes.
-(``llama-diffusion-bench model -m FILE``, whole-model passes, is in bench_model.py.)
+(``llama-diffusion-bench model -m FILE``, whole-model passes, is in bench_model.py;
+``llama-diffusion-bench generate -m FILE``, end-to-end generation, in bench_generate.py.)
 
 Measures this core's peaks first (int8 vpdpbusd, f32 FMA, bf16 with a register-only C++ loop),
 then times each shape with 1 and 2 threads and prints the median GFLOP/s (2 flops per
@@ -132,9 +133,14 @@ def main(argv=None) -> int:
     if argv and argv[0] == "model":  # whole-model passes (bench_model.py)
         from . import bench_model
         return bench_model.main(argv[1:])
+    if argv and argv[0] == "generate":  # end-to-end generation (bench_generate.py)
+        from . import bench_generate
+        return bench_generate.main(argv[1:])
     if not argv or argv[0] != "ops":
         print("usage: llama-diffusion-bench ops [--json] [--repeats N] [--threads 1,2] ...\n"
-              "       llama-diffusion-bench model -m FILE [--json] [--repeats N] [--threads N] ...", file=sys.stderr)
+              "       llama-diffusion-bench model -m FILE [--json] [--repeats N] [--threads N] ...\n"
+              "       llama-diffusion-bench generate -m FILE [--json] [--repeats N] [--modes diffusion,ar] ...",
+              file=sys.stderr)
         return 2
     run(argv[1:])
     return 0

@@ -73,8 +73,9 @@ class Done:
 
 
 def engine_of(model) -> "_core.Engine":
-    """The generation engine of a model: an ``ld.Model`` (an engine is opened once from its path with
-    the same threads / KV type and cached on it), a path, or an Engine."""
+    """The generation engine of a model: for an ``ld.Model``, an engine wrapping its C++ model (same
+    weights and KV cache, so ``model.kv_length`` / ``model.encode`` and generation see one state; made
+    once and cached on the model); for a path, an engine on a newly opened model; an Engine as is."""
     if isinstance(model, _core.Engine):
         return model
     if isinstance(model, (str, os.PathLike)):
@@ -82,13 +83,10 @@ def engine_of(model) -> "_core.Engine":
     eng = getattr(model, "_ld_engine", None)
     if eng is None:
         core = getattr(model, "_m", None)
-        n_threads = int(getattr(core, "n_threads", 0) or 0) if core is not None else 0
-        kv_type = str(getattr(model, "kv_type", "f32"))
-        eng = _core.Engine(str(model.path), n_threads, kv_type)
-        try:
-            model._ld_engine = eng
-        except AttributeError:
-            pass
+        if not isinstance(core, _core.Model):
+            raise TypeError(f"expected an ld.Model, a path or a _core.Engine, got {type(model).__name__}")
+        eng = _core.Engine(core)
+        model._ld_engine = eng
     return eng
 
 

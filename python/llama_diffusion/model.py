@@ -4,6 +4,7 @@
     m.encode(prompt_ids)                          # causal prefill, appends to the KV cache
     logits = m.decode_canvas(canvas_ids)          # [C, V] canvas logits (DiffusionGemma only)
     logits = m.decode_canvas(canvas_ids, sc)      # with self-conditioning logits [C, V]
+    hidden = m.decode_hidden(canvas_ids, soft)    # [C, H] final-normed states; soft: expected embedding [C, H]
     last = m.ar_logits(ids)                       # encodes ids, returns the last position's logits [V]
 
 The decoder never changes the cache; ``encode`` of a committed canvas continues at the positions the
@@ -21,7 +22,9 @@ __all__ = ["Model"]
 
 class Model:
     """A loaded model. ``n_threads=None`` uses the process-wide pool; ``kv_type`` is
-    ``"f32"`` (default), ``"f16"`` or ``"q8_0"``."""
+    ``"f32"`` (default), ``"f16"`` or ``"q8_0"``. Generation (``generate``, ``stream``, chat) runs
+    on this same C++ model: it shares the weights and the KV cache (``kv_length`` after ``generate``
+    counts the prompt and the committed canvases)."""
 
     def __init__(self, path, n_threads: Optional[int] = None, kv_type: str = "f32"):
         self._m = _core.Model(str(path), int(n_threads or 0), str(kv_type))
@@ -99,6 +102,14 @@ class Model:
         if sc_logits is not None:
             sc_logits = np.ascontiguousarray(sc_logits, dtype=np.float32)
         return self._m.decode_canvas(np.asarray(canvas_ids, dtype=np.int32).reshape(-1), sc_logits)
+
+    def decode_hidden(self, canvas_ids, soft=None) -> np.ndarray:
+        """The decoder pass of ``decode_canvas`` up to the final norm: hidden states [C, H] (logits =
+        softcap(hidden · Eᵀ)). soft: the self-conditioning input as the expected embedding
+        softmax(sc_logits) · E [C, H] (what the fused vocab head computes), or None."""
+        if soft is not None:
+            soft = np.ascontiguousarray(soft, dtype=np.float32)
+        return self._m.decode_hidden(np.asarray(canvas_ids, dtype=np.int32).reshape(-1), soft)
 
     def kv_cache(self, layer: int) -> Tuple[np.ndarray, np.ndarray]:
         """(k, v) of one layer, f32 [T, n_kv_head, head_dim] (T: all tokens in full layers, the

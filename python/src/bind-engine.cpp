@@ -1,7 +1,8 @@
-// Python bindings of the models (_core.Model): DiffusionGemma encoder/decoder passes, the AR head,
+// Python bindings of the models (_core.Model): DiffusionGemma encoder/decoder passes (to logits or
+// to final hidden states), the AR head,
 // Gemma 3, and read access to the KV cache and per-layer outputs for tests. The GIL is released
-// around every compute call; a Model must not be used from two Python threads at once (a mutex
-// serialises calls).
+// around every compute call; a mutex (shared with the _core.Engine objects wrapping the same model,
+// core_model_of) serialises calls.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -25,9 +26,10 @@ namespace {
 using IdArray = pyb::array_t<int32_t, pyb::array::c_style | pyb::array::forcecast>;
 using F32Array = pyb::array_t<float, pyb::array::c_style | pyb::array::forcecast>;
 
+// Shared with the _core.Engine objects made from this model (core_model_of).
 struct PyModel {
-    std::unique_ptr<Model> m;
-    std::mutex mu;
+    std::shared_ptr<Model> m;
+    std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
 };
 
 std::vector<int32_t> ids_from(const IdArray & a, const char * what) {
@@ -62,6 +64,7 @@ pyb::dict hparams_dict(const HParams & hp, const Model & m) {
     d["n_expert_used"] = hp.n_expert_used;
     d["n_ff_exp"] = hp.n_ff_exp;
     d["canvas_length"] = hp.canvas_length;
+    d["eos_token_ids"] = hp.eos_token_ids;
     pyb::dict s;
     s["max_steps"] = hp.sampler.max_steps;
     s["t_min"] = hp.sampler.t_min;
@@ -76,6 +79,14 @@ pyb::dict hparams_dict(const HParams & hp, const Model & m) {
 }
 
 }  // namespace
+
+std::pair<std::shared_ptr<Model>, std::shared_ptr<std::mutex>> core_model_of(pyb::handle obj) {
+    if (!pyb::isinstance<PyModel>(obj))
+        throw Error(strfmt("expected a llama_diffusion._core.Model, got %s",
+                           std::string(pyb::str(pyb::type::handle_of(obj).attr("__name__"))).c_str()));
+    PyModel & p = obj.cast<PyModel &>();
+    return {p.m, p.mu};
+}
 
 void register_engine(pyb::module_ & mod) {
     pyb::class_<PyModel>(mod, "Model", "A diffusion-gemma or gemma3 model loaded from a GGUF file.")
@@ -98,7 +109,7 @@ void register_engine(pyb::module_ & mod) {
         .def_property("capture_layers", [](PyModel & p) { return p.m->capture(); },
                       [](PyModel & p, bool on) { p.m->set_capture(on); })
         .def("reset", [](PyModel & p) {
-            std::lock_guard<std::mutex> lk(p.mu);
+            std::lock_guard<std::mutex> lk(*p.mu);
             p.m->reset();
         })
         .def("encode",
@@ -110,7 +121,7 @@ void register_engine(pyb::module_ & mod) {
                  float * o = logits ? out.mutable_data() : nullptr;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(p.mu);
+                     std::lock_guard<std::mutex> lk(*p.mu);
                      p.m->encode(ids.data(), (int64_t)ids.size(), p0, o);
                  }
                  if (logits) return std::move(out);
@@ -134,15 +145,38 @@ void register_engine(pyb::module_ & mod) {
                  float * o = out.mutable_data();
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(p.mu);
+                     std::lock_guard<std::mutex> lk(*p.mu);
                      p.m->decode_canvas(ids.data(), C, scp, o);
                  }
                  return out;
              },
              pyb::arg("canvas_ids"), pyb::arg("sc_logits") = pyb::none())
+        .def("decode_hidden",
+             [](PyModel & p, const IdArray & ids_in, pyb::object soft) {
+                 std::vector<int32_t> ids = ids_from(ids_in, "decode_hidden");
+                 const int64_t C = (int64_t)ids.size(), H = p.m->hparams().n_embd;
+                 F32Array sa;
+                 const float * sp = nullptr;
+                 if (!soft.is_none()) {
+                     sa = soft.cast<F32Array>();
+                     if (sa.ndim() != 2 || sa.shape(0) != C || sa.shape(1) != H)
+                         throw Error(strfmt("decode_hidden: soft must have shape [%lld, %lld]", (long long)C,
+                                            (long long)H));
+                     sp = sa.data();
+                 }
+                 pyb::array_t<float> out({C, H});
+                 float * o = out.mutable_data();
+                 {
+                     pyb::gil_scoped_release nogil;
+                     std::lock_guard<std::mutex> lk(*p.mu);
+                     p.m->decode_hidden(ids.data(), C, sp, o);
+                 }
+                 return out;
+             },
+             pyb::arg("canvas_ids"), pyb::arg("soft") = pyb::none())
         .def("kv_cache",
              [](PyModel & p, int layer) {
-                 std::lock_guard<std::mutex> lk(p.mu);
+                 std::lock_guard<std::mutex> lk(*p.mu);
                  if (layer < 0 || layer >= p.m->cache().n_layer())
                      throw Error(strfmt("kv_cache: layer %d out of range [0, %d)", layer, p.m->cache().n_layer()));
                  const LayerKv & l = p.m->cache().layer(layer);
@@ -158,7 +192,7 @@ void register_engine(pyb::module_ & mod) {
              },
              pyb::arg("layer"))
         .def_property_readonly("layer_outputs", [](PyModel & p) {
-            std::lock_guard<std::mutex> lk(p.mu);
+            std::lock_guard<std::mutex> lk(*p.mu);
             pyb::list out;
             const int64_t H = p.m->hparams().n_embd;
             for (const auto & v : p.m->captured()) {

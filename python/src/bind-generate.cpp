@@ -15,12 +15,12 @@
 
 #include "bindings.h"
 #include "common/error.h"
-#include "generate/canvas-pass.h"
 #include "generate/generate.h"
 #include "generate/vocab-head.h"
 #include "gguf/gguf-reader.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
+#include "model/diffusion-gemma.h"
 #include "model/model.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
@@ -40,12 +40,25 @@ struct CancelFlag {
     std::atomic<bool> flag{false};
 };
 
+// A generator on a model that is either opened here or shared with a _core.Model (same weights,
+// KV cache and mutex).
 struct Engine {
-    std::unique_ptr<Model> model;
+    std::shared_ptr<Model> model;
+    std::shared_ptr<std::mutex> mu;
     std::unique_ptr<Generator> gen;
     std::shared_ptr<const Tokenizer> tok;
     std::string tok_error;
-    std::mutex mu;
+
+    void attach(std::shared_ptr<Model> m, std::shared_ptr<std::mutex> lock) {
+        model = std::move(m);
+        mu = std::move(lock);
+        gen = std::make_unique<Generator>(*model);
+        try {
+            tok = Tokenizer::create(vocab_from_gguf(model->file()));
+        } catch (const Error & err) {
+            tok_error = err.what();
+        }
+    }
 
     const Tokenizer & tokenizer() const {
         if (!tok) throw Error("this model file has no usable tokenizer: " + tok_error);
@@ -230,16 +243,23 @@ void register_generate(pyb::module_ & mod) {
                  auto e = std::make_unique<Engine>();
                  const ggml::Type kt = kv_type_from_name(kv_type.c_str());
                  pyb::gil_scoped_release nogil;
-                 e->model = Model::open(path, n_threads, kt);
-                 e->gen = std::make_unique<Generator>(*e->model);
-                 try {
-                     e->tok = Tokenizer::create(vocab_from_gguf(e->model->file()));
-                 } catch (const Error & err) {
-                     e->tok_error = err.what();
-                 }
+                 e->attach(Model::open(path, n_threads, kt), std::make_shared<std::mutex>());
                  return e;
              }),
              pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32")
+        .def(pyb::init([](pyb::object core_model) {
+                 // Wraps the C++ model of a _core.Model: generation sees (and changes) its KV cache.
+                 auto [m, mu] = core_model_of(core_model);
+                 auto e = std::make_unique<Engine>();
+                 pyb::gil_scoped_release nogil;
+                 std::lock_guard<std::mutex> lk(*mu);
+                 e->attach(std::move(m), std::move(mu));
+                 return e;
+             }),
+             pyb::arg("model"))
+        .def("shares_model_with",
+             [](Engine & e, pyb::object core_model) { return core_model_of(core_model).first == e.model; },
+             pyb::arg("model"), "True when this engine wraps the C++ model of the given _core.Model.")
         .def_property_readonly("has_tokenizer", [](Engine & e) { return (bool)e.tok; })
         .def_property_readonly("architecture", [](Engine & e) { return std::string(model_arch_name(e.model->hparams().arch)); })
         .def_property_readonly("canvas_length", [](Engine & e) { return e.model->hparams().canvas_length; })
@@ -247,7 +267,7 @@ void register_generate(pyb::module_ & mod) {
         .def_property_readonly("kv_length", [](Engine & e) { return e.model->cache().n_tokens(); })
         .def_property_readonly("n_threads", [](Engine & e) { return e.model->n_threads(); })
         .def("reset", [](Engine & e) {
-            std::lock_guard<std::mutex> lk(e.mu);
+            std::lock_guard<std::mutex> lk(*e.mu);
             e.model->reset();
         })
         .def("default_params", [](Engine & e) { return params_dict(default_gen_params(*e.model, e.tok.get())); })
@@ -286,7 +306,7 @@ void register_generate(pyb::module_ & mod) {
                  GenResult r;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(e.mu);
+                     std::lock_guard<std::mutex> lk(*e.mu);
                      if (reset) e.model->reset();
                      r = e.gen->generate(ids, p, cb);
                  }
@@ -299,9 +319,11 @@ void register_generate(pyb::module_ & mod) {
         .def("head_compare",
              [](Engine & e, const IdArray & canvas_in, pyb::object sc, float temperature, bool sample, int64_t seed,
                 int64_t tile) {
-                 // Plain: decode_canvas logits -> vocab_head_plain. Fused: CanvasPass hidden -> vocab_head_fused.
+                 // Plain: decode_canvas logits -> vocab_head_plain. Fused: decode_hidden -> vocab_head_fused.
                  std::vector<int32_t> canvas = to_ids(canvas_in, "head_compare");
                  Model & m = *e.model;
+                 auto * dg = dynamic_cast<DiffusionGemma *>(&m);
+                 if (!dg) throw Error("head_compare: needs a diffusion-gemma model");
                  const int64_t C = (int64_t)canvas.size(), V = m.hparams().n_vocab, H = m.hparams().n_embd;
                  std::vector<float> scl;
                  if (!sc.is_none()) {
@@ -318,19 +340,19 @@ void register_generate(pyb::module_ & mod) {
                  std::vector<float> logits((size_t)(C * V)), hidden((size_t)(C * H));
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(e.mu);
+                     std::lock_guard<std::mutex> lk(*e.mu);
                      ggml::ThreadPool * pool = &ggml::ThreadPool::global();
                      m.decode_canvas(canvas.data(), C, scl.empty() ? nullptr : scl.data(), logits.data());
-                     vocab_head_plain(logits.data(), C, V, m.weights().tok_embd, st, plain, nullptr, pool);
+                     const TransposedEmbedding & et = dg->embedding_t();
+                     vocab_head_plain(logits.data(), C, V, &et, st, plain, nullptr, pool);
                      const float * soft_in = nullptr;
                      if (!scl.empty()) {
                          HeadStep s1;
                          s1.sample = false;
-                         vocab_head_plain(scl.data(), C, V, m.weights().tok_embd, s1, sc_soft, nullptr, pool);
+                         vocab_head_plain(scl.data(), C, V, &et, s1, sc_soft, nullptr, pool);
                          soft_in = sc_soft.soft.data();
                      }
-                     CanvasPass pass(m, pool);
-                     pass.forward(canvas.data(), C, soft_in, hidden.data());
+                     m.decode_hidden(canvas.data(), C, soft_in, hidden.data());
                      vocab_head_fused(hidden.data(), C, m.weights().output, m.weights().tok_embd,
                                       m.hparams().final_softcap, st, fused, pool, tile);
                  }
@@ -405,7 +427,9 @@ void register_generate(pyb::module_ & mod) {
                         std::vector<float> lg((size_t)(C * V));
                         ggml::matmul(hidden.data(), C, H, E.data, E.type, V, lg.data(), nullptr);
                         if (softcap > 0) ggml::softcap(lg.data(), C * V, softcap, lg.data(), nullptr);
-                        vocab_head_plain(lg.data(), C, V, E, st, o, nullptr, nullptr);
+                        TransposedEmbedding et;
+                        et.build(E, &ggml::ThreadPool::global());
+                        vocab_head_plain(lg.data(), C, V, &et, st, o, nullptr, nullptr);
                     }
                 }
                 return head_dict(o, C, H);
@@ -420,7 +444,7 @@ void register_generate(pyb::module_ & mod) {
                  c->owner = engine;
                  ChatOptions o;
                  o.thinking = thinking;
-                 std::lock_guard<std::mutex> lk(c->e->mu);
+                 std::lock_guard<std::mutex> lk(*c->e->mu);
                  if (!c->e->tok) throw Error("chat: this model file has no usable tokenizer: " + c->e->tok_error);
                  c->chat = std::make_unique<ChatSession>(*c->e->gen, c->e->tok, o, system);
                  return c;
@@ -428,7 +452,7 @@ void register_generate(pyb::module_ & mod) {
              pyb::arg("engine"), pyb::arg("system") = "", pyb::arg("thinking") = false)
         .def_property_readonly("turns", [](PyChat & c) { return c.chat->turns(); })
         .def("clear", [](PyChat & c) {
-            std::lock_guard<std::mutex> lk(c.e->mu);
+            std::lock_guard<std::mutex> lk(*c.e->mu);
             c.chat->clear();
         })
         .def("turn_ids", [](PyChat & c, const std::string & msg) { return c.chat->turn_ids(msg); }, pyb::arg("message"))
@@ -444,7 +468,7 @@ void register_generate(pyb::module_ & mod) {
                  ChatSession::Reply rep;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(c.e->mu);
+                     std::lock_guard<std::mutex> lk(*c.e->mu);
                      rep = c.chat->send(msg, p, cb);
                  }
                  pc.rethrow();

@@ -4,6 +4,12 @@
 
 #include <pybind11/pybind11.h>
 
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace ld { class Model; }
+
 namespace ld::py {
 
 void register_quants(pybind11::module_ & m);
@@ -14,5 +20,9 @@ void register_nn(pybind11::module_ & m);        // CPU attention and elementwise
 void register_model(pybind11::module_ & m);     // tokenizer and chat format
 void register_engine(pybind11::module_ & m);    // models (DiffusionGemma, Gemma 3), KV cache
 void register_generate(pybind11::module_ & m);  // block-diffusion sampler and generation loop
+
+// The C++ model held by a _core.Model object and the mutex that serialises calls on it, so that a
+// _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is not a _core.Model.
+std::pair<std::shared_ptr<ld::Model>, std::shared_ptr<std::mutex>> core_model_of(pybind11::handle obj);
 
 }  // namespace ld::py

@@ -235,3 +235,31 @@ def test_python_errors(tiny_gguf):
         G.generate(tiny_gguf, "x", t_min=0.9, t_max=0.5)
     with pytest.raises(ValueError, match="empty"):
         G.ChatSession(tiny_gguf).send("")
+
+
+# ---- llama-diffusion-bench generate ---------------------------------------------------------------
+def test_bench_generate_json_and_markdown(tiny_gguf, capsys):
+    from llama_diffusion import bench, bench_generate
+    out = bench_generate.run(["-m", tiny_gguf, "--json", "--repeats", "2", "--prompt-tokens", "20",
+                              "--max-tokens", "40", "--max-steps", "3", "--threads", "2"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["modes"].keys() == {"diffusion", "ar"} == out["modes"].keys()
+    d, a = out["modes"]["diffusion"], out["modes"]["ar"]
+    assert len(d["runs"]) == 2 and len(a["runs"]) == 2
+    for run in d["runs"]:  # empty stop set: two whole canvases of 32, 3 steps each (the cap)
+        assert run["canvases"] == 2 and run["steps_per_canvas_list"] == [3, 3] and run["delivered_tokens"] == 64
+        assert run["stop_reason"] == "length"
+    for run in a["runs"]:
+        assert run["steps"] == 40 and run["delivered_tokens"] == 40 and run["steps_per_canvas"] is None
+    s = d["summary"]
+    assert s["steps_per_canvas"]["median"] == 3.0 and s["peak_rss_mb"]["median"] > 1
+    for k in ("prefill_tok_s", "ms_per_step", "delivered_tok_s"):
+        assert s[k]["min"] <= s[k]["median"] <= s[k]["max"] and s[k]["median"] > 0
+    assert a["summary"]["steps_per_canvas"] is None
+    md = bench_generate.markdown(out)
+    assert "| ms per step |" in md and "| delivered tokens/s |" in md and "diffusion | ar |" in md
+    # the dispatcher
+    assert bench.main(["generate", "-m", tiny_gguf, "--repeats", "1", "--max-tokens", "8", "--modes", "ar"]) == 0
+    assert "| prefill tokens/s |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench_generate.run(["-m", tiny_gguf, "--modes", "beam"])

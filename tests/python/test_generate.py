@@ -8,6 +8,7 @@
 * The fused vocab head equals the plain one (argmax, entropy, categorical draws, expected embedding).
 * Seeded runs are reproducible and independent of the thread count; different seeds differ.
 * AR mode equals greedy decoding with the AR logits of ld.Model.
+* ld.Model and its generation engine share one C++ model (weights and KV cache).
 * Bad parameters give clear errors.
 """
 import numpy as np
@@ -296,3 +297,34 @@ def test_python_generate_and_stream_ids(tiny, engine):
     assert len(steps) == sum(ref_steps) and len(commits) == 2
     assert sum((c.tokens for c in commits), []) == r.tokens
     assert commits[0].tokens == steps[ref_steps[0] - 1].draft  # commit = last step's argmax
+
+
+def test_ld_model_shares_engine_state(tiny):
+    """ld.Model and its generation engine are one C++ model: the same KV cache and weights."""
+    _, path, prompt, ref = tiny
+    from llama_diffusion.model import Model
+    ref_tokens, _, eos = ref["long"]
+    m = Model(path, n_threads=2)
+    eng = G.engine_of(m)
+    assert G.engine_of(m) is eng and eng.shares_model_with(m._m)
+    assert not _core.Engine(path, 2, "f32").shares_model_with(m._m)
+    assert eng.n_threads == m._m.n_threads == 2
+    r = m.generate(list(prompt), max_tokens=64, deterministic=True, eos_ids=eos, max_steps=STEPS)
+    assert r.tokens == ref_tokens  # HF's trajectory through the shared model
+    # the prompt and the first canvas are in the model's own cache, the second canvas is pending
+    assert m.kv_length == eng.kv_length == P + 32 and m.next_pos == P + 32
+    m.encode(ref_tokens[32:40])
+    assert eng.kv_length == P + 40
+    m.reset()
+    assert eng.kv_length == 0
+    # generation after a manual prefill through ld.Model continues after it (reset=False)
+    m.encode(list(prompt[:10]))
+    eng.generate(list(prompt[10:]), dict(deterministic=True, max_tokens=32, max_steps=2, eos_ids=[]), False)
+    assert m.kv_length == P
+    # an engine reset empties the model's cache
+    eng.reset()
+    assert m.kv_length == 0
+    with pytest.raises(ValueError, match="expected a llama_diffusion._core.Model"):
+        _core.Engine(object())
+    with pytest.raises(TypeError, match="expected an ld.Model"):
+        G.engine_of(object())

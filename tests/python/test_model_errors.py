@@ -69,6 +69,8 @@ def test_optional_tensors(small):
     assert m.decode_canvas([1, 2, 3]).shape == (3, 128)
     with pytest.raises(ValueError, match="self-conditioning"):
         m.decode_canvas([1, 2, 3], np.zeros((3, 128), np.float32))
+    with pytest.raises(ValueError, match="self-conditioning"):
+        m.decode_hidden([1, 2, 3], np.zeros((3, m.hparams["n_embd"]), np.float32))
     dg_ref.write_gguf(hf, path, tensors=tensors, drop={"self_cond_up.weight"})
     with pytest.raises(ValueError, match="self_cond_up.weight"):
         Model(str(path), n_threads=1)
@@ -100,3 +102,46 @@ def test_stray_v_projection_in_full_layer(small):
     dg_ref.write_gguf(hf, path, tensors=extra)
     with pytest.raises(ValueError, match="blk.2.attn_v.weight"):
         Model(str(path), n_threads=1)
+
+
+def _write_with_keys(monkeypatch, hf, tensors, path, **keys):
+    """write_gguf plus extra metadata: {key: (gguf-py add_* method name, value)}."""
+    import gguf
+    base = gguf.GGUFWriter
+
+    class Writer(base):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            for key, (method, value) in keys.items():
+                if method == "add_array":
+                    self.add_array(key.replace("__", "."), value)
+                else:
+                    getattr(self, method)(key.replace("__", "."), value)
+
+    monkeypatch.setattr(gguf, "GGUFWriter", Writer)
+    try:
+        dg_ref.write_gguf(hf, path, tensors=tensors)
+    finally:
+        monkeypatch.setattr(gguf, "GGUFWriter", base)
+    return str(path)
+
+
+def test_eos_token_ids(small, monkeypatch):
+    """diffusion.eos_token_ids: optional integer array, read into the hparams, checked against the
+    vocabulary; the generation defaults use it."""
+    from llama_diffusion import _core
+    hf, tensors, d, good = small
+    assert Model(good, n_threads=1).hparams["eos_token_ids"] == []
+    path = _write_with_keys(monkeypatch, hf, tensors, d / "eos.gguf", diffusion__eos_token_ids=("add_array", [1, 106 % 128, 50]))
+    m = Model(path, n_threads=1)
+    assert m.hparams["eos_token_ids"] == [1, 106 % 128, 50]
+    assert list(_core.Engine(path, 1, "f32").default_params()["eos_ids"]) == [1, 106 % 128, 50]
+    path = _write_with_keys(monkeypatch, hf, tensors, d / "eos-bad.gguf", diffusion__eos_token_ids=("add_array", [1, 128]))
+    with pytest.raises(ValueError, match=r"diffusion\.eos_token_ids.*128.*\[0, 128\)"):
+        Model(path, n_threads=1)
+    path = _write_with_keys(monkeypatch, hf, tensors, d / "eos-neg.gguf", diffusion__eos_token_ids=("add_array", [-3]))
+    with pytest.raises(ValueError, match=r"diffusion\.eos_token_ids.*-3"):
+        Model(path, n_threads=1)
+    path = _write_with_keys(monkeypatch, hf, tensors, d / "eos-scalar.gguf", diffusion__eos_token_ids=("add_uint32", 1))
+    with pytest.raises(ValueError, match=r"diffusion\.eos_token_ids"):
+        Model(path, n_threads=1)

@@ -214,3 +214,39 @@ def test_reset_and_errors(tiny_a):
         m.decode_canvas([1, 2], np.zeros((3, V), np.float32))
     with pytest.raises(ValueError, match="no tokens"):
         m.encode([])
+
+
+def _softcap_logits(hidden, E, cap=30.0):
+    return cap * np.tanh((np.asarray(hidden, np.float64) @ E.T) / cap)
+
+
+def test_decode_hidden_is_decode_canvas_before_the_head(tiny_a):
+    """decode_hidden (the fused head's input) is decode_canvas stopped after the final norm, and its
+    expected-embedding self-conditioning input equals sc_logits through softmax · E."""
+    hf, fused, _ = tiny_a
+    V = hf.config.text_config.vocab_size
+    H = hf.config.text_config.hidden_size
+    E = np.asarray(dict(dg_ref.gguf_tensors(hf))["token_embd.weight"], np.float64).reshape(V, H)
+    ref = dg_ref.HFRef(hf)
+    m = Model(fused, n_threads=2)
+    prompt = dg_ref.make_prompt(20, V)
+    ref.encode(prompt)
+    m.encode(prompt)
+    canvas = dg_ref.make_canvas(32, V)
+    logits = m.decode_canvas(canvas)
+    hidden = m.decode_hidden(canvas)
+    assert hidden.shape == (32, H) and hidden.dtype == np.float32
+    assert maxdiff(_softcap_logits(hidden, E), logits) < TOL
+    sc = logits / 0.7
+    p = np.exp(sc - sc.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    soft = p @ E  # [C, H] expected embedding
+    hidden_sc = m.decode_hidden(canvas, soft)
+    assert maxdiff(_softcap_logits(hidden_sc, E), m.decode_canvas(canvas, sc)) < TOL
+    assert maxdiff(_softcap_logits(hidden_sc, E), ref.decode(canvas, sc)) < TOL
+    assert maxdiff(hidden_sc, hidden) > 1e-3  # the self-conditioning input matters
+    assert m.kv_length == 20
+    with pytest.raises(ValueError, match=r"soft must have shape \[32, %d\]" % H):
+        m.decode_hidden(canvas, soft[:, :-1])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        m.decode_hidden([V])
