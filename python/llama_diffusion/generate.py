@@ -172,7 +172,7 @@ def generate(model, prompt: Union[str, Sequence[int], None] = None, messages=Non
              deterministic: bool = False, temperature: Optional[float] = None, head: Optional[str] = None,
              max_canvases: Optional[int] = None, n_ctx: Optional[int] = None) -> Result:
     """Generates from a fresh cache (see the module docstring). ``temperature``: AR mode only (0 =
-    greedy); ``head``: "fused" (default) or "plain" vocab head."""
+    greedy); ``head``: "plain" (default: materialised logits, fastest today) or "fused" (streamed vocab, no [C x V] buffer)."""
     eng = engine_of(model)
     params = _params(max_tokens, mode, seed, max_steps, t_min, t_max, entropy_bound, stability, confidence, eos_ids,
                      deterministic, temperature, head, max_canvases, n_ctx)
