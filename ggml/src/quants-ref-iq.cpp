@@ -21,25 +21,15 @@
 #include <cstring>
 
 #include "ld-ggml/quants-ref.h"
+#include "quants-ref-fit.h"
 
 namespace ld::ggml {
 
 namespace {
 
-// Nearest integer of v clamped to [lo, hi] (half up); NaN gives lo. Never an out-of-range conversion.
-inline int round_clamp(double v, int lo, int hi) {
-    if (!(v >= (double)lo)) return lo;
-    if (v >= (double)hi) return hi;
-    return (int)(v - lo + 0.5) + lo;
-}
+using namespace qfit;
 
-inline fp16_t fp16_sat(double v) {
-    const double lim = 65504.0;
-    if (!(v == v)) v = 0.0;
-    if (v > lim) v = lim;
-    if (v < -lim) v = -lim;
-    return f32_to_fp16((float)v);
-}
+
 
 // Nearest table code for v in [-128, 128) (v in units of the scale), by half-unit cells: the
 // midpoints between table values are integers or half-integers, so every cell lies on one side of
@@ -85,35 +75,8 @@ inline int best_code_iq4(float d, float x) {
     return c;
 }
 
-constexpr int kLanes = 4;
 
-// Sum of N values as kLanes strided partial sums, then pairwise (fixed order: deterministic).
-template <int N>
-inline double lane_sum(const float * v) {
-    static_assert(N % kLanes == 0, "length must be a multiple of the lane count");
-    float a[kLanes] = {};
-    for (int j = 0; j < N; j += kLanes)
-        for (int l = 0; l < kLanes; ++l) a[l] += v[j + l];
-    return (double)((a[0] + a[2]) + (a[1] + a[3]));
-}
 
-// Power of two p bringing the largest finite |x| into [0.5, 1) (exponent clamped so that p stays a
-// normal float); xs[j] = x[j] * p (0 for NaN and inf, which then do not disturb the fit). Returns 0
-// when no value is finite and nonzero.
-float normalize_block(const float * x, int n, float * xs) {
-    float amax = 0.0f;
-    for (int j = 0; j < n; ++j) {
-        const float a = std::fabs(x[j]);
-        amax = (a > amax && a <= FLT_MAX) ? a : amax;
-    }
-    if (amax == 0.0f) return 0.0f;
-    int e = 0;
-    std::frexp(amax, &e);
-    e = std::min(std::max(e, -125), 125);
-    const float p = std::ldexp(1.0f, -e);
-    for (int j = 0; j < n; ++j) xs[j] = std::fabs(x[j]) <= FLT_MAX ? x[j] * p : 0.0f;  // NaN/inf: fit as 0
-    return p;
-}
 
 // Least-squares statistics of 32 values on the codes of one pass: the error of y = S*kv[code] is
 // sxx - 2*S*sxk + S^2*skk.

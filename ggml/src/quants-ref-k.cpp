@@ -29,19 +29,16 @@
 #include <cstring>
 
 #include "ld-ggml/quants-ref.h"
+#include "quants-ref-fit.h"
 
 namespace ld::ggml {
 
 namespace {
 
+using namespace qfit;
+
 // ------------------------------------------------------------------------------ small helpers
 
-// Nearest integer of v clamped to [lo, hi] (half up); NaN gives lo. Never an out-of-range conversion.
-inline int round_clamp(double v, int lo, int hi) {
-    if (!(v >= (double)lo)) return lo;
-    if (v >= (double)hi) return hi;
-    return (int)(v - lo + 0.5) + lo;  // v - lo + 0.5 > 0: truncation is floor
-}
 
 // Nearest level of v in [lo, hi] (float, vectorisable; NaN gives lo): clamp, then round half up.
 inline float level_of(float v, float lo, float hi) {
@@ -50,14 +47,6 @@ inline float level_of(float v, float lo, float hi) {
     return (float)(int)(v - lo + 0.5f) + lo;
 }
 
-// fp16 of a scale, saturated to the largest finite fp16 so that no finite input gives inf/NaN.
-inline fp16_t fp16_sat(double v) {
-    const double lim = 65504.0;
-    if (!(v == v)) v = 0.0;
-    if (v > lim) v = lim;
-    if (v < -lim) v = -lim;
-    return f32_to_fp16((float)v);
-}
 
 // Q8_K's rounding: ggml's magic-number trick (round half to even, valid for |v| < 2^22).
 inline int nearest_int_magic(float v) {
@@ -67,9 +56,6 @@ inline int nearest_int_magic(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-// Partial sums per reduction: fixed, so the summation order (part of the result) never depends on
-// the compiler or the ISA.
-constexpr int kLanes = 4;
 
 // The rounding loops vectorise only as loops of their own: inlined (or specialised on constant
 // arguments) into the unrolled callers, the compiler no longer if-converts their selects.
@@ -81,33 +67,7 @@ constexpr int kLanes = 4;
 #define LD_OUT_OF_LINE
 #endif
 
-// Sum of N values (N a multiple of kLanes) as kLanes strided partial sums, then pairwise.
-template <int N>
-inline double lane_sum(const float * v) {
-    static_assert(N % kLanes == 0, "length must be a multiple of the lane count");
-    float a[kLanes] = {};
-    for (int j = 0; j < N; j += kLanes)
-        for (int l = 0; l < kLanes; ++l) a[l] += v[j + l];
-    return (double)((a[0] + a[2]) + (a[1] + a[3]));
-}
 
-// Power of two p bringing the largest finite |x| of a super-block into [0.5, 1) (exponent clamped
-// so that p stays a normal float); xs[j] = x[j] * p (0 for NaN and inf, which then do not disturb
-// the fit). Returns 0 when no value is finite and nonzero.
-float normalize_block(const float * x, int n, float * xs) {
-    float amax = 0.0f;
-    for (int j = 0; j < n; ++j) {
-        const float a = std::fabs(x[j]);
-        amax = (a > amax && a <= FLT_MAX) ? a : amax;
-    }
-    if (amax == 0.0f) return 0.0f;
-    int e = 0;
-    std::frexp(amax, &e);
-    e = std::min(std::max(e, -125), 125);
-    const float p = std::ldexp(1.0f, -e);
-    for (int j = 0; j < n; ++j) xs[j] = std::fabs(x[j]) <= FLT_MAX ? x[j] * p : 0.0f;  // NaN/inf: fit as 0
-    return p;
-}
 
 // fp16 scale stored for a fitted scale s of the normalised data; s_norm: that stored value back in
 // normalised units.
