@@ -174,13 +174,16 @@ float vec_dot_q3_K_q8_K(int64_t n, const void * w, const void * a) {
     return s;
 }
 
-float vec_dot_q4_K_q8_K(int64_t n, const void * w, const void * a) {
-    const block_q4_K * x = static_cast<const block_q4_K *>(w);
+// Q4_K and Q5_K share the scheme: 8 sub-blocks of 32 codes, a 6-bit scale and min each, and the
+// mins folded in through the activation's bsums. Codes: 4 bits (Q4_K) or 5 bits (Q5_K).
+template <typename Block, void (*Codes)(const Block &, uint8_t *)>
+float vec_dot_k4_q8_K(int64_t n, const void * w, const void * a) {
+    const Block * x = static_cast<const Block *>(w);
     const block_q8_K * y = static_cast<const block_q8_K *>(a);
     float s = 0.0f;
     uint8_t u[256];
     for (int64_t b = 0; b < n / 256; ++b) {
-        dec::codes_q4_K(x[b], u);
+        Codes(x[b], u);
         int32_t S = 0, Mn = 0;
         for (int j = 0; j < 8; ++j) {
             int sc, m;
@@ -194,24 +197,12 @@ float vec_dot_q4_K_q8_K(int64_t n, const void * w, const void * a) {
     return s;
 }
 
+float vec_dot_q4_K_q8_K(int64_t n, const void * w, const void * a) {
+    return vec_dot_k4_q8_K<block_q4_K, dec::codes_q4_K>(n, w, a);
+}
+
 float vec_dot_q5_K_q8_K(int64_t n, const void * w, const void * a) {
-    const block_q5_K * x = static_cast<const block_q5_K *>(w);
-    const block_q8_K * y = static_cast<const block_q8_K *>(a);
-    float s = 0.0f;
-    uint8_t u[256];
-    for (int64_t b = 0; b < n / 256; ++b) {
-        dec::codes_q5_K(x[b], u);
-        int32_t S = 0, Mn = 0;
-        for (int j = 0; j < 8; ++j) {
-            int sc, m;
-            dec::scale_min_k4(j, x[b].scales, sc, m);
-            S += sc * dot32(u + 32 * j, 0, y[b].qs + 32 * j);
-            Mn += m * ((int32_t)y[b].bsums[2 * j] + (int32_t)y[b].bsums[2 * j + 1]);
-        }
-        const float dw = fp16_to_f32(x[b].d), dmin = fp16_to_f32(x[b].dmin);
-        s += (dw * y[b].d) * (float)S - (dmin * y[b].d) * (float)Mn;
-    }
-    return s;
+    return vec_dot_k4_q8_K<block_q5_K, dec::codes_q5_K>(n, w, a);
 }
 
 float vec_dot_q6_K_q8_K(int64_t n, const void * w, const void * a) {
