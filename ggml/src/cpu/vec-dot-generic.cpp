@@ -108,32 +108,32 @@ float vec_dot_q8_0_q8_0(int64_t n, const void * w, const void * a) {
     return s;
 }
 
-float vec_dot_iq4_nl_q8_0(int64_t n, const void * w, const void * a) {
-    const block_iq4_nl * x = static_cast<const block_iq4_nl *>(w);
+// IQ4_NL and MXFP4 share the scheme: Q4_0-ordered nibbles index a 16-entry value table, one scale
+// per block (fp16 d for IQ4_NL, the E8M0 exponent for MXFP4).
+inline float block_scale(const block_iq4_nl & x) { return fp16_to_f32(x.d); }
+inline float block_scale(const block_mxfp4 & x) { return e8m0_to_f32_half(x.e); }
+
+template <typename Block, const int8_t * Table>
+float vec_dot_table4_q8_0(int64_t n, const void * w, const void * a) {
+    const Block * x = static_cast<const Block *>(w);
     const block_q8_0 * y = static_cast<const block_q8_0 *>(a);
     float s = 0.0f;
     uint8_t u[32];
     for (int64_t b = 0; b < n / 32; ++b) {
         dec::codes_q4_0(x[b].qs, u);
         int32_t is = 0;
-        for (int j = 0; j < 32; ++j) is += (int32_t)kvalues_iq4nl[u[j]] * (int32_t)y[b].qs[j];
-        s += (float)is * (fp16_to_f32(x[b].d) * fp16_to_f32(y[b].d));
+        for (int j = 0; j < 32; ++j) is += (int32_t)Table[u[j]] * (int32_t)y[b].qs[j];
+        s += (float)is * (block_scale(x[b]) * fp16_to_f32(y[b].d));
     }
     return s;
 }
 
+float vec_dot_iq4_nl_q8_0(int64_t n, const void * w, const void * a) {
+    return vec_dot_table4_q8_0<block_iq4_nl, kvalues_iq4nl>(n, w, a);
+}
+
 float vec_dot_mxfp4_q8_0(int64_t n, const void * w, const void * a) {
-    const block_mxfp4 * x = static_cast<const block_mxfp4 *>(w);
-    const block_q8_0 * y = static_cast<const block_q8_0 *>(a);
-    float s = 0.0f;
-    uint8_t u[32];
-    for (int64_t b = 0; b < n / 32; ++b) {
-        dec::codes_q4_0(x[b].qs, u);
-        int32_t is = 0;
-        for (int j = 0; j < 32; ++j) is += (int32_t)kvalues_mxfp4[u[j]] * (int32_t)y[b].qs[j];
-        s += (float)is * (e8m0_to_f32_half(x[b].e) * fp16_to_f32(y[b].d));
-    }
-    return s;
+    return vec_dot_table4_q8_0<block_mxfp4, kvalues_mxfp4>(n, w, a);
 }
 
 float vec_dot_q2_K_q8_K(int64_t n, const void * w, const void * a) {
