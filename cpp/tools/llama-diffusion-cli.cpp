@@ -3,7 +3,8 @@
 // diffusion or AR mode, the entropy-bound sampler flags of the peer port, a live view of the canvas
 // as it denoises (--diffusion-visual, plain output when stdout is not a terminal), and one JSON
 // object at the end (--json). Errors are one line on stderr and exit status 1; Ctrl-C stops the
-// current generation (twice: exits).
+// current generation (twice: exits). Without -m it runs the built-in demo model shipped in the
+// Python package (a small raw code model: prompts are used as raw text unless -cnv).
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/demo-model.h"
 #include "common/error.h"
 #include "generate/generate.h"
 #include "model/kv-cache.h"
@@ -42,9 +44,10 @@ void on_sigint(int) {
 }
 
 const char * kUsage =
-    "usage: llama-diffusion-cli -m FILE [-p PROMPT | -f FILE | -cnv] [options]\n"
-    "  -m, --model FILE               GGUF model (diffusion-gemma or gemma3)\n"
-    "  -p, --prompt TEXT              prompt (a user turn of the chat format unless --raw)\n"
+    "usage: llama-diffusion-cli [-m FILE] [-p PROMPT | -f FILE | -cnv] [options]\n"
+    "  -m, --model FILE               GGUF model, diffusion-gemma or gemma3 (default: $LLAMA_DIFFUSION_MODEL, else\n"
+    "                                 the built-in demo model: a small code model, prompts used as raw text)\n"
+    "  -p, --prompt TEXT              prompt (a user turn of the chat format unless --raw or the demo model)\n"
     "  -f, --file FILE                read the prompt from a file\n"
     "  -sys, --system-prompt TEXT     system message\n"
     "  -cnv, --conversation           interactive chat (/clear, /exit); the KV cache is kept across turns\n"
@@ -73,6 +76,7 @@ const char * kUsage =
 
 struct Args {
     std::string model, prompt, prompt_file, system, mode, head = "plain", kv_type = "f32";
+    bool demo = false;  // no -m: the built-in demo model
     bool have_prompt = false, chat = false, visual = false, json = false, verbose = false, raw = false, think = false,
          deterministic = false, have_seed = false;
     int32_t n_predict = 256, max_canvases = 0, threads = 0;
@@ -150,7 +154,7 @@ Args parse_args(int argc, char ** argv) {
     if (a.model.empty()) {
         const char * env = std::getenv("LLAMA_DIFFUSION_MODEL");
         if (env && *env) a.model = env;
-        else throw Error("no model given: pass -m FILE.gguf (or set LLAMA_DIFFUSION_MODEL); there is no default model");
+        else a.demo = true;  // located after the argument checks below
     }
     if (a.threads < 0) throw Error(strfmt("-t must be >= 0, got %d", a.threads));
     if (a.head != "fused" && a.head != "plain") throw Error("unknown --head '" + a.head + "' (expected fused or plain)");
@@ -166,6 +170,10 @@ Args parse_args(int argc, char ** argv) {
     if (!a.chat) {
         if (!a.have_prompt) throw Error("no prompt: give -p TEXT, -f FILE or -cnv");
         if (a.prompt.empty()) throw Error("the prompt is empty");
+    }
+    if (a.demo) {
+        a.model = find_demo_model();
+        if (!a.chat) a.raw = true;  // a raw code model: no chat template
     }
     return a;
 }
@@ -292,6 +300,15 @@ int run(int argc, char ** argv) {
     const Args a = parse_args(argc, argv);
     const ggml::Type kv = kv_type_from_name(a.kv_type.c_str());
     std::unique_ptr<Model> model = Model::open(a.model, a.threads, kv);
+    if (a.demo) {
+        int64_t n_params = 0;
+        for (const gguf::TensorInfo & t : model->file().tensors()) n_params += t.n_elements();
+        std::fprintf(stderr, "llama-diffusion-cli: no -m given; using the built-in demo model %s (%.1fM-parameter "
+                             "DiffusionGemma trained on Python code; %s; pass -m FILE for a real model)\n",
+                     a.model.c_str(), (double)n_params / 1e6,
+                     a.chat ? "chat mode applies a chat template this model was not trained on"
+                            : "prompt used as raw text, no chat template");
+    }
     std::shared_ptr<const Tokenizer> tok;
     std::string tok_err;
     try {

@@ -1,6 +1,7 @@
 """Text generation with a DiffusionGemma (block diffusion) or Gemma 3 (autoregressive) GGUF.
 
-Functions taking a model (an ``ld.Model``, a path, or a ``_core.Engine``)::
+Functions taking a model (an ``ld.Model``, a path, a ``_core.Engine``, or ``None``: the built-in demo
+model, a small DiffusionGemma trained on Python code, see ``llama_diffusion.demo``)::
 
     from llama_diffusion import generate as g
     r = g.generate(model, "Why is the sky blue?", max_tokens=64, seed=1)
@@ -9,7 +10,8 @@ Functions taking a model (an ``ld.Model``, a path, or a ``_core.Engine``)::
         if isinstance(ev, g.Commit): print(ev.text, end="")
     chat = g.ChatSession(model); chat.send("Hi"); chat.send("And then?")   # KV cache kept
 
-``prompt`` is a string (templated as one user turn unless ``raw=True``) or a list of token ids (used
+``prompt`` is a string (templated as one user turn unless ``raw=True``; ``raw=None``, the default,
+means raw for the demo model, a raw code model, and templated otherwise) or a list of token ids (used
 as is); ``messages`` is a list of ``{"role", "content"}`` dicts (or pairs). Sampler parameters left
 ``None`` come from the GGUF's ``diffusion.*`` keys. ``deterministic=True`` is the reference mode
 (argmax draws and the formula noise of the HF reference), which reproduces HF transformers'
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import _core
+from . import demo as _demo
 
 __all__ = ["Result", "Step", "Commit", "Done", "ChatSession", "generate", "stream", "tokenize", "detokenize",
            "engine_of"]
@@ -72,12 +75,18 @@ class Done:
         return self.result.stats
 
 
-def engine_of(model) -> "_core.Engine":
+def engine_of(model=None) -> "_core.Engine":
     """The generation engine of a model: for an ``ld.Model``, an engine wrapping its C++ model (same
     weights and KV cache, so ``model.kv_length`` / ``model.encode`` and generation see one state; made
-    once and cached on the model); for a path, an engine on a newly opened model; an Engine as is."""
+    once and cached on the model); for a path, an engine on a newly opened model; an Engine as is;
+    for None, an engine on the built-in demo model (with a one-line note on stderr)."""
     if isinstance(model, _core.Engine):
         return model
+    if model is None:
+        path = _demo.demo_model_path()
+        eng = _core.Engine(path, 0, "f32")
+        _demo.announce(path)
+        return eng
     if isinstance(model, (str, os.PathLike)):
         return _core.Engine(str(model), 0, "f32")
     eng = getattr(model, "_ld_engine", None)
@@ -98,6 +107,23 @@ def tokenize(model, text: str, add_special: bool = True, parse_special: bool = F
 def detokenize(model, ids: Sequence[int], skip_special: bool = False) -> str:
     """Token ids to text (invalid UTF-8 from byte tokens becomes U+FFFD)."""
     return engine_of(model).detokenize(list(ids), skip_special).decode("utf-8", errors="replace")
+
+
+def _is_demo(model) -> bool:
+    """Whether ``model`` is the built-in demo model (None, its path, or an ld.Model loaded from it)."""
+    if model is None:
+        return True
+    if isinstance(model, (str, os.PathLike)):
+        return _demo.is_demo_path(model)
+    if getattr(model, "is_demo", False):
+        return True
+    path = getattr(model, "path", None)
+    return isinstance(path, str) and _demo.is_demo_path(path)
+
+
+def _raw_for(model, raw: Optional[bool]) -> bool:
+    """``raw=None``: raw text for the demo model (a code model with no chat training), chat otherwise."""
+    return _is_demo(model) if raw is None else bool(raw)
 
 
 def _messages(messages) -> List[tuple]:
@@ -164,15 +190,17 @@ def _finish(eng, tokens, stats, params, prompt_ids) -> Result:
     return Result(text=_text_of(eng, tokens, eos), tokens=list(tokens), stats=stats, prompt_tokens=list(prompt_ids))
 
 
-def generate(model, prompt: Union[str, Sequence[int], None] = None, messages=None, max_tokens: int = 256,
+def generate(model=None, prompt: Union[str, Sequence[int], None] = None, messages=None, max_tokens: int = 256,
              mode: str = "diffusion", seed: Optional[int] = None, max_steps: Optional[int] = None,
              t_min: Optional[float] = None, t_max: Optional[float] = None, entropy_bound: Optional[float] = None,
              stability: Optional[int] = None, confidence: Optional[float] = None,
-             eos_ids: Optional[Sequence[int]] = None, thinking: bool = False, raw: bool = False,
+             eos_ids: Optional[Sequence[int]] = None, thinking: bool = False, raw: Optional[bool] = None,
              deterministic: bool = False, temperature: Optional[float] = None, head: Optional[str] = None,
              max_canvases: Optional[int] = None, n_ctx: Optional[int] = None) -> Result:
     """Generates from a fresh cache (see the module docstring). ``temperature``: AR mode only (0 =
-    greedy); ``head``: "plain" (default: materialised logits, fastest today) or "fused" (streamed vocab, no [C x V] buffer)."""
+    greedy); ``head``: "plain" (default: materialised logits, fastest today) or "fused" (streamed vocab, no [C x V] buffer).
+    ``model=None``: the built-in demo model."""
+    raw = _raw_for(model, raw)
     eng = engine_of(model)
     params = _params(max_tokens, mode, seed, max_steps, t_min, t_max, entropy_bound, stability, confidence, eos_ids,
                      deterministic, temperature, head, max_canvases, n_ctx)
@@ -240,12 +268,14 @@ def _run_stream(eng, call, eos) -> Iterator[Any]:
         th.join()
 
 
-def stream(model, prompt=None, messages=None, max_tokens: int = 256, mode: str = "diffusion",
+def stream(model=None, prompt=None, messages=None, max_tokens: int = 256, mode: str = "diffusion",
            seed: Optional[int] = None, max_steps=None, t_min=None, t_max=None, entropy_bound=None, stability=None,
-           confidence=None, eos_ids=None, thinking: bool = False, raw: bool = False, deterministic: bool = False,
-           temperature=None, head=None, max_canvases=None, n_ctx=None) -> Iterator[Union[Step, Commit, Done]]:
+           confidence=None, eos_ids=None, thinking: bool = False, raw: Optional[bool] = None,
+           deterministic: bool = False, temperature=None, head=None, max_canvases=None,
+           n_ctx=None) -> Iterator[Union[Step, Commit, Done]]:
     """Like generate(), yielding Step (every denoising step's argmax draft), Commit (each committed
     canvas with its new text) and finally Done (the Result). Closing the iterator early cancels."""
+    raw = _raw_for(model, raw)
     eng = engine_of(model)
     params = _params(max_tokens, mode, seed, max_steps, t_min, t_max, entropy_bound, stability, confidence, eos_ids,
                      deterministic, temperature, head, max_canvases, n_ctx)
@@ -262,9 +292,10 @@ def stream(model, prompt=None, messages=None, max_tokens: int = 256, mode: str =
 
 class ChatSession:
     """A multi-turn chat on one model that keeps the KV cache across turns: each turn encodes only
-    the previous reply's tail, the turn separators and the new message."""
+    the previous reply's tail, the turn separators and the new message. ``model=None``: the built-in
+    demo model (which was not trained on chat turns)."""
 
-    def __init__(self, model, system: Optional[str] = None, thinking: bool = False, **defaults):
+    def __init__(self, model=None, system: Optional[str] = None, thinking: bool = False, **defaults):
         self._eng = engine_of(model)
         self._chat = _core.ChatSession(self._eng, system or "", bool(thinking))
         self.defaults = dict(defaults)

@@ -1,6 +1,7 @@
 """Model: a DiffusionGemma (``diffusion-gemma``) or Gemma 3 (``gemma3``) GGUF loaded by the C++ engine.
 
     m = Model("model.gguf", n_threads=2, kv_type="f32")
+    m = Model()                                   # the built-in demo model (llama_diffusion/models/)
     m.encode(prompt_ids)                          # causal prefill, appends to the KV cache
     logits = m.decode_canvas(canvas_ids)          # [C, V] canvas logits (DiffusionGemma only)
     logits = m.decode_canvas(canvas_ids, sc)      # with self-conditioning logits [C, V]
@@ -15,6 +16,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import demo as _demo
 from . import generate as _gen
 
 __all__ = ["Model"]
@@ -24,11 +26,18 @@ class Model:
     """A loaded model. ``n_threads=None`` uses the process-wide pool; ``kv_type`` is
     ``"f32"`` (default), ``"f16"`` or ``"q8_0"``. Generation (``generate``, ``stream``, chat) runs
     on this same C++ model: it shares the weights and the KV cache (``kv_length`` after ``generate``
-    counts the prompt and the committed canvases)."""
+    counts the prompt and the committed canvases). ``path=None`` loads the built-in demo model (a
+    small DiffusionGemma trained on Python code, see ``llama_diffusion.demo``) and says so on stderr;
+    ``is_demo`` is then True and prompt strings are used as raw text by default."""
 
-    def __init__(self, path, n_threads: Optional[int] = None, kv_type: str = "f32"):
+    def __init__(self, path=None, n_threads: Optional[int] = None, kv_type: str = "f32"):
+        self.is_demo = path is None
+        if path is None:
+            path = _demo.demo_model_path()
         self._m = _core.Model(str(path), int(n_threads or 0), str(kv_type))
         self.path = str(path)
+        if self.is_demo:
+            _demo.announce(self.path)
 
     # ---- properties ----------------------------------------------------------------------
     @property

@@ -53,6 +53,7 @@ def cli(*args, input=None, env=None):
         pytest.skip("llama-diffusion-cli not built")
     e = dict(os.environ)
     e.pop("LLAMA_DIFFUSION_MODEL", None)
+    e.pop("LLAMA_DIFFUSION_DEMO_MODEL", None)
     e.update(env or {})
     return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, input=input, env=e, timeout=120,
                           errors="replace")
@@ -141,7 +142,6 @@ def test_cli_chat(tiny_gguf):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["-p", "x"], "no model given"),
     (["-m", "{m}", "-p", "x", "--diffusion-eb-max-steps", "-2"], "max_steps must be >= 1"),
     (["-m", "{m}", "-p", "x", "--diffusion-eb-t-min", "0.9", "--diffusion-eb-t-max", "0.5"], "t_max must be > t_min"),
     (["-m", "{m}", "-p", ""], "prompt is empty"),
