@@ -13,9 +13,12 @@
 //     Model::decode_canvas its sc_logits); soft = softmax · E as one matmul with the model's
 //     transposed embedding (model/embedding-t.h; exact for F32 embeddings, E rounded to Q8_0
 //     otherwise, as in decode_canvas);
-//   * vocab_head_fused: from hidden states [C, H], one pass over tiles of the embedding table
-//     (tile logits by the matmul kernel, then per position an online max / sum / entropy /
-//     sample / weighted-row accumulation); the largest buffer is [C, tile], never [C, V].
+//   * vocab_head_fused (vocab-head-fused.cpp): from hidden states [C, H], one pass over tiles of
+//     the vocabulary: the tile's logits [C, tile] by the matmul kernel on the tile's rows of the
+//     output matrix, then per position an online max / sum / entropy / sample, then the tile's
+//     part of soft as a second matmul, weights [C, tile] times the tile's transposed embedding
+//     (built per tile: F32 for F32 embeddings, else Q8_0 with the same bytes as the plain head's
+//     E); the largest buffers are [C, tile] and [H, tile], never [C, V].
 //
 // Categorical sampling (both paths) is one streaming pass in vocabulary order: weighted reservoir
 // sampling with exponential jumps. With W the running weight sum, the current pick is replaced by
@@ -68,7 +71,8 @@ void vocab_head_plain(const float * logits, int64_t C, int64_t V, const Transpos
                       HeadOut & out, float * processed, ggml::ThreadPool * pool);
 
 // hidden [C, H]: final-normed decoder states. out_w: LM head weights {H, V} (the embedding when
-// tied); E: embedding {H, V} for soft. softcap <= 0: none. tile: vocabulary rows per tile (0: default).
+// tied); E: embedding {H, V} for soft. softcap <= 0: none. tile: vocabulary rows per tile (0: the
+// default, 4096).
 void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const Mat & E, float softcap,
                       const HeadStep & st, HeadOut & out, ggml::ThreadPool * pool, int64_t tile = 0);
 

@@ -114,3 +114,43 @@ def test_vocab_head_bad_temperature():
     e = np.zeros((3, 4), np.float32)
     with pytest.raises(ValueError, match="temperature"):
         _core.gen_vocab_head(h, e, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("tile", [1, 5, 7, 36, 37, 0])
+def test_vocab_head_ties_across_tiles(tile):
+    # Copies of the best row at 4, 17 and 30 (different tiles for most tile sizes): the argmax (and
+    # the deterministic draw) is the first copy, as numpy's argmax; entropy and soft as numpy.
+    rng = np.random.default_rng(3)
+    C, H, V = 6, 8, 37
+    emb = rng.normal(0, 0.3, (V, H)).astype(np.float32)
+    best = rng.normal(0, 1, H).astype(np.float32)
+    best *= 2.0 / np.linalg.norm(best)
+    for v in (4, 17, 30):
+        emb[v] = best
+    hidden = (best[None, :] * rng.uniform(0.5, 2.0, (C, 1))).astype(np.float32)
+    am, ent, p, soft = head_ref(hidden, emb, 30.0, 0.7)
+    assert list(am) == [4] * C
+    for fused in (False, True):
+        d = _core.gen_vocab_head(hidden, emb, 30.0, 0.7, False, 0, tile, fused)
+        assert d["argmax"] == [4] * C and d["draw"] == [4] * C
+        assert np.abs(d["entropy"] - ent).max() < 1e-4
+        assert np.abs(d["soft"] - soft).max() < 1e-4
+
+
+def test_vocab_head_fused_any_tile_matches_plain():
+    # A prime vocabulary, so no tile size divides it: every tiling gives the plain head's argmax and
+    # (counter-based) draws, and the numpy soft / entropy. Tile 1 rescales the running sums at
+    # every new maximum.
+    rng = np.random.default_rng(4)
+    C, H, V = 40, 24, 101
+    hidden = rng.normal(0, 1, (C, H)).astype(np.float32)
+    emb = rng.normal(0, 0.4, (V, H)).astype(np.float32)
+    am, ent, p, soft = head_ref(hidden, emb, 30.0, 0.9)
+    plain = _core.gen_vocab_head(hidden, emb, 30.0, 0.9, True, 7, 0, False)
+    assert plain["argmax"] == list(am)
+    for tile in (1, 2, 32, 33, 100, 101, 0):
+        d = _core.gen_vocab_head(hidden, emb, 30.0, 0.9, True, 7, tile, True)
+        assert d["argmax"] == list(am)
+        assert d["draw"] == plain["draw"], tile
+        assert np.abs(d["entropy"] - ent).max() < 1e-4
+        assert np.abs(d["soft"] - soft).max() < 1e-4

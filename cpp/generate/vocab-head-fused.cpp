@@ -1,0 +1,135 @@
+// The fused vocab head: one pass over vocabulary tiles, nothing of size [C, V] (see vocab-head.h).
+//
+// Per tile [v0, v0 + nt) of the vocabulary:
+//   1. lg[C, nt] = softcap(hidden[C, H] · out_w[v0 : v0 + nt]ᵀ)     ggml::matmul on the tile's rows
+//   2. per position (tasks of kPosBlock positions): temperature, online max / Σw / Σw·d, argmax and
+//      the reservoir draw, in vocabulary order; w[C, cols] = e^{l/T - m} relative to the running
+//      maximum m (soft is rescaled when m grows)
+//   3. soft[C, H] += w[C, cols] · E[v0 : v0 + nt]                    ggml::matmul with the tile's Eᵀ
+//      (EmbeddingTileT: F32 for F32 embeddings, Q8_0 otherwise, as the plain head's E)
+// Every step is split into fixed tasks (matmul tiles, position blocks, 32-row groups), so the
+// results do not depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "common/error.h"
+#include "generate/vocab-head-detail.h"
+#include "generate/vocab-head.h"
+#include "ld-ggml/cpu-matmul.h"
+#include "ld-ggml/cpu-nn.h"
+
+namespace ld::gen {
+
+namespace {
+
+constexpr int64_t kPosBlock = 4;        // canvas positions per task
+constexpr int64_t kDefaultTile = 4096;  // vocabulary rows per tile
+
+// Streaming softmax statistics of one position, relative to the running maximum m.
+struct OnlineStats {
+    float m = -std::numeric_limits<float>::infinity();
+    double s = 0.0;  // Σ e^{l-m}
+    double a = 0.0;  // Σ e^{l-m} (l-m)
+    float best = -std::numeric_limits<float>::infinity();
+    int32_t best_id = -1;
+};
+
+}  // namespace
+
+void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const Mat & E, float softcap,
+                      const HeadStep & st, HeadOut & out, ggml::ThreadPool * pool, int64_t tile) {
+    detail::check_step(st);
+    const int64_t H = out_w.ne[0], V = out_w.ne[1];
+    if (C < 1 || V < 1 || H < 1) throw Error(strfmt("vocab head: empty input (C %lld, V %lld)", (long long)C, (long long)V));
+    if (st.want_soft && (E.ne[0] != H || E.ne[1] != V))
+        throw Error(strfmt("vocab head: embedding {%lld, %lld} does not match the output matrix {%lld, %lld}",
+                           (long long)E.ne[0], (long long)E.ne[1], (long long)H, (long long)V));
+    if (!pool) pool = &ggml::ThreadPool::global();
+    if (tile <= 0) tile = kDefaultTile;
+    tile = std::min(tile, V);
+    out.resize(C, H, st.want_soft);
+
+    std::vector<float> lg((size_t)(C * tile));  // [C, nt] tile logits
+    std::vector<OnlineStats> stats((size_t)C);
+    std::vector<ReservoirDraw> draws((size_t)C);
+    const size_t out_row_bytes = out_w.row_bytes();
+    const int64_t n_blocks = (C + kPosBlock - 1) / kPosBlock;
+
+    // Self-conditioning: the tile's Eᵀ, the weights w [C, cols] and the tile's product [C, H].
+    std::unique_ptr<detail::EmbeddingTileT> et;
+    std::vector<float> w_tile, part;
+    if (st.want_soft) {
+        et = std::make_unique<detail::EmbeddingTileT>(E, tile, pool->n_threads());
+        w_tile.assign((size_t)(C * et->cols(tile)), 0.0f);
+        part.assign((size_t)(C * H), 0.0f);
+    }
+
+    for (int64_t v0 = 0; v0 < V; v0 += tile) {
+        const int64_t nt = std::min(tile, V - v0);
+        const int64_t nc = st.want_soft ? et->cols(nt) : nt;  // columns of w (nt padded to Eᵀ's block)
+        ggml::matmul(hidden, C, H, (const uint8_t *)out_w.data + (size_t)v0 * out_row_bytes, out_w.type, nt,
+                     lg.data(), pool);
+        if (softcap > 0.0f) ggml::softcap(lg.data(), C * nt, softcap, lg.data(), pool);
+        pool->parallel_for(n_blocks, [&](int64_t blk, int) {
+            for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
+                float * pl = lg.data() + c * nt;
+                OnlineStats & S = stats[(size_t)c];
+                float tm = -std::numeric_limits<float>::infinity();
+                int32_t tid = -1;
+                for (int64_t j = 0; j < nt; ++j) {
+                    pl[j] = pl[j] / st.temperature;
+                    if (pl[j] > tm) { tm = pl[j]; tid = (int32_t)(v0 + j); }
+                }
+                if (tm > S.best) { S.best = tm; S.best_id = tid; }
+                float * soft = st.want_soft ? out.soft.data() + c * H : nullptr;
+                if (tm > S.m) {
+                    if (S.s > 0.0) {
+                        const double f = std::exp((double)S.m - (double)tm);
+                        S.a = f * (S.a + ((double)S.m - (double)tm) * S.s);
+                        S.s *= f;
+                        draws[(size_t)c].rescale(f);
+                        if (soft) for (int64_t k = 0; k < H; ++k) soft[k] = (float)(soft[k] * f);
+                    }
+                    S.m = tm;
+                }
+                float * wc = soft ? w_tile.data() + c * nc : nullptr;
+                for (int64_t j = 0; j < nt; ++j) {
+                    const double d = (double)pl[j] - (double)S.m;
+                    const double w = std::exp(d);
+                    S.s += w;
+                    S.a += w * d;
+                    if (st.sample) draws[(size_t)c].add((int32_t)(v0 + j), w, st, (uint64_t)c);
+                    if (wc) wc[j] = (float)w;
+                }
+                if (wc) std::fill(wc + nt, wc + nc, 0.0f);
+            }
+        });
+        if (st.want_soft) {
+            et->build(v0, nt, pool);
+            ggml::matmul(w_tile.data(), C, nc, et->data(), et->type(), H, part.data(), pool);  // [C, H]
+            pool->parallel_for(n_blocks, [&](int64_t blk, int) {
+                for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
+                    float * soft = out.soft.data() + c * H;
+                    const float * p = part.data() + c * H;
+                    for (int64_t k = 0; k < H; ++k) soft[k] += p[k];
+                }
+            });
+        }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+        const OnlineStats & S = stats[(size_t)c];
+        detail::check_finite(S.s, S.a, c);
+        out.argmax[(size_t)c] = S.best_id;
+        out.entropy[(size_t)c] = (float)(std::log(S.s) - S.a / S.s);
+        out.draw[(size_t)c] = st.sample ? draws[(size_t)c].pick : S.best_id;
+        if (st.want_soft) {
+            const float inv = (float)(1.0 / S.s);
+            float * soft = out.soft.data() + c * H;
+            for (int64_t k = 0; k < H; ++k) soft[k] *= inv;
+        }
+    }
+}
+
+}  // namespace ld::gen

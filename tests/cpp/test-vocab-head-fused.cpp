@@ -1,0 +1,225 @@
+// C++ test of the fused vocab head's quantized self-conditioning path (vocab-head-fused.cpp,
+// vocab-head-tile.cpp), which the Python tests (F32 embeddings only) do not reach:
+//   1. the per-tile transposed embedding equals an independent reference: each column of the
+//      tile gathered from the reference dequantization of E, zero padded, then
+//      quantize_row_q8_0_ref (F32: the exact transpose), for F32 / F16 / Q8_0 / Q6_K / Q4_K
+//      embeddings, tiles that start off the 32-grid and end in a partial block, widths that are
+//      not a multiple of 16, values that round at exactly .5, and for 1, 2 and 3 threads;
+//   2. the fused head with a Q8_0 / Q6_K embedding against the plain head (materialised logits,
+//      TransposedEmbedding) and against a float64 softmax of the same logits: argmax, entropy,
+//      draws, and soft = Σ p_v E_v within the 8-bit rounding of E and p;
+//   3. the fused head's outputs are bit-identical for 1, 2 and 3 threads.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "generate/vocab-head-detail.h"
+#include "generate/vocab-head.h"
+#include "ld-ggml/cpu-matmul.h"
+#include "ld-ggml/cpu-nn.h"
+#include "ld-ggml/types.h"
+#include "model/embedding-t.h"
+
+using namespace ld;
+
+static int failures = 0;
+#define CHECK(cond)                                                             \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            std::fprintf(stderr, "FAILED: %s (line %d)\n", #cond, __LINE__);    \
+            ++failures;                                                         \
+        }                                                                       \
+    } while (0)
+
+namespace {
+
+struct Emb {
+    std::vector<uint8_t> bytes;
+    Mat m;
+};
+
+// E {H, V} of type t from the values f [V, H] (reference quantization).
+Emb make_emb(const std::vector<float> & f, int64_t H, int64_t V, ggml::Type t) {
+    Emb e;
+    const size_t rb = ggml::row_size(t, H);
+    e.bytes.resize(rb * (size_t)V);
+    const auto * tt = ggml::type_traits(t);
+    for (int64_t v = 0; v < V; ++v) {
+        if (t == ggml::Type::F32) std::memcpy(e.bytes.data() + rb * v, f.data() + v * H, rb);
+        else tt->from_float_ref(f.data() + v * H, e.bytes.data() + rb * v, H);
+    }
+    e.m.data = e.bytes.data();
+    e.m.type = t;
+    e.m.ne[0] = H;
+    e.m.ne[1] = V;
+    e.m.ne[2] = 1;
+    e.m.name = "test_embd";
+    return e;
+}
+
+std::vector<float> dequant(const Mat & E) {
+    const int64_t H = E.ne[0], V = E.ne[1];
+    std::vector<float> out((size_t)(H * V));
+    for (int64_t v = 0; v < V; ++v) mat_get_row(E, v, out.data() + v * H);
+    return out;
+}
+
+// The reference Eᵀ tile: H rows of cols values.
+std::vector<uint8_t> ref_tile(const Mat & E, int64_t v0, int64_t nt, int64_t cols) {
+    const int64_t H = E.ne[0];
+    const std::vector<float> d = dequant(E);
+    const ggml::Type t = E.type == ggml::Type::F32 ? ggml::Type::F32 : ggml::Type::Q8_0;
+    const size_t rb = ggml::row_size(t, cols);
+    std::vector<uint8_t> out(rb * (size_t)H);
+    std::vector<float> col((size_t)cols);
+    for (int64_t h = 0; h < H; ++h) {
+        for (int64_t r = 0; r < cols; ++r) col[(size_t)r] = r < nt ? d[(size_t)((v0 + r) * H + h)] : 0.0f;
+        if (t == ggml::Type::F32) std::memcpy(out.data() + rb * h, col.data(), rb);
+        else ggml::type_traits(t)->from_float_ref(col.data(), out.data() + rb * h, cols);
+    }
+    return out;
+}
+
+void test_tiles() {
+    struct Case { ggml::Type t; int64_t H; };
+    const Case cases[] = {{ggml::Type::F32, 40}, {ggml::Type::F16, 40}, {ggml::Type::F16, 100}, {ggml::Type::Q8_0, 96},
+                          {ggml::Type::Q6_K, 512}, {ggml::Type::Q4_K, 256}};
+    const int64_t V = 230;
+    std::mt19937 g(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (const Case & cs : cases) {
+        std::vector<float> f((size_t)(V * cs.H));
+        for (auto & x : f) x = nd(g);
+        // Column 3: exact halves after scaling (amax 127 -> d = 1): rounding ties, away from zero.
+        const float ties[] = {127.0f, 2.5f, -2.5f, 0.5f, -0.5f, 126.5f, -126.5f, 1.5f, -1.5f, 0.0f};
+        for (int64_t r = 0; r < V; ++r) f[(size_t)(r * cs.H + 3)] = ties[r % 10];
+        const Emb e = make_emb(f, cs.H, V, cs.t);
+        const int64_t tiles[][2] = {{0, 64}, {32, 100}, {37, 7}, {200, 30}, {0, V}};
+        for (const auto & tl : tiles) {
+            const int64_t v0 = tl[0], nt = tl[1];
+            std::vector<uint8_t> first;
+            for (int nth : {1, 2, 3}) {
+                ggml::ThreadPool pool(nth);
+                gen::detail::EmbeddingTileT et(e.m, V, nth);
+                et.build(v0, nt, &pool);
+                const int64_t cols = et.cols(nt);
+                const std::vector<uint8_t> ref = ref_tile(e.m, v0, nt, cols);
+                const uint8_t * got = (const uint8_t *)et.data();
+                const bool same = std::memcmp(got, ref.data(), ref.size()) == 0;
+                if (!same)
+                    std::fprintf(stderr, "tile mismatch: type %s H %lld v0 %lld nt %lld threads %d\n",
+                                 ggml::type_name((int32_t)cs.t), (long long)cs.H, (long long)v0, (long long)nt, nth);
+                CHECK(same);
+                if (first.empty()) first.assign(got, got + ref.size());
+                CHECK(std::memcmp(first.data(), got, ref.size()) == 0);
+            }
+        }
+    }
+}
+
+void test_fused_vs_plain() {
+    const int64_t C = 9, H = 256, V = 320;
+    std::mt19937 g(11);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> f((size_t)(V * H)), hidden((size_t)(C * H));
+    for (auto & x : f) x = 0.15f * nd(g);
+    for (auto & x : hidden) x = nd(g);
+    for (ggml::Type t : {ggml::Type::Q8_0, ggml::Type::Q6_K}) {
+        const Emb e = make_emb(f, H, V, t);
+        const std::vector<float> Ed = dequant(e.m);
+        ggml::ThreadPool pool(2);
+        std::vector<float> lg((size_t)(C * V));
+        ggml::matmul(hidden.data(), C, H, e.m.data, e.m.type, V, lg.data(), &pool);
+        ggml::softcap(lg.data(), C * V, 30.0f, lg.data(), &pool);
+        TransposedEmbedding Et;
+        Et.build(e.m, &pool);
+        for (float T : {1.0f, 0.5f}) {
+            gen::HeadStep st;
+            st.temperature = T;
+            st.seed = 5;
+            gen::HeadOut plain;
+            gen::vocab_head_plain(lg.data(), C, V, &Et, st, plain, nullptr, &pool);
+            for (int64_t tile : {0, 64, 100}) {
+                gen::HeadOut fused;
+                gen::vocab_head_fused(hidden.data(), C, e.m, e.m, 30.0f, st, fused, &pool, tile);
+                int agree = 0;
+                for (int64_t c = 0; c < C; ++c) {
+                    // float64 softmax of the plain head's logits: the reference for both heads
+                    const float * row = lg.data() + c * V;
+                    double m = -1e300;
+                    int64_t am = 0;
+                    for (int64_t v = 0; v < V; ++v)
+                        if ((double)(row[v] / T) > m) { m = row[v] / T; am = v; }
+                    double s = 0.0, a = 0.0;
+                    std::vector<double> p((size_t)V);
+                    for (int64_t v = 0; v < V; ++v) {
+                        const double d = (double)(row[v] / T) - m;
+                        p[(size_t)v] = std::exp(d);
+                        s += p[(size_t)v];
+                        a += p[(size_t)v] * d;
+                    }
+                    CHECK(fused.argmax[(size_t)c] == am && plain.argmax[(size_t)c] == am);
+                    CHECK(std::fabs(fused.entropy[(size_t)c] - (std::log(s) - a / s)) < 1e-3);
+                    agree += fused.draw[(size_t)c] == plain.draw[(size_t)c];
+                    double err_f = 0.0, err_p = 0.0, scale = 0.0;
+                    for (int64_t h = 0; h < H; ++h) {
+                        double ref = 0.0;
+                        for (int64_t v = 0; v < V; ++v) ref += p[(size_t)v] / s * Ed[(size_t)(v * H + h)];
+                        err_f = std::max(err_f, std::fabs(fused.soft[(size_t)(c * H + h)] - ref));
+                        err_p = std::max(err_p, std::fabs(plain.soft[(size_t)(c * H + h)] - ref));
+                        scale = std::max(scale, std::fabs(ref));
+                    }
+                    // 8-bit rounding of E (per 32 vocabulary rows) and of p: about 1% of the values
+                    if (!(err_f < 0.02 * scale + 2e-3 && err_f < 2.0 * err_p + 1e-3))
+                        std::fprintf(stderr, "soft: type %s T %g tile %lld c %lld err fused %g plain %g scale %g\n",
+                                     ggml::type_name((int32_t)t), (double)T, (long long)tile, (long long)c, err_f, err_p, scale);
+                    CHECK(err_f < 0.02 * scale + 2e-3);
+                    CHECK(err_f < 2.0 * err_p + 1e-3);
+                }
+                CHECK(agree >= C - 1);
+            }
+        }
+    }
+}
+
+void test_thread_count() {
+    const int64_t C = 13, H = 256, V = 1000;
+    std::mt19937 g(13);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> f((size_t)(V * H)), hidden((size_t)(C * H));
+    for (auto & x : f) x = 0.1f * nd(g);
+    for (auto & x : hidden) x = nd(g);
+    const Emb e = make_emb(f, H, V, ggml::Type::Q6_K);
+    gen::HeadStep st;
+    st.temperature = 0.8f;
+    st.seed = 9;
+    gen::HeadOut first;
+    for (int nth : {1, 2, 3}) {
+        ggml::ThreadPool pool(nth);
+        gen::HeadOut o;
+        gen::vocab_head_fused(hidden.data(), C, e.m, e.m, 30.0f, st, o, &pool, 96);
+        if (nth == 1) {
+            first = o;
+            continue;
+        }
+        CHECK(o.argmax == first.argmax && o.draw == first.draw);
+        CHECK(std::memcmp(o.entropy.data(), first.entropy.data(), sizeof(float) * (size_t)C) == 0);
+        CHECK(std::memcmp(o.soft.data(), first.soft.data(), sizeof(float) * (size_t)(C * H)) == 0);
+    }
+}
+
+}  // namespace
+
+int main() {
+    test_tiles();
+    test_fused_vs_plain();
+    test_thread_count();
+    if (failures) {
+        std::fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    std::printf("test-vocab-head-fused: all checks passed\n");
+    return 0;
+}
