@@ -11,6 +11,10 @@
 #define LD_X86 1
 #include <cpuid.h>
 #endif
+#if defined(LD_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #define LD_ARM_LINUX 1
 #include <sys/auxv.h>
@@ -89,6 +93,19 @@ CpuFeatures detect() {
     return f;
 }
 
+// Linux hands out the AMX tile data state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
+// XFEATURE_XTILEDATA); asked once per process, false where it refuses or the OS is not Linux.
+bool amx_permitted() {
+#if defined(LD_X86) && defined(__linux__) && defined(SYS_arch_prctl)
+    static const bool ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+    return ok;
+#else
+    return false;
+#endif
+}
+
+constexpr CpuIsa kAllIsas[] = {CpuIsa::generic, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx, CpuIsa::neon};
+
 bool isa_built(CpuIsa isa) {
     switch (isa) {
         case CpuIsa::generic: return true;
@@ -97,6 +114,9 @@ bool isa_built(CpuIsa isa) {
 #endif
 #ifdef LD_HAVE_AVX512
         case CpuIsa::avx512: return true;
+#endif
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+        case CpuIsa::amx: return true;
 #endif
 #ifdef LD_HAVE_NEON
         case CpuIsa::neon: return true;
@@ -113,6 +133,7 @@ bool isa_runs(CpuIsa isa) {
         case CpuIsa::avx512:
             return f.avx2 && f.fma && f.f16c && f.bmi2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
                    f.avx512vnni && f.avx512bf16;
+        case CpuIsa::amx: return isa_runs(CpuIsa::avx512) && f.amx_tile && f.amx_int8 && amx_permitted();
         case CpuIsa::neon: return f.neon && f.dotprod && f.fp16;
     }
     return false;
@@ -132,6 +153,7 @@ const char * cpu_isa_name(CpuIsa isa) {
         case CpuIsa::generic: return "generic";
         case CpuIsa::avx2: return "avx2";
         case CpuIsa::avx512: return "avx512";
+        case CpuIsa::amx: return "amx";
         case CpuIsa::neon: return "neon";
     }
     return "unknown";
@@ -139,17 +161,17 @@ const char * cpu_isa_name(CpuIsa isa) {
 
 std::vector<CpuIsa> cpu_isas_available() {
     std::vector<CpuIsa> out;
-    for (CpuIsa isa : {CpuIsa::generic, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::neon}) {
+    for (CpuIsa isa : kAllIsas) {
         if (isa_built(isa) && isa_runs(isa)) out.push_back(isa);
     }
     return out;
 }
 
 CpuIsa cpu_isa_from_name(const std::string & name) {
-    for (CpuIsa isa : {CpuIsa::generic, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::neon}) {
+    for (CpuIsa isa : kAllIsas) {
         if (name == cpu_isa_name(isa)) return isa;
     }
-    throw Error("unknown CPU ISA '" + name + "' (expected generic, avx2, avx512 or neon)");
+    throw Error("unknown CPU ISA '" + name + "' (expected generic, avx2, avx512, amx or neon)");
 }
 
 void cpu_isa_set(CpuIsa isa) {

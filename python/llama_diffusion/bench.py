@@ -9,7 +9,10 @@ give when other processes share the machine) and the fraction of the int8 (quant
 peak of the cores used (median wall rate / (peak x threads)).
 
     llama-diffusion-bench ops [--json] [--repeats 5] [--threads 1,2] [--shapes dense,moe,lm_head]
-                              [--types Q4_K,...] [--isa avx512] [--lm-rows 16384]
+                              [--types Q4_K,...] [--isa avx512,amx] [--lm-rows 16384]
+
+--isa takes one ISA or a comma list (e.g. avx512,amx: the AVX-512 VNNI and the AMX-tile paths of the
+quantized matmul); with several, each repeat times every ISA in turn, so they see the same load.
 
 Weights are random but valid blocks (a few hundred quantized rows repeated), so timing does not
 depend on their values. The LM head (262,144 rows) is timed on --lm-rows rows and scaled.
@@ -42,17 +45,21 @@ def _weights(wtype: str, rows: int, K: int, rng) -> np.ndarray:
     return np.ascontiguousarray(np.tile(raw, (reps, 1))[:rows]).reshape(-1)
 
 
-def _time(fn, repeats: int):
-    """Median and best wall seconds, and the median process CPU seconds (all threads) of fn()."""
-    fn()  # warm-up (pool start, page faults)
-    ts, cs = [], []
+def _time(fns, repeats: int):
+    """Per function of fns: median and best wall seconds and the median process CPU seconds (all
+    threads); each repeat runs every function once, in turn."""
+    for fn in fns:
+        fn()  # warm-up (pool start, page faults)
+    ts = [[] for _ in fns]
+    cs = [[] for _ in fns]
     for _ in range(repeats):
-        c0 = time.process_time()
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-        cs.append(time.process_time() - c0)
-    return float(np.median(ts)), float(np.min(ts)), float(np.median(cs))
+        for i, fn in enumerate(fns):
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            fn()
+            ts[i].append(time.perf_counter() - t0)
+            cs[i].append(time.process_time() - c0)
+    return [(float(np.median(t)), float(np.min(t)), float(np.median(c))) for t, c in zip(ts, cs)]
 
 
 def _cases(args, rng):
@@ -62,27 +69,27 @@ def _cases(args, rng):
         for t in args.types.split(","):
             w = _weights(t, M_DENSE, K_EMBD, rng)
             yield (f"dense {K_EMBD}x{M_DENSE} N={N_CANVAS}", t, 2.0 * N_CANVAS * K_EMBD * M_DENSE, 1.0,
-                   lambda th, w=w, t=t: _core.matmul(x, w, t, M_DENSE, args.isa, th))
+                   lambda th, isa, w=w, t=t: _core.matmul(x, w, t, M_DENSE, isa, th))
     if "moe" in shapes:
         ids = np.stack([rng.choice(E_EXPERTS, TOP_K, replace=False) for _ in range(N_CANVAS)]).astype(np.int32)
         rw = rng.random((N_CANVAS, TOP_K)).astype(np.float32)
         w = _weights("Q4_K", E_EXPERTS * 2 * FE, K_EMBD, rng)
         yield (f"moe gate_up {K_EMBD}->{2 * FE} N={N_CANVAS} top{TOP_K}/{E_EXPERTS}", "Q4_K",
                2.0 * N_CANVAS * TOP_K * K_EMBD * 2 * FE, 1.0,
-               lambda th, w=w: _core.moe_matmul(x, w, "Q4_K", 2 * FE, E_EXPERTS, ids, None, args.isa, th))
+               lambda th, isa, w=w: _core.moe_matmul(x, w, "Q4_K", 2 * FE, E_EXPERTS, ids, None, isa, th))
         h = rng.standard_normal((N_CANVAS, TOP_K, FE)).astype(np.float32)
         for t in ("Q5_0", "Q8_0"):
             w = _weights(t, E_EXPERTS * K_EMBD, FE, rng)
             yield (f"moe down {FE}->{K_EMBD} N={N_CANVAS} top{TOP_K}/{E_EXPERTS}", t,
                    2.0 * N_CANVAS * TOP_K * FE * K_EMBD, 1.0,
-                   lambda th, w=w, t=t: _core.moe_matmul(h, w, t, K_EMBD, E_EXPERTS, ids, rw, args.isa, th))
+                   lambda th, isa, w=w, t=t: _core.moe_matmul(h, w, t, K_EMBD, E_EXPERTS, ids, rw, isa, th))
     if "lm_head" in shapes:
         rows = min(args.lm_rows, VOCAB)
         for t in ("Q6_K", "Q8_0"):
             w = _weights(t, rows, K_EMBD, rng)
             yield (f"lm_head {K_EMBD}x{VOCAB} N={N_CANVAS} (timed on {rows} rows)", t,
                    2.0 * N_CANVAS * K_EMBD * VOCAB, VOCAB / rows,
-                   lambda th, w=w, t=t, rows=rows: _core.matmul(x, w, t, rows, args.isa, th))
+                   lambda th, isa, w=w, t=t, rows=rows: _core.matmul(x, w, t, rows, isa, th))
 
 
 def run(argv=None) -> dict:
@@ -92,36 +99,38 @@ def run(argv=None) -> dict:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--shapes", default="dense,moe,lm_head")
     p.add_argument("--types", default="Q4_K,Q5_0,Q6_K,Q8_0,BF16", help="dense weight types")
-    p.add_argument("--isa", default=None, help="generic|avx2|avx512 (default: the ISA in effect)")
+    p.add_argument("--isa", default=None,
+                   help="generic|avx2|avx512|amx or a comma list of them (default: the ISA in effect)")
     p.add_argument("--lm-rows", type=int, default=16384)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     threads = [int(t) for t in args.threads.split(",")]
     peaks = {w: _core.cpu_peak_gops(w, 0.5) for w in ("vnni", "fma", "bf16")}
-    isa = args.isa or _core.cpu_isa()
-    out = {"isa": isa, "peaks_gops_per_core": peaks, "results": []}
+    isas = (args.isa or _core.cpu_isa()).split(",")
+    out = {"isa": ",".join(isas), "peaks_gops_per_core": peaks, "results": []}
     if not args.json:
-        print(f"isa {isa}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}, f32 fma {peaks['fma']:.0f}, "
+        print(f"isa {','.join(isas)}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}, f32 fma {peaks['fma']:.0f}, "
               f"bf16 {peaks['bf16']:.0f}")
-        print(f"{'shape':58s} {'type':6s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} {'%peak':>6s}")
+        print(f"{'shape':58s} {'type':6s} {'path':7s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} {'%peak':>6s}")
     for name, t, flops, scale, fn in _cases(args, rng):
         for th in threads:
-            med, best, cpu = _time(lambda: fn(th), args.repeats)
-            g_med = flops / (med * scale) / 1e9
-            g_best = flops / (best * scale) / 1e9
-            # CPU-time rate: what th uncontended cores would give (the wall rate drops when other
-            # processes share the cores; this one does not)
-            g_cpu = flops / (cpu / th * scale) / 1e9
-            peak = (peaks["bf16"] if t == "BF16" else peaks["fma"] if t in ("F32", "F16") else peaks["vnni"]) * th
-            frac = g_med / peak if peak > 0 else None
-            rec = {"shape": name, "type": t, "path": isa, "threads": th, "gflops_median": round(g_med, 1),
-                   "gflops_best": round(g_best, 1), "gflops_cpu_time": round(g_cpu, 1),
-                   "peak_fraction": None if frac is None else round(frac, 3)}
-            out["results"].append(rec)
-            if not args.json:
-                fs = f"{100 * frac:5.1f}%" if frac is not None else "   -"
-                print(f"{name:58s} {t:6s} {th:3d} {g_med:9.1f} {g_best:8.1f} {g_cpu:9.1f} {fs}", flush=True)
+            timings = _time([lambda isa=isa: fn(th, isa) for isa in isas], args.repeats)
+            for isa, (med, best, cpu) in zip(isas, timings):
+                g_med = flops / (med * scale) / 1e9
+                g_best = flops / (best * scale) / 1e9
+                # CPU-time rate: what th uncontended cores would give (the wall rate drops when other
+                # processes share the cores; this one does not)
+                g_cpu = flops / (cpu / th * scale) / 1e9
+                peak = (peaks["bf16"] if t == "BF16" else peaks["fma"] if t in ("F32", "F16") else peaks["vnni"]) * th
+                frac = g_med / peak if peak > 0 else None
+                rec = {"shape": name, "type": t, "path": isa, "threads": th, "gflops_median": round(g_med, 1),
+                       "gflops_best": round(g_best, 1), "gflops_cpu_time": round(g_cpu, 1),
+                       "peak_fraction": None if frac is None else round(frac, 3)}
+                out["results"].append(rec)
+                if not args.json:
+                    fs = f"{100 * frac:5.1f}%" if frac is not None else "   -"
+                    print(f"{name:58s} {t:6s} {isa:7s} {th:3d} {g_med:9.1f} {g_best:8.1f} {g_cpu:9.1f} {fs}", flush=True)
     if args.json:
         print(json.dumps(out))
     return out

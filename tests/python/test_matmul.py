@@ -183,3 +183,54 @@ def test_non_finite_activations_follow_reference(isa):
     y = ops.matmul(x, raw, "Q8_0", M, isa=isa)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
     np.testing.assert_allclose(y[0], ref[0], rtol=1e-6)
+
+
+# ---- the AMX path (isa "amx": AVX-512 plus AMX tiles for the quantized types) ----
+AMX_TYPES = ["Q4_K", "Q6_K", "Q8_0", "Q5_0", "Q4_0", "Q4_1", "IQ4_NL", "Q5_K", "Q3_K", "Q2_K"]
+
+
+@pytest.mark.skipif("amx" not in ISAS, reason="no AMX-INT8 on this CPU/OS/build")
+@pytest.mark.parametrize("wtype", AMX_TYPES)
+def test_amx_model_sizes(wtype):
+    """Model-sized K (11 super-blocks / 89 blocks: the pipelines' tails), M = 70 (two full panels of
+    32 rows and 6 rows), N across the one / two column groups of a tile and several tiles: amx
+    against the reference (1e-6 of sum|w*x|) and against avx512 (same integers)."""
+    K = 2816 if block_K(wtype) == 256 else 2848
+    M = 70
+    raw, Wd = make_weights(wtype, M, K, seed=21)
+    rng = np.random.default_rng(22)
+    for N in (1, 16, 17, 33, 48, 75):
+        x = (rng.standard_normal((N, K)) * rng.uniform(0.1, 4.0, (N, 1))).astype(np.float32)
+        ref = ops.matmul_ref(x, raw, wtype, M).astype(np.float64)
+        y = ops.matmul(x, raw, wtype, M, isa="amx")
+        scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+        assert rel_err(y, ref, scale) <= SIMD_TOL, (wtype, N)
+        if "avx512" in ISAS:
+            y5 = ops.matmul(x, raw, wtype, M, isa="avx512")
+            assert rel_err(y, y5.astype(np.float64), scale) <= 2 * SIMD_TOL, (wtype, N)
+
+
+def _isa_in_subprocess(env_isa):
+    """(return code, output) of a fresh interpreter that reads the ISA with LD_CPU_ISA=env_isa."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, LD_CPU_ISA=env_isa)
+    code = ("import llama_diffusion as ld\n"
+            "try:\n    print('ISA', ld.cpu_isa())\nexcept ValueError as e:\n    print('ERROR', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_ld_cpu_isa_amx_env():
+    """LD_CPU_ISA=amx selects the AMX path where it runs and is a clear error (no crash) elsewhere;
+    an ISA this build lacks (neon on x86, avx2 on ARM) takes the same error path everywhere."""
+    rc, out = _isa_in_subprocess("amx")
+    assert rc == 0, out
+    if "amx" in ISAS:
+        assert "ISA amx" in out, out
+    else:
+        assert "ERROR" in out and "amx" in out and ("not supported" in out or "not built" in out), out
+    other = "neon" if ld.cpu_features()["arch"] == "x86_64" else "amx"
+    rc, out = _isa_in_subprocess(other)
+    assert rc == 0 and "ERROR" in out and other in out, out

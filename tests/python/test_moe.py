@@ -155,3 +155,31 @@ def test_errors():
         ops.moe_matmul(x, raw, "Q8_0", 8, E, np.zeros((3, 2), np.int32))
     with pytest.raises(ValueError, match="shape"):
         ops.moe_matmul(x, raw, "Q8_0", 8, E, np.zeros((2, 2), np.int32), np.ones((2, 3), np.float32))
+
+
+@pytest.mark.skipif("amx" not in ISAS, reason="no AMX-INT8 on this CPU/OS/build")
+@pytest.mark.parametrize("wtype,K,M", [("Q4_K", 768, 2 * 45), ("Q6_K", 512, 45), ("Q5_0", 352, 70),
+                                       ("Q8_0", 352, 70), ("Q4_0", 96, 33)])
+def test_amx_expert_groups(wtype, K, M):
+    """Experts with 0, 1, 16, 17, 32, 33 and 40 tokens (one or two column groups, one or two tiles),
+    M not a multiple of the 32-row panel: amx against the scalar reference, with and without the
+    routing-weighted sum, and bit-identical for 1 and 3 threads."""
+    counts = [0, 1, 16, 17, 32, 33, 40]
+    E_ = len(counts)
+    rng = np.random.default_rng(9)
+    slots = np.concatenate([np.full(c, e, np.int32) for e, c in enumerate(counts)])
+    rng.shuffle(slots)
+    n = len(slots)  # one slot per token here: top_k = 1
+    ids = slots.reshape(n, 1)
+    W = rng.standard_normal((E_, M, K)).astype(np.float32)
+    raw, Wd = quant(W, wtype)
+    x = rng.standard_normal((n, K)).astype(np.float32)
+    rw = rng.random((n, 1)).astype(np.float32)
+    for weights in (None, rw):
+        y = ops.moe_matmul(x, raw, wtype, M, E_, ids, weights, isa="amx")
+        ref = ops.moe_matmul_ref(x, raw, wtype, M, E_, ids, weights)
+        scale = np.abs(ref).max()
+        assert np.max(np.abs(y - ref)) <= 1e-5 * scale, wtype
+    y1 = ops.moe_matmul(x, raw, wtype, M, E_, ids, rw, isa="amx", n_threads=1)
+    y3 = ops.moe_matmul(x, raw, wtype, M, E_, ids, rw, isa="amx", n_threads=3)
+    np.testing.assert_array_equal(y1, y3)

@@ -1,6 +1,6 @@
 // Internal interface of the CPU matmul: how a weight type is fed to the integer micro-kernels, the
 // scalar unpackers shared by every ISA, and the table of per-ISA kernels (matmul-avx2.cpp,
-// matmul-avx512.cpp) that the driver (matmul.cpp, moe.cpp) runs over fixed output tiles.
+// matmul-avx512.cpp, matmul-amx.cpp) that the driver (matmul.cpp, moe.cpp) runs over fixed output tiles.
 //
 // The integer scheme, common to every quantized type: a weight row of K values is split in blocks
 // of bl (16 or 32) values and each value is written as an unsigned code u (0..255) with
@@ -59,11 +59,17 @@ struct Kernels {
     // Optional vector version of quantize_activation_row (vec-dot.h) giving the same bytes; returns
     // false to leave the row to the reference code.
     bool (*quantize_row)(Type w, const float * x, void * dst, int64_t K) = nullptr;
+    // Optional: compute() for n_tiles consecutive tiles (tile i at tiles + i * tile_bytes, n_cols[i]
+    // columns written to ycols[i][c]) with the same result per tile, in an order that keeps the panel
+    // in cache; nullptr: the driver calls compute() per tile.
+    void (*compute_tiles)(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
+                          int n_rows, const int * n_cols, float * const * const * ycols) = nullptr;
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built
 const Kernels * kernels_avx512();  // nullptr when not built
 const Kernels * kernels_neon();    // nullptr when not built
+const Kernels * kernels_amx();     // quantized types only (matmul-amx.cpp); nullptr when not built
 
 }  // namespace ld::ggml::mm
 

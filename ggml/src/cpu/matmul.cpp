@@ -35,6 +35,19 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
 #if defined(LD_HAVE_AVX512)
     if (isa == CpuIsa::avx512) k = kernels_avx512();
 #endif
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+    // AMX tiles for the quantized types; the rest (F32, F16, BF16) run the avx512 table
+    if (isa == CpuIsa::amx) {
+        // the tiles need the OS's permission, asked for when the ISAs are listed: never run without it
+        static const bool ok = [] {
+            for (CpuIsa a : cpu_isas_available())
+                if (a == CpuIsa::amx) return true;
+            return false;
+        }();
+        if (!ok) throw Error("matmul: CPU ISA 'amx' is not available on this CPU/OS/build");
+        k = kernels_amx()->has(w) ? kernels_amx() : kernels_avx512();
+    }
+#endif
 #if defined(LD_HAVE_AVX2)
     if (isa == CpuIsa::avx2) k = kernels_avx2();
 #endif
@@ -130,6 +143,23 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         if (cached[(size_t)th] != std::make_pair(T.g, T.p)) {
             k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
             cached[(size_t)th] = {T.g, T.p};
+        }
+        if (k->compute_tiles) {  // the whole chunk in one call
+            const int nt = (int)(T.t1 - T.t0);
+            static thread_local std::vector<float *> yptr;
+            static thread_local std::vector<float * const *> ycols;
+            static thread_local std::vector<int> ncols;
+            yptr.resize((size_t)nt * C);
+            ycols.resize((size_t)nt);
+            ncols.resize((size_t)nt);
+            for (int i = 0; i < nt; ++i) {
+                const int64_t i0 = (T.t0 + i - tile0[(size_t)T.g]) * C;
+                ncols[(size_t)i] = (int)std::min<int64_t>(C, G.n - i0);
+                for (int c = 0; c < ncols[(size_t)i]; ++c) yptr[(size_t)i * C + c] = G.out[i0 + c] + r0;
+                ycols[(size_t)i] = yptr.data() + (size_t)i * C;
+            }
+            k->compute_tiles(w, panel, tiles_base + tb * (size_t)T.t0, tb, nt, K, n_rows, ncols.data(), ycols.data());
+            return;
         }
         float * ycol[64];
         for (int64_t t = T.t0; t < T.t1; ++t) {

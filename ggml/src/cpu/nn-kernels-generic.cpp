@@ -108,7 +108,7 @@ const NnKernels & nn_kernels(CpuIsa isa) {
     bool ok = false;
     for (CpuIsa a : cpu_isas_available()) ok = ok || a == isa;
     if (!ok) throw Error(strfmt("nn kernels: ISA '%s' is not available on this CPU/build", cpu_isa_name(isa)));
-    switch (isa) {
+    switch (cpu_isa_base(isa)) {  // amx: the avx512 table
 #if defined(LD_HAVE_AVX512)
         case CpuIsa::avx512: return nn_kernels_avx512();
 #endif

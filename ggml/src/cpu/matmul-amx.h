@@ -1,0 +1,46 @@
+// Internal interface between the two AMX matmul files: matmul-amx.cpp (the kernel table, the per-block
+// path of every quantized type) and matmul-kquant-amx.cpp (the super-block path of Q4_K and Q6_K,
+// whose integer sub-block scales go into the int8 products so that one int32 tile sums 256 values).
+//
+// Note on GCC 12's AMX intrinsics: the tile numbers must be literals (they are pasted into the asm),
+// _tile_loadconfig tells the compiler it reads only 8 bytes (configure_tiles uses its own asm), and
+// _tile_loadd has no memory operand: the panels and tiles it reads are written by other, out-of-line
+// calls (pack_panel, pack_tile) before compute runs, never in the same function.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "matmul-impl.h"
+
+namespace ld::ggml::mm::amx {
+
+constexpr int R = 32;  // weight rows per panel: two 16-row halves
+constexpr int C = 32;  // activation columns per tile: two column groups of 16 (one int32 tile each)
+
+inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// Loads this thread's tile configuration for blocks of bl int8 values (16, 32 or 64) unless it is
+// already loaded: tmm0/1 weights 16 x bl bytes, tmm2/3 activations bl/4 x 64 bytes (16 columns),
+// tmm4-7 int32 16 x 16.
+void configure_tiles(int bl);
+
+// 16x16 dword transpose in registers: r[i] = row i -> o[j] = column j.
+void transpose16(const void * r /*16 zmm*/, void * o /*16 zmm*/);
+
+// 64 int8 codes of each of 16 columns (src[i], nullptr: zeros) -> the VNNI layout: dst row j (at
+// dst + j * stride) = dword j of every column, for j < n_out; perm (16 dword indices, or nullptr)
+// reorders the dwords of a column first (dword j of the result is dword perm[j] of the source).
+void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out = 16);
+
+// The super-block path (Q4_K, Q6_K): true for the types it runs.
+bool kq_has(Type w);
+size_t kq_panel_bytes(Type w, int64_t K);
+size_t kq_tile_bytes(Type w, int64_t K);
+void kq_pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel);
+void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile);
+void kq_compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol);
+void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
+                      int n_rows, const int * n_cols, float * const * const * ycols);
+
+}  // namespace ld::ggml::mm::amx

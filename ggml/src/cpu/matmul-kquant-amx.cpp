@@ -1,0 +1,384 @@
+// The AMX super-block path of Q4_K and Q6_K (see matmul-amx.h). Their sub-block scales are small
+// integers (Q4_K: 6-bit sc, Q6_K: int8) under one f32 d per 256 values, and the Q8_K activations have
+// one f32 da per 256 values, so for a weight row m and an activation column n of super-block s
+//     sum_k w*x = d[m] * da[n] * sum_k v[m,k] * a[n,k]  -  dmin[m] * da[n] * sum_j mn[m,j] * bsum[n,j]
+// with v = code * sc of its sub-block (Q4_K: 0..945, Q6_K: (u-32)*sc in -4064..4096; the mins term
+// only for Q4_K, j over the 8 sub-blocks of 32, bsum the activation codes' sums). v does not fit
+// int8, so it is split as v = 128*hi + lo (lo = v & 127, hi = v >> 7, both int8) and the panel holds
+// two int8 matrices: one 16x16 int32 tile per half and per matrix sums all 256 values of the
+// super-block exactly (4 tdpbssd of 64), then is stored once and folded (accumulators in memory,
+// two column groups of 16 per tile):
+//     acc[r] += da * (d[r] * cvt(128*hi_sum + lo_sum)  -  dmin[r] * cvt(mins_sum))
+// where mins_sum comes from 4 vpdpwssd on (mn pair, bsum pair) int16 pairs.
+//
+// Panel: lo[nsb][R][256] | hi[nsb][R][256] (int8) | d[nsb][R] | ndmin[nsb][R] (f32, -dmin) |
+//        mn[nsb][R][4] (uint32: two int16 mins).
+// Tile:  q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][4][C] (uint32: two int16 sums).
+#include <immintrin.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#include <algorithm>
+#include <cstring>
+
+#include "ld-ggml/blocks.h"
+#include "ld-ggml/fp16.h"
+#include "matmul-amx.h"
+#include "quant-decode.h"
+
+namespace ld::ggml::mm::amx {
+
+namespace {
+
+struct PanelL {
+    int64_t nsb;
+    size_t lo, hi, d, nd, mn, end;
+};
+PanelL panel_l(int64_t K) {
+    PanelL L;
+    L.nsb = K / 256;
+    L.lo = 0;
+    L.hi = up64((size_t)K * R);
+    L.d = L.hi + up64((size_t)K * R);
+    L.nd = L.d + up64((size_t)L.nsb * R * 4);
+    L.mn = L.nd + up64((size_t)L.nsb * R * 4);
+    L.end = L.mn + up64((size_t)L.nsb * R * 16);
+    return L;
+}
+
+struct TileL {
+    int64_t nsb;
+    size_t q, da, bs, end;
+};
+TileL tile_l(int64_t K) {
+    TileL L;
+    L.nsb = K / 256;
+    L.q = 0;
+    L.da = up64((size_t)K * C);
+    L.bs = L.da + up64((size_t)L.nsb * C * 4);
+    L.end = L.bs + up64((size_t)L.nsb * 4 * C * 4);
+    return L;
+}
+
+// v (32 int16 of one row) -> lo / hi int8 at the row's slot of super-block s, values j0..j0+31.
+inline void put_v(int8_t * lo, int8_t * hi, int64_t s, int r, int j0, __m512i v) {
+    const size_t o = (size_t)(s * R + r) * 256 + (size_t)j0;
+    _mm256_storeu_si256((__m256i *)(lo + o), _mm512_cvtepi16_epi8(_mm512_and_si512(v, _mm512_set1_epi16(127))));
+    _mm256_storeu_si256((__m256i *)(hi + o), _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 7)));
+}
+
+// Q4_K: 32 raw bytes hold the codes of sub-blocks 2c (low nibbles) and 2c+1 (high nibbles). Each is
+// widened to int16, multiplied by its scale and the two are packed back to bytes with vpackuswb,
+// which interleaves them per 128-bit lane: position p = 16L + i of the 64-value chunk holds value
+// 8L + i (i < 8) or 32 + 8L + i - 8 (i >= 8). The dot product does not care about the order inside
+// a chunk as long as the activations follow it (kq_pack_tile, kPermQ4K).
+void pack_row_q4_K(const block_q4_K * x, int64_t s0, int64_t s1, int r, int8_t * lo, int8_t * hi, float * d, float * nd,
+                   uint32_t * mn) {
+    const __m512i m4 = _mm512_set1_epi16(15), m7 = _mm512_set1_epi16(127);
+    for (int64_t s = s0; s < s1; ++s) {
+        // the 6-bit scales and mins of the 8 sub-blocks (dec::scale_min_k4, four bytes at a time)
+        uint32_t a, b, c;
+        std::memcpy(&a, x[s].scales, 4);
+        std::memcpy(&b, x[s].scales + 4, 4);
+        std::memcpy(&c, x[s].scales + 8, 4);
+        const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
+        const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+        const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+        uint8_t sc[8];
+        std::memcpy(sc, &sc_lo, 4);
+        std::memcpy(sc + 4, &sc_hi, 4);
+        const size_t o = (size_t)(s * R + r) * 256;
+        for (int q = 0; q < 4; ++q) {
+            const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(x[s].qs + 32 * q)));
+            const __m512i v0 = _mm512_mullo_epi16(_mm512_and_si512(w, m4), _mm512_set1_epi16((short)sc[2 * q]));
+            const __m512i v1 = _mm512_mullo_epi16(_mm512_srli_epi16(w, 4), _mm512_set1_epi16((short)sc[2 * q + 1]));
+            _mm512_storeu_si512((void *)(lo + o + 64 * q),
+                                _mm512_packus_epi16(_mm512_and_si512(v0, m7), _mm512_and_si512(v1, m7)));
+            _mm512_storeu_si512((void *)(hi + o + 64 * q), _mm512_packus_epi16(_mm512_srli_epi16(v0, 7), _mm512_srli_epi16(v1, 7)));
+        }
+        d[s * R + r] = _cvtsh_ss(x[s].d);  // F16C: the same value as fp16_to_f32 for every finite input
+        nd[s * R + r] = -_cvtsh_ss(x[s].dmin);
+        // int16 pairs (mn[2p], mn[2p+1])
+        const uint64_t p01 = _pdep_u64(mn_lo, 0x00ff00ff00ff00ffull), p23 = _pdep_u64(mn_hi, 0x00ff00ff00ff00ffull);
+        std::memcpy(mn + (s * R + r) * 4, &p01, 8);
+        std::memcpy(mn + (s * R + r) * 4 + 2, &p23, 8);
+    }
+}
+
+void pack_row_q6_K(const block_q6_K * x, int64_t s0, int64_t s1, int r, int8_t * lo, int8_t * hi, float * d, float * nd,
+                   uint32_t * mn) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(0x30);
+    const __m512i off = _mm512_set1_epi16(32);
+    for (int64_t s = s0; s < s1; ++s) {
+        for (int h = 0; h < 2; ++h) {
+            const __m256i L0 = _mm256_loadu_si256((const __m256i *)(x[s].ql + 64 * h));
+            const __m256i L1 = _mm256_loadu_si256((const __m256i *)(x[s].ql + 64 * h + 32));
+            const __m256i H = _mm256_loadu_si256((const __m256i *)(x[s].qh + 32 * h));
+            const __m256i u[4] = {
+                _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m2)),
+                _mm256_or_si256(_mm256_and_si256(L1, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4), _mm256_and_si256(H, m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(H, 2), m2))};
+            for (int c = 0; c < 4; ++c) {
+                const int j0 = 128 * h + 32 * c, g = j0 / 16;  // two sub-blocks of 16
+                const __m512i sc = _mm512_inserti64x4(_mm512_set1_epi16((short)x[s].scales[g]),
+                                                      _mm256_set1_epi16((short)x[s].scales[g + 1]), 1);
+                const __m512i q = _mm512_sub_epi16(_mm512_cvtepu8_epi16(u[c]), off);
+                put_v(lo, hi, s, r, j0, _mm512_mullo_epi16(q, sc));
+            }
+        }
+        d[s * R + r] = _cvtsh_ss(x[s].d);
+        nd[s * R + r] = 0.0f;
+        for (int p = 0; p < 4; ++p) mn[(s * R + r) * 4 + p] = 0;
+    }
+}
+
+// The value (0..63) at position p of a Q4_K chunk (see pack_row_q4_K); runs of 8 stay together.
+inline int perm_q4_K(int p) {
+    const int L = p / 16, i = p % 16;
+    return i < 8 ? 8 * L + i : 32 + 8 * L + (i - 8);
+}
+
+// acc[r] += da * (d[r] * cvt(128*hi + lo) + nd[r] * cvt(mins)) for the 16 rows of one column group;
+// acc (16 x 16 f32) in memory.
+template <bool MIN>
+inline void fold(float * acc, const int32_t * plo, const int32_t * phi, const float * da, const uint32_t * bs,
+                 const float * d, const float * nd, const uint32_t * mn) {
+    const __m512 a = _mm512_load_ps(da);
+    __m512i b[4];
+    if (MIN)
+        for (int p = 0; p < 4; ++p) b[p] = _mm512_load_si512((const void *)(bs + p * C));
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) {
+        const __m512i i = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512((const void *)(phi + 16 * r)), 7),
+                                           _mm512_load_si512((const void *)(plo + 16 * r)));
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(i), _mm512_set1_ps(d[r]));
+        if (MIN) {
+            __m512i m = _mm512_setzero_si512();
+            for (int p = 0; p < 4; ++p) m = _mm512_dpwssd_epi32(m, _mm512_set1_epi32((int)mn[4 * r + p]), b[p]);
+            v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(nd[r]), v);
+        }
+        _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(v, a, _mm512_load_ps(acc + 16 * r)));
+    }
+}
+
+// Issues the products of super-block s: column group 0 into tiles 4 (lo), 5 (hi), group 1 (when NG
+// is 2) into 6, 7. Every tile has the shape 16 x 64 bytes here. NG = 2: weights in tiles 0 (lo) and
+// 1 (hi), activations of group g in 2 + g; each operand tile is reloaded as soon as its last product
+// of the step is issued, so the next loads overlap the remaining products. NG = 1: the operands
+// alternate between tiles 0-2 and 3, 6, 7 (double-buffered).
+template <int NG>
+inline void products(const int8_t * lo, const int8_t * hi, const int8_t * tq, int64_t s) {
+    const size_t po = (size_t)(s * R) * 256;
+    const int8_t * t = tq + s * 64 * (C * 4);
+    constexpr long TS = C * 4;        // tile row stride (bytes)
+    constexpr long KS = 16 * C * 4;   // activation bytes per 64 values
+    _tile_zero(4);
+    _tile_zero(5);
+    if (NG == 2) {
+        _tile_zero(6);
+        _tile_zero(7);
+        _tile_loadd(0, lo + po, 256);
+        _tile_loadd(2, t, TS);
+        _tile_loadd(3, t + 64, TS);
+        _tile_loadd(1, hi + po, 256);
+#pragma GCC unroll 4
+        for (int kk = 0; kk < 4; ++kk) {
+            const bool more = kk < 3;
+            _tile_dpbssd(4, 0, 2);
+            _tile_dpbssd(6, 0, 3);
+            if (more) _tile_loadd(0, lo + po + 64 * (kk + 1), 256);
+            _tile_dpbssd(5, 1, 2);
+            if (more) _tile_loadd(2, t + KS * (kk + 1), TS);
+            _tile_dpbssd(7, 1, 3);
+            if (more) {
+                _tile_loadd(1, hi + po + 64 * (kk + 1), 256);
+                _tile_loadd(3, t + KS * (kk + 1) + 64, TS);
+            }
+        }
+    } else {
+        _tile_loadd(0, lo + po, 256);
+        _tile_loadd(1, hi + po, 256);
+        _tile_loadd(2, t, TS);
+        _tile_loadd(6, lo + po + 64, 256);
+        _tile_loadd(7, hi + po + 64, 256);
+        _tile_loadd(3, t + KS, TS);
+        _tile_dpbssd(4, 0, 2);
+        _tile_dpbssd(5, 1, 2);
+        _tile_loadd(0, lo + po + 128, 256);
+        _tile_loadd(1, hi + po + 128, 256);
+        _tile_loadd(2, t + 2 * KS, TS);
+        _tile_dpbssd(4, 6, 3);
+        _tile_dpbssd(5, 7, 3);
+        _tile_loadd(6, lo + po + 192, 256);
+        _tile_loadd(7, hi + po + 192, 256);
+        _tile_loadd(3, t + 3 * KS, TS);
+        _tile_dpbssd(4, 0, 2);
+        _tile_dpbssd(5, 1, 2);
+        _tile_dpbssd(4, 6, 3);
+        _tile_dpbssd(5, 7, 3);
+    }
+}
+
+constexpr int kBatch = 8;  // tiles per pass over the panel (32 KB of accumulators; 4 and 2 measured slower)
+
+// The panel (NH halves of 16 weight rows) against NG column groups of nt <= kBatch tiles. Units
+// (super-block s, half h, tile i) run in that order, so that the weights of s stay in L1 while the
+// tiles pass; unit u's products run while unit u-1's sums are folded (two result buffers). Each
+// tile's sums are folded in super-block order, as for a single tile (same result for any batch).
+template <bool MIN, int NG>
+void compute_batch(const uint8_t * panel, const uint8_t * tiles, size_t tile_bytes, int nt, int64_t K, int NH,
+                   int n_rows, const int * n_cols, float * const * const * ycols) {
+    const PanelL P = panel_l(K);
+    const TileL T = tile_l(K);
+    const int64_t nsb = P.nsb;
+    const int8_t * lo = reinterpret_cast<const int8_t *>(panel + P.lo);
+    const int8_t * hi = reinterpret_cast<const int8_t *>(panel + P.hi);
+    const float * d = reinterpret_cast<const float *>(panel + P.d);
+    const float * nd = reinterpret_cast<const float *>(panel + P.nd);
+    const uint32_t * mn = reinterpret_cast<const uint32_t *>(panel + P.mn);
+    alignas(64) int32_t buf[2][NG][2][256];          // [u % 2][group][lo, hi]
+    alignas(64) float acc[kBatch][2][NG][256];       // [tile][half][group]: 16 rows x 16 columns
+    std::memset(acc, 0, sizeof acc[0] * (size_t)nt);
+    const int per_s = NH * nt;
+    auto fold_u = [&](int64_t u) {
+        const int64_t s = u / per_s;
+        const int h = (int)(u % per_s) / nt, i = (int)(u % nt);
+        const uint8_t * tile = tiles + tile_bytes * (size_t)i;
+        const float * da = reinterpret_cast<const float *>(tile + T.da);
+        const uint32_t * bs = reinterpret_cast<const uint32_t *>(tile + T.bs);
+        for (int g = 0; g < NG; ++g)
+            fold<MIN>(acc[i][h][g], buf[u % 2][g][0], buf[u % 2][g][1], da + s * C + 16 * g, bs + s * 4 * C + 16 * g,
+                      d + s * R + 16 * h, nd + s * R + 16 * h, mn + (s * R + 16 * h) * 4);
+    };
+    const int64_t n_units = nsb * per_s;
+    for (int64_t u = 0; u < n_units; ++u) {
+        const int64_t s = u / per_s;
+        const int h = (int)(u % per_s) / nt, i = (int)(u % nt);
+        const int8_t * tq = reinterpret_cast<const int8_t *>(tiles + tile_bytes * (size_t)i + T.q);
+        products<NG>(lo + 16 * 256 * h, hi + 16 * 256 * h, tq, s);
+        if (u > 0) fold_u(u - 1);
+        int32_t (*o)[2][256] = buf[u % 2];
+        _tile_stored(4, o[0][0], 64);
+        _tile_stored(5, o[0][1], 64);
+        if (NG == 2) {
+            _tile_stored(6, o[NG - 1][0], 64);
+            _tile_stored(7, o[NG - 1][1], 64);
+        }
+    }
+    fold_u(n_units - 1);
+    for (int i = 0; i < nt; ++i)
+        for (int h = 0; h < NH; ++h) {
+            const int rows = n_rows - 16 * h;
+            const __mmask16 mask = rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1u);
+            for (int g = 0; g < NG; ++g) {
+                __m512i in[16], out[16];
+                for (int r = 0; r < 16; ++r) in[r] = _mm512_castps_si512(_mm512_load_ps(acc[i][h][g] + 16 * r));
+                transpose16(in, out);  // acc[i][h][g][r][c] = y[16g + c][16h + r] of tile i
+                for (int c = 16 * g; c < std::min(n_cols[i], 16 * g + 16); ++c)
+                    _mm512_mask_storeu_ps(ycols[i][c] + 16 * h, mask, _mm512_castsi512_ps(out[c - 16 * g]));
+            }
+        }
+}
+
+}  // namespace
+
+bool kq_has(Type w) { return w == Type::Q4_K || w == Type::Q6_K; }
+size_t kq_panel_bytes(Type, int64_t K) { return panel_l(K).end; }
+size_t kq_tile_bytes(Type, int64_t K) { return tile_l(K).end; }
+
+void kq_pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
+    const PanelL L = panel_l(K);
+    uint8_t * p = static_cast<uint8_t *>(panel);
+    int8_t * lo = reinterpret_cast<int8_t *>(p + L.lo);
+    int8_t * hi = reinterpret_cast<int8_t *>(p + L.hi);
+    float * d = reinterpret_cast<float *>(p + L.d);
+    float * nd = reinterpret_cast<float *>(p + L.nd);
+    uint32_t * mn = reinterpret_cast<uint32_t *>(p + L.mn);
+    // super-block by super-block across the rows, so that the panel is written in order
+    const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+    for (int r = 0; r < n_rows; ++r)  // the first two super-blocks of every row, all misses at once
+        for (size_t o = 0; o < sb_bytes * (size_t)std::min<int64_t>(2, L.nsb); o += 64)
+            _mm_prefetch((const char *)(rows + row_bytes * (size_t)r + o), _MM_HINT_T0);
+    for (int64_t s = 0; s < L.nsb; ++s)
+        for (int r = 0; r < n_rows; ++r) {
+            const uint8_t * src = rows + row_bytes * (size_t)r;
+            if (s + 2 < L.nsb)  // the weights stream from memory: ask for the super-block after next
+                for (size_t o = 0; o < sb_bytes; o += 64) _mm_prefetch((const char *)(src + sb_bytes * (size_t)(s + 2) + o), _MM_HINT_T0);
+            if (w == Type::Q4_K) pack_row_q4_K(reinterpret_cast<const block_q4_K *>(src), s, s + 1, r, lo, hi, d, nd, mn);
+            else pack_row_q6_K(reinterpret_cast<const block_q6_K *>(src), s, s + 1, r, lo, hi, d, nd, mn);
+        }
+    for (int r = n_rows; r < R; ++r)  // missing rows: zero codes and scales
+        for (int64_t s = 0; s < L.nsb; ++s) {
+            std::memset(lo + (size_t)(s * R + r) * 256, 0, 256);
+            std::memset(hi + (size_t)(s * R + r) * 256, 0, 256);
+            d[s * R + r] = nd[s * R + r] = 0.0f;
+            for (int q = 0; q < 4; ++q) mn[(s * R + r) * 4 + q] = 0;
+        }
+}
+
+void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) {
+    const TileL L = tile_l(K);
+    uint8_t * t = static_cast<uint8_t *>(tile);
+    int8_t * q = reinterpret_cast<int8_t *>(t + L.q);
+    float * da = reinterpret_cast<float *>(t + L.da);
+    uint32_t * bs = reinterpret_cast<uint32_t *>(t + L.bs);
+    if (n < C) std::memset(t + L.da, 0, L.end - L.da);
+    // Q4_K chunks are in the order of pack_row_q4_K: dword j of a chunk is dword perm[j] of the values
+    alignas(64) int32_t perm[16];
+    for (int j = 0; j < 16; ++j) perm[j] = perm_q4_K(4 * j) / 4;
+    const int32_t * pm = w == Type::Q4_K ? perm : nullptr;
+    for (int c = 0; c < n; ++c) {
+        const block_q8_K * y = reinterpret_cast<const block_q8_K *>(a.row(ids[c]));
+        for (int64_t s = 0; s < L.nsb; ++s) {
+            da[s * C + c] = y[s].d;
+            // the sums of the 8 sub-blocks of 32, from the quantizer's sums per 16 (both quantizers of
+            // quantize_acts write them, zero for an all-zero block)
+            for (int p = 0; p < 4; ++p) {
+                const int32_t s0 = y[s].bsums[4 * p] + y[s].bsums[4 * p + 1];
+                const int32_t s1 = y[s].bsums[4 * p + 2] + y[s].bsums[4 * p + 3];
+                bs[(s * 4 + p) * C + c] = (uint32_t)(uint16_t)(int16_t)s0 | ((uint32_t)(uint16_t)(int16_t)s1 << 16);
+            }
+        }
+    }
+    // codes: 16 columns x 64 values at a time, transposed in registers
+    for (int g = 0; g < C / 16; ++g)
+        for (int64_t s = 0; s < L.nsb; ++s)
+            for (int ch = 0; ch < 4; ++ch) {
+                const int8_t * src[16];
+                for (int i = 0; i < 16; ++i)
+                    src[i] = 16 * g + i < n
+                                 ? reinterpret_cast<const block_q8_K *>(a.row(ids[16 * g + i]))[s].qs + 64 * ch
+                                 : nullptr;
+                codes_to_vnni16(src, pm, q + (s * 64 + 16 * ch) * (C * 4) + 64 * g, C * 4);
+            }
+}
+
+void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
+                      int n_rows, const int * n_cols, float * const * const * ycols) {
+    configure_tiles(64);
+    const uint8_t * p = static_cast<const uint8_t *>(panel);
+    const int nh = n_rows > 16 ? 2 : 1;
+    for (int t0 = 0; t0 < n_tiles; t0 += kBatch) {
+        const int nt = std::min(kBatch, n_tiles - t0);
+        int max_cols = 0;
+        for (int i = 0; i < nt; ++i) max_cols = std::max(max_cols, n_cols[t0 + i]);
+        const uint8_t * t = tiles + tile_bytes * (size_t)t0;
+        if (w == Type::Q4_K) {
+            if (max_cols > 16) compute_batch<true, 2>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+            else compute_batch<true, 1>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+        } else {
+            if (max_cols > 16) compute_batch<false, 2>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+            else compute_batch<false, 1>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+        }
+    }
+}
+
+void kq_compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    kq_compute_tiles(w, panel, static_cast<const uint8_t *>(tile), 0, 1, K, n_rows, &n_cols, &ycol);
+}
+
+}  // namespace ld::ggml::mm::amx
