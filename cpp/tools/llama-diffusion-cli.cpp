@@ -66,7 +66,7 @@ const char * kUsage =
     "  --diffusion-visual             redraw the canvas in place as it denoises (on a terminal)\n"
     "  --deterministic                reference-deterministic mode (argmax draws, formula noise)\n"
     "  --max-canvases N               cap on canvases\n"
-    "  --head plain|fused             vocab head: materialised logits (default, fastest today) or the streamed one (less memory)\n"
+    "  --head fused|plain             vocab head: streamed over the vocabulary (default; no [C x V] logits) or materialised logits\n"
     "  --kv-type f32|f16|q8_0         KV cache type (default f32)\n"
     "  --raw                          use the prompt as is (no chat template)\n"
     "  --think                        enable thinking in the chat format\n"
@@ -75,7 +75,7 @@ const char * kUsage =
     "  -h, --help                     this help\n";
 
 struct Args {
-    std::string model, prompt, prompt_file, system, mode, head = "plain", kv_type = "f32";
+    std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32";
     bool demo = false;  // no -m: the built-in demo model
     bool have_prompt = false, chat = false, visual = false, json = false, verbose = false, raw = false, think = false,
          deterministic = false, have_seed = false;

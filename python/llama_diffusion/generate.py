@@ -198,7 +198,7 @@ def generate(model=None, prompt: Union[str, Sequence[int], None] = None, message
              deterministic: bool = False, temperature: Optional[float] = None, head: Optional[str] = None,
              max_canvases: Optional[int] = None, n_ctx: Optional[int] = None) -> Result:
     """Generates from a fresh cache (see the module docstring). ``temperature``: AR mode only (0 =
-    greedy); ``head``: "plain" (default: materialised logits, fastest today) or "fused" (streamed vocab, no [C x V] buffer).
+    greedy); ``head``: "fused" (default: streamed vocab, no [C x V] buffer) or "plain" (materialised logits).
     ``model=None``: the built-in demo model."""
     raw = _raw_for(model, raw)
     eng = engine_of(model)
