@@ -2,11 +2,13 @@
 (``llama-diffusion-bench model -m FILE``, whole-model passes, is in bench_model.py;
 ``llama-diffusion-bench generate -m FILE``, end-to-end generation, in bench_generate.py.)
 
-Measures this core's peaks first (int8 vpdpbusd, f32 FMA, bf16 with a register-only C++ loop),
-then times each shape with 1 and 2 threads and prints the median GFLOP/s (2 flops per
-multiply-add), the best one, the rate by process CPU time (per thread; what uncontended cores would
-give when other processes share the machine) and the fraction of the int8 (quantized types) or bf16
-peak of the cores used (median wall rate / (peak x threads)).
+Measures this core's peaks first (int8 vpdpbusd, f32 FMA, bf16 with a register-only C++ loop, and
+int8 AMX tdpbssd on tiles where the amx ISA is available), then times each shape with 1 and 2
+threads and prints the median GFLOP/s (2 flops per multiply-add), the best one, the rate by process
+CPU time (per thread; what uncontended cores would give when other processes share the machine) and
+the fraction of one peak of the cores used (median wall rate / (peak x threads)), named per row:
+bf16 for BF16 weights, fma for F32/F16, amx_int8 for the quantized types on the amx path, vnni for
+the quantized types on the other paths.
 
     llama-diffusion-bench ops [--json] [--repeats 5] [--threads 1,2] [--shapes dense,moe,lm_head]
                               [--types Q4_K,...] [--isa avx512,amx] [--lm-rows 16384]
@@ -92,6 +94,17 @@ def _cases(args, rng):
                    lambda th, isa, w=w, t=t, rows=rows: _core.matmul(x, w, t, rows, isa, th))
 
 
+def _peak_name(wtype: str, isa: str) -> str:
+    """The peak (key of peaks_gops_per_core) that a row of weight type wtype on path isa is measured
+    against: the float types run the AVX-512 tables on every x86 path (amx included), the quantized
+    types the int8 products of their path (AMX tiles on amx, vpdpbusd elsewhere)."""
+    if wtype == "BF16":
+        return "bf16"
+    if wtype in ("F32", "F16"):
+        return "fma"
+    return "amx_int8" if isa == "amx" else "vnni"
+
+
 def run(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="llama-diffusion-bench ops", description=__doc__.split("\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -107,12 +120,19 @@ def run(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
     threads = [int(t) for t in args.threads.split(",")]
     peaks = {w: _core.cpu_peak_gops(w, 0.5) for w in ("vnni", "fma", "bf16")}
+    # AMX tiles: a short loop suffices (0.0 where the amx ISA is not available)
+    amx_ok = "amx" in _core.cpu_features()["isas"]
+    peaks["amx_int8"] = _core.cpu_peak_gops("amx_int8", 0.2) if amx_ok else 0.0
     isas = (args.isa or _core.cpu_isa()).split(",")
     out = {"isa": ",".join(isas), "peaks_gops_per_core": peaks, "results": []}
     if not args.json:
-        print(f"isa {','.join(isas)}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}, f32 fma {peaks['fma']:.0f}, "
-              f"bf16 {peaks['bf16']:.0f}")
-        print(f"{'shape':58s} {'type':6s} {'path':7s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} {'%peak':>6s}")
+        amx = f", int8 amx {peaks['amx_int8']:.0f}" if amx_ok else ""
+        print(f"isa {','.join(isas)}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}{amx}, "
+              f"f32 fma {peaks['fma']:.0f}, bf16 {peaks['bf16']:.0f}")
+        print("%peak of the peak named in the last column: bf16 (BF16 weights), fma (F32/F16), "
+              "amx_int8 (quantized types on path amx), vnni (quantized types on other paths)")
+        print(f"{'shape':58s} {'type':6s} {'path':7s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} "
+              f"{'%peak':>6s} {'of':8s}")
     for name, t, flops, scale, fn in _cases(args, rng):
         for th in threads:
             timings = _time([lambda isa=isa: fn(th, isa) for isa in isas], args.repeats)
@@ -122,15 +142,17 @@ def run(argv=None) -> dict:
                 # CPU-time rate: what th uncontended cores would give (the wall rate drops when other
                 # processes share the cores; this one does not)
                 g_cpu = flops / (cpu / th * scale) / 1e9
-                peak = (peaks["bf16"] if t == "BF16" else peaks["fma"] if t in ("F32", "F16") else peaks["vnni"]) * th
+                pk = _peak_name(t, isa)
+                peak = peaks[pk] * th
                 frac = g_med / peak if peak > 0 else None
                 rec = {"shape": name, "type": t, "path": isa, "threads": th, "gflops_median": round(g_med, 1),
                        "gflops_best": round(g_best, 1), "gflops_cpu_time": round(g_cpu, 1),
-                       "peak_fraction": None if frac is None else round(frac, 3)}
+                       "peak": pk, "peak_fraction": None if frac is None else round(frac, 3)}
                 out["results"].append(rec)
                 if not args.json:
-                    fs = f"{100 * frac:5.1f}%" if frac is not None else "   -"
-                    print(f"{name:58s} {t:6s} {isa:7s} {th:3d} {g_med:9.1f} {g_best:8.1f} {g_cpu:9.1f} {fs}", flush=True)
+                    fs = f"{100 * frac:5.1f}%" if frac is not None else f"{'-':>6s}"
+                    print(f"{name:58s} {t:6s} {isa:7s} {th:3d} {g_med:9.1f} {g_best:8.1f} {g_cpu:9.1f} {fs} {pk:8s}",
+                          flush=True)
     if args.json:
         print(json.dumps(out))
     return out

@@ -234,3 +234,40 @@ def test_ld_cpu_isa_amx_env():
     other = "neon" if ld.cpu_features()["arch"] == "x86_64" else "amx"
     rc, out = _isa_in_subprocess(other)
     assert rc == 0 and "ERROR" in out and other in out, out
+
+
+# ---- the peak micro-benchmark of the ops benchmark (cpu_peak_gops) ----
+def test_cpu_peak_gops_amx_int8():
+    """'amx_int8' (tdpbssd on tiles): > 0 and above the 512-bit vpdpbusd peak where the amx ISA runs
+    (a tile product is 16 x 16 x 64 multiply-adds, a vpdpbusd 16 x 4), exactly 0 elsewhere. It loads
+    the tile configuration of 64-byte blocks on this thread: an amx matmul of 32-value blocks
+    afterwards must still match the reference. Sanity relations only, no timings."""
+    amx = ops.cpu_peak_gops("amx_int8", 0.1)
+    if "amx" not in ISAS:
+        assert amx == 0.0
+        return
+    vnni = ops.cpu_peak_gops("vnni", 0.1)
+    assert amx > 0 and vnni > 0 and amx > vnni, (amx, vnni)
+    raw, Wd = make_weights("Q8_0", 40, 128, seed=31)
+    x = np.random.default_rng(32).standard_normal((5, 128)).astype(np.float32)
+    ref = ops.matmul_ref(x, raw, "Q8_0", 40).astype(np.float64)
+    scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+    for _ in range(2):  # peak -> matmul -> peak -> matmul: each reconfigures the tiles it needs
+        y = ops.matmul(x, raw, "Q8_0", 40, isa="amx", n_threads=1)
+        assert rel_err(y, ref, scale) <= SIMD_TOL
+        assert ops.cpu_peak_gops("amx_int8", 0.02) > 0
+
+
+def test_cpu_peak_gops_bad_name():
+    with pytest.raises(ValueError, match="amx_int8"):
+        ops.cpu_peak_gops("amx_bf16", 0.01)
+
+
+def test_bench_ops_peak_per_path():
+    """The ops benchmark's %peak denominator: amx_int8 for quantized rows on the amx path, vnni for
+    the other paths, the float peaks for float weights on every path."""
+    from llama_diffusion import bench
+    assert bench._peak_name("Q4_K", "amx") == "amx_int8"
+    assert bench._peak_name("Q8_0", "avx512") == "vnni"
+    assert bench._peak_name("BF16", "amx") == "bf16"
+    assert bench._peak_name("F32", "amx") == "fma" and bench._peak_name("F16", "avx512") == "fma"

@@ -1,6 +1,7 @@
 // Register-only peak-throughput micro-benchmarks of this core (for the ops benchmark): 512-bit
 // vpdpbusd (int8 ops), vfmadd (f32 FLOPs) and vdpbf16ps (bf16 FLOPs), each with 16 independent
-// accumulator chains held in registers (fully unrolled) so latency is hidden. Counted as 2 ops per
+// accumulator chains held in registers (fully unrolled) so latency is hidden, and the dispatch of
+// cpu_peak_gops (also to the AMX-INT8 tdpbssd loop of peak-amx.cpp). Counted as 2 ops per
 // multiply-add.
 #include <immintrin.h>
 
@@ -11,39 +12,31 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-#include <chrono>
 #include <cstring>
 
+#include "ld-ggml/cpu-features.h"
 #include "ld-ggml/cpu-matmul.h"
+#include "peak.h"
 
 namespace ld::ggml {
 
-namespace {
+using peak::time_loop;
 
-template <typename F>
-double time_loop(double seconds, int64_t ops_per_iter, F body) {
-    using clk = std::chrono::steady_clock;
-    int64_t iters = 1 << 14;
-    double best = 0.0;
-    const auto t_end = clk::now() + std::chrono::duration<double>(seconds);
-    while (clk::now() < t_end) {
-        const auto t0 = clk::now();
-        body(iters);
-        const double dt = std::chrono::duration<double>(clk::now() - t0).count();
-        if (dt > 0) {
-            const double r = (double)iters * (double)ops_per_iter / dt / 1e9;
-            if (r > best) best = r;
-        }
-        if (dt < 0.01) iters *= 2;
-    }
-    return best;
-}
+namespace {
 
 volatile float g_sink;
 
 }  // namespace
 
 double cpu_peak_gops(const char * what, double seconds) {
+    if (std::strcmp(what, "amx_int8") == 0) {
+#if defined(LD_HAVE_AMX)
+        // the same test as the amx matmul ISA: CPU flags, OS tile state and the kernel's permission
+        for (CpuIsa a : cpu_isas_available())
+            if (a == CpuIsa::amx) return peak::amx_int8_gops(seconds);
+#endif
+        return 0.0;
+    }
     if (std::strcmp(what, "vnni") == 0) {
         return time_loop(seconds, 16 * 64 * 2, [](int64_t n) {
             __m512i a[16];

@@ -1,0 +1,46 @@
+// Register-only peak-throughput micro-benchmark of the AMX-INT8 unit (for the ops benchmark): tdpbssd
+// on tiles, with the tile configuration of the matmul's 64-byte blocks (matmul-amx.h: tmm0/1 A 16 x 64
+// int8, tmm2/3 B 16 rows x 64 bytes, tmm4-7 int32 16 x 16). A and B are loaded once per timed call;
+// each iteration is 4 independent tdpbssd (tmm4-7 += tmm0/1 x tmm2/3), each 16 x 16 x 64
+// multiply-adds = 2 * 16 * 16 * 64 ops.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "matmul-amx.h"
+#include "peak.h"
+
+namespace ld::ggml::peak {
+
+namespace {
+
+constexpr int64_t kOpsPerDpbssd = 2 * 16 * 16 * 64;
+
+void amx_int8_loop(int64_t n) {
+    mm::amx::configure_tiles(64);
+    alignas(64) int8_t ab[4][16 * 64];
+    for (int t = 0; t < 4; ++t)
+        for (int i = 0; i < 16 * 64; ++i) ab[t][i] = (int8_t)((i * 7 + t * 13) % 255 - 127);
+    // _tile_loadd has no memory operand in GCC 12: make the stores above happen before the loads
+    __asm__ volatile("" ::"r"(ab) : "memory");
+    _tile_loadd(0, ab[0], 64);
+    _tile_loadd(1, ab[1], 64);
+    _tile_loadd(2, ab[2], 64);
+    _tile_loadd(3, ab[3], 64);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (int64_t it = 0; it < n; ++it) {
+        _tile_dpbssd(4, 0, 2);
+        _tile_dpbssd(5, 0, 3);
+        _tile_dpbssd(6, 1, 2);
+        _tile_dpbssd(7, 1, 3);
+    }
+}
+
+}  // namespace
+
+double amx_int8_gops(double seconds) { return time_loop(seconds, 4 * kOpsPerDpbssd, amx_int8_loop); }
+
+}  // namespace ld::ggml::peak

@@ -1,0 +1,35 @@
+// Internal interface of the peak-throughput micro-benchmarks (cpu_peak_gops in peak-avx512.cpp,
+// the AMX loop in peak-amx.cpp): the timing loop they share and the AMX entry point.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace ld::ggml::peak {
+
+// Best rate in G ops/s of body(iters) (iters iterations of ops_per_iter ops each) over `seconds`:
+// iters doubles until one call takes 10 ms, then every call counts towards the best.
+template <typename F>
+double time_loop(double seconds, int64_t ops_per_iter, F body) {
+    using clk = std::chrono::steady_clock;
+    int64_t iters = 1 << 14;
+    double best = 0.0;
+    const auto t_end = clk::now() + std::chrono::duration<double>(seconds);
+    while (clk::now() < t_end) {
+        const auto t0 = clk::now();
+        body(iters);
+        const double dt = std::chrono::duration<double>(clk::now() - t0).count();
+        if (dt > 0) {
+            const double r = (double)iters * (double)ops_per_iter / dt / 1e9;
+            if (r > best) best = r;
+        }
+        if (dt < 0.01) iters *= 2;
+    }
+    return best;
+}
+
+// AMX-INT8 tdpbssd peak of the calling thread's core (peak-amx.cpp); the caller has checked that the
+// amx ISA is available (CPU, OS permission, build).
+double amx_int8_gops(double seconds);
+
+}  // namespace ld::ggml::peak
