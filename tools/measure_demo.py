@@ -36,7 +36,7 @@ def report(label, model, show_text):
             print(p + r.text + "\n" + "-" * 40)
     s = dc.run_scores(runs)
     print(f"MEAN STEPS per canvas {dc.mean_steps(runs):.2f}; pooled LAYOUT {s['layout']:.3f}; "
-          f"MIN LINES {s['min_lines']}; KEYWORDS over all completions {s['keywords']}")
+          f"LINES over all completions {s['lines']}; KEYWORDS over all completions {s['keywords']}")
 
 
 def sweep(model, n_seeds):
@@ -49,9 +49,9 @@ def sweep(model, n_seeds):
         for seed in range(1, n_seeds + 1):
             runs = dc.complete(model, seed=seed)
             s = dc.run_scores(runs)
-            rows.append((dc.mean_steps(runs), s["layout"], s["min_lines"], s["keywords"]))
+            rows.append((dc.mean_steps(runs), s["layout"], s["lines"], s["keywords"]))
     ld.set_cpu_isa(orig)
-    for i, name in enumerate(("mean steps per canvas", "pooled layout", "min lines", "keywords")):
+    for i, name in enumerate(("mean steps per canvas", "pooled layout", "lines (all completions)", "keywords")):
         vals = [r[i] for r in rows]
         print(f"{name:24} min {min(vals):.3f}  max {max(vals):.3f}")
 

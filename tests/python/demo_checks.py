@@ -4,7 +4,7 @@ with the GGUF's sampler defaults, and model-independent "looks like Python" scor
 
     runs = complete(model, PROMPTS)      # [(prompt, Result)]  (Result.text, .stats["steps_per_canvas"])
     s = code_scores(result.text)         # {"layout": 0..1, "lines": n, "keywords": n}
-    s = run_scores(runs)                 # {"layout": pooled, "min_lines": n, "keywords": n over all texts}
+    s = run_scores(runs)                 # {"layout": pooled, "lines": n, "keywords": n over all texts}
 
 layout: the fraction of the completion's characters (newlines included) on lines that look like
 source code: at most MAX_LINE characters of printable ASCII, no tabs, indentation a multiple of 4
@@ -53,10 +53,10 @@ def code_scores(text):
 
 
 def run_scores(runs):
-    """Scores of a set of completions: {"layout": of all texts pooled, "min_lines": fewest non-empty
-    lines of one completion, "keywords": distinct Python keywords over all texts}."""
+    """Scores of a set of completions: {"layout": of all texts pooled, "lines": non-empty
+    lines of all completions together, "keywords": distinct Python keywords over all texts}."""
     pooled = code_scores("\n".join(r.text for _, r in runs))
-    return {"layout": pooled["layout"], "min_lines": min(code_scores(r.text)["lines"] for _, r in runs),
+    return {"layout": pooled["layout"], "lines": sum(code_scores(r.text)["lines"] for _, r in runs),
             "keywords": pooled["keywords"]}
 
 
