@@ -25,6 +25,8 @@
 #include "common/demo-model.h"
 #include "common/error.h"
 #include "generate/generate.h"
+#include "gguf/gguf-check.h"
+#include "gguf/gguf-reader.h"
 #include "model/kv-cache.h"
 #include "model/model.h"
 #include "tokenizer/chat.h"
@@ -68,6 +70,7 @@ const char * kUsage =
     "  --max-canvases N               cap on canvases\n"
     "  --head fused|plain             vocab head: streamed over the vocabulary (default; no [C x V] logits) or materialised logits\n"
     "  --kv-type f32|f16|q8_0         KV cache type (default f32)\n"
+    "  --check-tensors                check the model's tensor data for NaN/Inf before loading (reads the whole file)\n"
     "  --raw                          use the prompt as is (no chat template)\n"
     "  --think                        enable thinking in the chat format\n"
     "  --json                         print one JSON object with text and stats at the end\n"
@@ -78,7 +81,7 @@ struct Args {
     std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32";
     bool demo = false;  // no -m: the built-in demo model
     bool have_prompt = false, chat = false, visual = false, json = false, verbose = false, raw = false, think = false,
-         deterministic = false, have_seed = false;
+         deterministic = false, have_seed = false, check_tensors = false;
     int32_t n_predict = 256, max_canvases = 0, threads = 0;
     int64_t ctx = 0;
     uint64_t seed = 0;
@@ -149,6 +152,7 @@ Args parse_args(int argc, char ** argv) {
         else if (f == "--think") a.think = true;
         else if (f == "--json") a.json = true;
         else if (f == "--verbose") a.verbose = true;
+        else if (f == "--check-tensors") a.check_tensors = true;
         else throw Error("unknown argument '" + f + "' (see --help)");
     }
     if (a.model.empty()) {
@@ -299,6 +303,10 @@ GenParams make_params(const Args & a, const Model & m, const Tokenizer * tok) {
 int run(int argc, char ** argv) {
     const Args a = parse_args(argc, argv);
     const ggml::Type kv = kv_type_from_name(a.kv_type.c_str());
+    if (a.check_tensors) {
+        const size_t n = gguf::check_tensors(gguf::File::open(a.model), a.threads);
+        if (a.verbose) std::fprintf(stderr, "check-tensors: %s: data of %zu tensors is valid\n", a.model.c_str(), n);
+    }
     std::unique_ptr<Model> model = Model::open(a.model, a.threads, kv);
     if (a.demo) {
         int64_t n_params = 0;

@@ -5,6 +5,7 @@
         for t in f.tensors: print(t.name, t.type, t.shape, t.nbytes)
         f.raw("token_embd.weight")      # uint8 view into the file, no copy
         f.tensor("output_norm.weight")  # float32, dequantized, numpy shape = reversed GGUF shape
+        f.check_tensors()               # opt-in data check: NaN/Inf values and scales (reads the whole file)
 
 Malformed files raise ``GGUFError`` (a ``ValueError``); I/O failures raise ``OSError``
 (``FileNotFoundError`` for a missing file). The parsing and validation are in C++
@@ -109,6 +110,15 @@ class GGUFFile:
         reversed GGUF shape. GGUFError when the engine cannot read the tensor's type."""
         self.tensor_info(name)
         return self._reader.tensor(name)
+
+    def check_tensors(self, n_threads: int = 0) -> int:
+        """Validate every tensor's data (spec gguf.md §1.7 item 12, like llama.cpp's --check-tensors):
+        no NaN/Inf in F32/F16/BF16 values or in the fp16 scale fields (``d``, ``dmin``, ``m``) of the
+        block types, and no reserved E8M0 exponent 0xFF in MXFP4 blocks. Quant codes are integers and
+        are not checked; IQ1/IQ2/IQ3, TQ and NVFP4 tensors pass unchecked. Reads the whole file
+        (``n_threads`` threads; 0: the process default). Raises ``GGUFError`` naming the first bad
+        tensor, block (or element) and field; returns the number of tensors whose data was checked."""
+        return self._reader.check_tensors(int(n_threads))
 
     # ---- lifetime ----
     def close(self) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from . import _core
 from . import demo as _demo
 from . import generate as _gen
+from . import gguf as _gguf
 
 __all__ = ["Model"]
 
@@ -28,12 +29,18 @@ class Model:
     on this same C++ model: it shares the weights and the KV cache (``kv_length`` after ``generate``
     counts the prompt and the committed canvases). ``path=None`` loads the built-in demo model (a
     small DiffusionGemma trained on Python code, see ``llama_diffusion.demo``) and says so on stderr;
-    ``is_demo`` is then True and prompt strings are used as raw text by default."""
+    ``is_demo`` is then True and prompt strings are used as raw text by default.
+    ``check_tensors=True`` first validates every tensor's data (``GGUFFile.check_tensors``: NaN/Inf
+    values and scales; reads the whole file) and raises ``GGUFError`` on the first bad value."""
 
-    def __init__(self, path=None, n_threads: Optional[int] = None, kv_type: str = "f32"):
+    def __init__(self, path=None, n_threads: Optional[int] = None, kv_type: str = "f32",
+                 check_tensors: bool = False):
         self.is_demo = path is None
         if path is None:
             path = _demo.demo_model_path()
+        if check_tensors:
+            with _gguf.GGUFFile(path) as f:
+                f.check_tensors(int(n_threads or 0))
         self._m = _core.Model(str(path), int(n_threads or 0), str(kv_type))
         self.path = str(path)
         if self.is_demo:

@@ -1,6 +1,7 @@
 // Python bindings of the GGUF reader: the exception GGUFError (a ValueError) for malformed files,
-// OSError (FileNotFoundError, ...) for I/O failures, and the class _core.GGUFReader that the
-// pure-Python wrapper llama_diffusion.gguf.GGUFFile builds on.
+// OSError (FileNotFoundError, ...) for I/O failures, the class _core.GGUFReader that the
+// pure-Python wrapper llama_diffusion.gguf.GGUFFile builds on, and the optional tensor data check
+// (GGUFReader.check_tensors, _core.check_tensor_data; cpp/gguf/gguf-check.h).
 //
 // Lifetime: a reader owns a shared handle to the mapping; every numpy view returned by raw()
 // holds another, so views stay valid after close() or after the reader is garbage collected.
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "gguf/gguf-check.h"
 #include "gguf/gguf-reader.h"
 #include "ld-ggml/types.h"
 
@@ -147,6 +149,14 @@ public:
         return std::move(out);
     }
 
+    // NaN/Inf (and MXFP4 e = 0xFF) check of every tensor's data; GGUFError for the first bad value.
+    size_t check_tensors(int n_threads) const {
+        const File & f = file();
+        std::shared_ptr<Holder> keep = h_;  // the data stays mapped even if close() runs meanwhile
+        pyb::gil_scoped_release nogil;
+        return ld::gguf::check_tensors(f, n_threads);
+    }
+
     // Exposes the C++ typed getters (the model loader's API) so tests can check them.
     pyb::object get_typed(const std::string & key, const std::string & kind, bool optional) const {
         const File & f = file();
@@ -232,7 +242,23 @@ void register_gguf(pyb::module_ & m) {
              "list of (name, type, type_id, shape ne0-first, offset, nbytes, file_offset)")
         .def("raw", &Reader::raw, pyb::arg("name"), "zero-copy read-only uint8 view of a tensor's bytes")
         .def("tensor", &Reader::tensor, pyb::arg("name"), "dequantized float32 array, numpy shape = reversed GGUF shape")
+        .def("check_tensors", &Reader::check_tensors, pyb::arg("n_threads") = 0,
+             "Check every tensor's data for NaN/Inf values and scales (MXFP4: e = 0xFF); GGUFError names the "
+             "first bad tensor, block and field. Returns the number of tensors whose values were checked.")
         .def("close", &Reader::close);
+
+    m.def("check_tensor_data",
+          [](const std::string & name, const std::string & type_name, pyb::array_t<uint8_t, pyb::array::c_style> raw,
+             int64_t n_elements) {
+              const int32_t id = ld::ggml::type_from_name(type_name.c_str());
+              if (id < 0) throw ld::Error("check_tensor_data: unknown type '" + type_name + "'");
+              const uint8_t * data = raw.data();
+              const size_t nbytes = (size_t)raw.size();
+              pyb::gil_scoped_release nogil;
+              return ld::gguf::check_tensor_data(name, (ld::ggml::Type)id, data, nbytes, n_elements);
+          },
+          pyb::arg("name"), pyb::arg("type"), pyb::arg("raw"), pyb::arg("n_elements"),
+          "Check one tensor's bytes (uint8) of a GGUF type: '' when valid, else the first bad value.");
 }
 
 }  // namespace ld::py
