@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/demo-model.h"
@@ -65,7 +67,10 @@ const char * kUsage =
     "  --diffusion-eb-entropy-bound B entropy budget of the accepted positions per step\n"
     "  --diffusion-eb-stability N     stable steps needed to stop early (0: always stable)\n"
     "  --diffusion-eb-confidence C    mean-entropy threshold to stop early\n"
-    "  --diffusion-visual             redraw the canvas in place as it denoises (on a terminal)\n"
+    "  --diffusion-visual             redraw the canvas in place as it denoises (on a terminal; the default\n"
+    "                                 for the built-in demo model)\n"
+    "  --no-diffusion-visual          plain streamed text only\n"
+    "  --diffusion-visual-ms MS       shortest time a canvas frame stays on screen (default 40; 0: no pacing)\n"
     "  --deterministic                reference-deterministic mode (argmax draws, formula noise)\n"
     "  --max-canvases N               cap on canvases\n"
     "  --head fused|plain             vocab head: streamed over the vocabulary (default; no [C x V] logits) or materialised logits\n"
@@ -80,7 +85,9 @@ const char * kUsage =
 struct Args {
     std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32";
     bool demo = false;  // no -m: the built-in demo model
-    bool have_prompt = false, chat = false, visual = false, json = false, verbose = false, raw = false, think = false,
+    int visual = -1;          // --diffusion-visual 1, --no-diffusion-visual 0, -1: on for the demo model on a terminal
+    int32_t visual_ms = 40;   // frame pacing of the live view
+    bool have_prompt = false, chat = false, json = false, verbose = false, raw = false, think = false,
          deterministic = false, have_seed = false, check_tensors = false;
     int32_t n_predict = 256, max_canvases = 0, threads = 0;
     int64_t ctx = 0;
@@ -143,7 +150,12 @@ Args parse_args(int argc, char ** argv) {
         else if (f == "--diffusion-eb-entropy-bound") { a.eb = parse_float(f, val()); a.s_eb = true; }
         else if (f == "--diffusion-eb-stability") { a.stability = to_i32(f, parse_int(f, val())); a.s_stab = true; }
         else if (f == "--diffusion-eb-confidence") { a.conf = parse_float(f, val()); a.s_conf = true; }
-        else if (f == "--diffusion-visual") a.visual = true;
+        else if (f == "--diffusion-visual") a.visual = 1;
+        else if (f == "--no-diffusion-visual") a.visual = 0;
+        else if (f == "--diffusion-visual-ms") {
+            a.visual_ms = to_i32(f, parse_int(f, val()));
+            if (a.visual_ms < 0 || a.visual_ms > 10000) throw Error("--diffusion-visual-ms must be in [0, 10000]");
+        }
         else if (f == "--deterministic") a.deterministic = true;
         else if (f == "--max-canvases") a.max_canvases = to_i32(f, parse_int(f, val()));
         else if (f == "--head") a.head = val();
@@ -234,6 +246,9 @@ struct Printer {
     const Tokenizer * tok = nullptr;
     std::vector<int32_t> eos;
     bool visual = false, quiet = false, stopped = false;
+    int32_t frame_ms = 0;     // pacing: a drawn frame stays at least this long (the engine waits meanwhile)
+    double paced_ms = 0.0;    // time spent waiting for the pacing (included in the engine's timings)
+    std::chrono::steady_clock::time_point last_frame{};
     std::unique_ptr<StreamDecoder> dec;
     bool drawn = false;
 
@@ -258,6 +273,14 @@ struct Printer {
             if (std::find(eos.begin(), eos.end(), ev.draft[i]) != eos.end()) break;
             ids.push_back(ev.draft[i]);
         }
+        if (drawn && frame_ms > 0) {  // let the previous frame be seen before drawing over it
+            const auto due = last_frame + std::chrono::milliseconds(frame_ms);
+            const auto now = std::chrono::steady_clock::now();
+            if (now < due) {
+                paced_ms += std::chrono::duration<double, std::milli>(due - now).count();
+                std::this_thread::sleep_until(due);
+            }
+        }
         if (!drawn) std::fputs("\0337", stdout);  // save the cursor where the canvas starts
         else std::fputs("\0338\033[J", stdout);
         drawn = true;
@@ -265,6 +288,7 @@ struct Printer {
                      printable(tok->decode(ids, true)).c_str(), ev.canvas + 1, ev.step, ev.max_steps,
                      (long long)ev.n_accepted, (long long)ev.C, (double)ev.mean_entropy, (double)ev.temperature);
         std::fflush(stdout);
+        last_frame = std::chrono::steady_clock::now();
     }
     void commit(const CommitEvent & ev) {
         if (visual) clear_draft();
@@ -344,7 +368,9 @@ int run(int argc, char ** argv) {
     pr.tokp = tok;
     pr.tok = tok.get();
     pr.eos = p.eos_ids;
-    pr.visual = a.visual && p.mode == GenMode::diffusion && isatty(STDOUT_FILENO);
+    pr.visual = (a.visual == 1 || (a.visual == -1 && a.demo)) && p.mode == GenMode::diffusion && !a.json &&
+                isatty(STDOUT_FILENO);
+    pr.frame_ms = a.visual_ms;
     pr.quiet = a.json;
     GenCallbacks cb;
     cb.cancel = &g_cancel;
@@ -377,6 +403,9 @@ int run(int argc, char ** argv) {
         } else {
             std::fputs("\n", stdout);
             print_summary(r.stats, p);
+            if (pr.paced_ms > 0)
+                std::fprintf(stderr, "[visual] %.1f ms of the time above was display pacing (--diffusion-visual-ms %d; "
+                                     "0 turns it off)\n", pr.paced_ms, a.visual_ms);
         }
         return r.stats.stop_reason == "cancelled" ? 130 : 0;
     }

@@ -215,3 +215,59 @@ def test_cli_finds_demo_in_dev_layout(tmp_path):
     r = run_cli("-p", PROMPT, "-s", "1", *FAST, "--json", exe=exe)
     assert r.returncode == 0, r.stderr
     assert NOTE + " " + str(target) in r.stderr
+
+
+# ---- live view: on by default for the demo on a terminal ------------------------------------------
+def _run_under_pty(args, timeout=120):
+    """Runs the CLI with stdout on a pseudo-terminal: (returncode, stdout text, stderr text)."""
+    import pty
+    import select
+    env = {k: v for k, v in os.environ.items() if k not in ("LLAMA_DIFFUSION_DEMO_MODEL", "LLAMA_DIFFUSION_MODEL")}
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CLI, *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    data = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    err = p.stderr.read().decode("utf-8", errors="replace")
+    p.wait(timeout=timeout)
+    os.close(master)
+    return p.returncode, data.decode("utf-8", errors="replace"), err
+
+
+@pytest.mark.skipif(CLI is None, reason="llama-diffusion-cli not built")
+def test_cli_demo_shows_the_canvas_on_a_terminal():
+    rc, out, err = _run_under_pty(["-p", "def fibonacci(n):", "-n", "32", "-s", "1", "--diffusion-visual-ms", "200"])
+    assert rc == 0, err
+    assert "\x1b7" in out and "\x1b8\x1b[J" in out  # the canvas is redrawn in place
+    assert "[canvas 1 | step 1/48" in out and "step 2/48" in out
+    assert "[visual]" in err and "display pacing" in err  # paced frames are reported, not hidden in tok/s
+
+
+@pytest.mark.skipif(CLI is None, reason="llama-diffusion-cli not built")
+def test_cli_demo_live_view_can_be_turned_off():
+    rc, out, err = _run_under_pty(["-p", "def fibonacci(n):", "-n", "32", "-s", "1", "--no-diffusion-visual"])
+    assert rc == 0, err
+    assert "\x1b" not in out and "[canvas" not in out and "[visual]" not in err
+    rc, out, err = _run_under_pty(["-p", "def fibonacci(n):", "-n", "32", "-s", "1", "--diffusion-visual-ms", "0"])
+    assert rc == 0, err
+    assert "[canvas 1 | step 1/48" in out and "[visual]" not in err  # no pacing, nothing to report
+
+
+def test_cli_demo_on_a_pipe_stays_plain():
+    r = run_cli("-p", "def fibonacci(n):", "-n", "32", "-s", "1")
+    assert r.returncode == 0 and "\x1b" not in r.stdout and "[visual]" not in r.stderr
+
+
+def test_cli_visual_ms_is_validated():
+    r = run_cli("-p", "x", "--diffusion-visual-ms", "-1")
+    assert r.returncode == 1 and "--diffusion-visual-ms" in r.stderr
