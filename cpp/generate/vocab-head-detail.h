@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "generate/vocab-head.h"
+#include "ld-ggml/dequant-rows.h"
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
 #include "model/weights.h"
@@ -38,6 +39,8 @@ public:
 private:
     const Mat & E_;
     const ggml::TypeTraits * in_ = nullptr;
+    ggml::to_float_fn to_float_ = nullptr;       // E's row dequantizer (ld-ggml/dequant-rows.h)
+    ggml::q8_0_columns_fn quantize_ = nullptr;   // the transposing Q8_0 quantizer (same header)
     ggml::Type type_ = ggml::Type::F32;
     int64_t H_ = 0, blk_ = 1, cols_ = 1;  // cols_: embedding columns per build task
     std::vector<uint8_t> data_;

@@ -9,6 +9,8 @@
 //      TransposedEmbedding) and against a float64 softmax of the same logits: argmax, entropy,
 //      draws, and soft = Σ p_v E_v within the 8-bit rounding of E and p;
 //   3. the fused head's outputs are bit-identical for 1, 2 and 3 threads.
+// Tests 1 (also with a BF16 embedding) and 2 run once per ISA this CPU and build can run (forced with
+// cpu_isa_set), so every kernel of ld-ggml/dequant-rows.h that builds the tiles is covered.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +19,7 @@
 
 #include "generate/vocab-head-detail.h"
 #include "generate/vocab-head.h"
+#include "ld-ggml/cpu-features.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
 #include "ld-ggml/types.h"
@@ -85,7 +88,7 @@ std::vector<uint8_t> ref_tile(const Mat & E, int64_t v0, int64_t nt, int64_t col
 void test_tiles() {
     struct Case { ggml::Type t; int64_t H; };
     const Case cases[] = {{ggml::Type::F32, 40}, {ggml::Type::F16, 40}, {ggml::Type::F16, 100}, {ggml::Type::Q8_0, 96},
-                          {ggml::Type::Q6_K, 512}, {ggml::Type::Q4_K, 256}};
+                          {ggml::Type::Q6_K, 512}, {ggml::Type::Q4_K, 256}, {ggml::Type::BF16, 72}};
     const int64_t V = 230;
     std::mt19937 g(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -213,8 +216,12 @@ void test_thread_count() {
 }  // namespace
 
 int main() {
-    test_tiles();
-    test_fused_vs_plain();
+    for (ggml::CpuIsa isa : ggml::cpu_isas_available()) {
+        ggml::cpu_isa_set(isa);
+        std::printf("isa %s\n", ggml::cpu_isa_name(isa));
+        test_tiles();
+        test_fused_vs_plain();
+    }
     test_thread_count();
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);
