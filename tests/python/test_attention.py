@@ -137,6 +137,25 @@ def test_quantized_kv(kv_type, mask, window):
         np.testing.assert_allclose(got, want, atol=3e-5, rtol=0, err_msg=f"isa={isa}")
 
 
+@pytest.mark.parametrize("kv_type", ["F16", "Q8_0"])
+@pytest.mark.parametrize("n_kv,d", [(70, 96), (33, 32)])
+def test_quantized_kv_head_dim_not_a_multiple_of_64(kv_type, n_kv, d):
+    # the optimized packers read K/V 16 values at a time: V column chunks of 64 end inside a row and
+    # Q8_0 blocks of 32 straddle them; the tile of keys is partial
+    n_q = 9
+    q, k, v = make(n_q, 4, n_kv, 2, d)
+    if kv_type == "F16":
+        kd, vd = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
+    else:
+        kd = quants.dequantize(quants.quantize(k, "Q8_0"), "Q8_0", k.size).reshape(k.shape)
+        vd = quants.dequantize(quants.quantize(v, "Q8_0"), "Q8_0", v.size).reshape(v.shape)
+    qp, kp = np.arange(n_kv - n_q, n_kv), np.arange(n_kv)
+    want = attention_np(q, kd, vd, qp, kp, "causal", 0, 0)
+    for isa in ISAS:
+        got = nn.attention(q, k, v, qp, kp, mask="causal", kv_type=kv_type, isa=isa)
+        np.testing.assert_allclose(got, want, atol=3e-5, rtol=0, err_msg=f"isa={isa}")
+
+
 @pytest.mark.parametrize("n_q,n_kv,d", [(1, 1, 16), (7, 63, 48), (65, 65, 80), (3, 130, 32), (129, 129, 16)])
 def test_odd_sizes(n_q, n_kv, d):
     q, k, v = make(n_q, 4, n_kv, 4, d)

@@ -1,16 +1,20 @@
 // Tiled attention (cpu-nn.h): one task per (KV head, query tile) holding every query head of the KV
-// group (the K/V tile work is shared by group * BQ rows). Each visible key tile of ATTN_BK keys is
-// converted to f32 into per-thread scratch: K transposed to [d][ATTN_BK] for the scores kernel, V in
-// contiguous column chunks for the PV kernel. (Packing once per call for all tasks was measured no
-// faster here and needs memory proportional to the context, so each task packs its own tiles.) Online softmax with f32 running max / sum / output per row. Tiles are classified
-// against the task's query positions (hidden: skipped; fully visible: no per-element mask).
-// A task's result depends only on its index, never on the thread that runs it.
+// group (the K/V tile work is shared by group * BQ rows, about rows_target()). Each visible key tile of
+// ATTN_BK keys is converted to f32 into per-thread scratch: K transposed to [d][ATTN_BK] for the scores
+// kernel, V in contiguous column chunks for the PV kernel (attention-pack.h: vectorised on AVX2 / AVX-512,
+// the scalar pack_tile below elsewhere; all give the same bits). (Packing once per call for all tasks was
+// measured no faster here and needs memory proportional to the context, so each task packs its own
+// tiles.) Online softmax with f32 running max / sum / output per row. Tiles are classified against the
+// task's query positions (hidden: skipped; fully visible: no per-element mask).
+// A task's result depends only on its index, never on the thread that runs it; the rows of a task never
+// change a row's result (each row's arithmetic is independent of the rows around it).
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "attention-mask.h"
+#include "attention-pack.h"
 #include "common/error.h"
 #include "ld-ggml/cpu-nn.h"
 #include "nn-kernels.h"
@@ -20,7 +24,10 @@ namespace ld::ggml {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr int kRowsTarget = 128;  // query rows (queries x heads of a group) per task
+// Query rows (queries x heads of a group) per task: on AVX-512 256 halves the packing per FMA of 128
+// (measured faster); the narrower tables keep 128 (256 was measured slower on AVX2, the bigger q / o
+// blocks are streamed through L2 once per 16-key column pass). bench/results/ops-attention.md.
+int rows_target(CpuIsa isa) { return cpu_isa_base(isa) == CpuIsa::avx512 ? 256 : 128; }
 
 // Position summary of one key tile.
 struct KeyTile {
@@ -113,8 +120,16 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
     }
     const NnKernels & K = nn_kernels(isa);
     ThreadPool & tp = pool ? *pool : ThreadPool::global();
+    // the vectorised packers (attention-pack.h) for the x86 tables; the scalar pack_tile elsewhere
+    void (*pack_simd)(const AttnArgs &, int64_t, int64_t, float *, float *) = nullptr;
+#if defined(LD_HAVE_AVX2)
+    if (cpu_isa_base(isa) == CpuIsa::avx2) pack_simd = attn_pack_tile_avx2;
+#endif
+#if defined(LD_HAVE_AVX512)
+    if (cpu_isa_base(isa) == CpuIsa::avx512) pack_simd = attn_pack_tile_avx512;
+#endif
 
-    const int64_t bq = std::max<int64_t>(1, kRowsTarget / group);  // queries per task
+    const int64_t bq = std::min(a.n_q, std::max<int64_t>(1, rows_target(isa) / group));  // queries per task
     const int64_t max_rows = bq * group;
     const int64_t n_qt = (a.n_q + bq - 1) / bq;
     const int64_t n_kt = (a.n_kv + ATTN_BK - 1) / ATTN_BK;
@@ -140,8 +155,10 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
         sc.s.resize((size_t)(max_rows * ATTN_BK));
         sc.kt.resize((size_t)(d * ATTN_BK));
         sc.vt.resize((size_t)(ATTN_BK * d));
-        sc.kconv.resize((size_t)(ATTN_BK * d));
-        sc.vconv.resize((size_t)(ATTN_BK * d));
+        if (!pack_simd) {  // the vectorised packers convert in registers
+            sc.kconv.resize((size_t)(ATTN_BK * d));
+            sc.vconv.resize((size_t)(ATTN_BK * d));
+        }
         sc.m.resize((size_t)max_rows);
         sc.l.resize((size_t)max_rows);
         sc.alpha.resize((size_t)max_rows);
@@ -175,7 +192,10 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
 
             float * kt = sc.kt.data();
             float * vt = sc.vt.data();
-            pack_tile(a, g, t, kt, vt, sc.kconv.data(), sc.vconv.data());
+            if (pack_simd)
+                pack_simd(a, g, t, kt, vt);
+            else
+                pack_tile(a, g, t, kt, vt, sc.kconv.data(), sc.vconv.data());
 
             float * s = sc.s.data();
             K.attn_scores(sc.q.data(), d, rows, kt, d, s);

@@ -39,7 +39,7 @@ struct V512 {
 
 const NnKernels kAvx512 = {
     "avx512",
-    simd::attn_scores<V512, 6, 4>,
+    simd::attn_scores<V512, 6, 4, 128>,  // 128-dim chunks: 32 KB of kt fits the 48 KB L1 of AVX-512 cores
     simd::attn_softmax<V512>,
     simd::attn_pv<V512, 6, 4>,
     simd::rms_norm_row<V512>,

@@ -174,11 +174,11 @@ inline void scores_block(const float * q, int64_t ldq, const float * kt, int64_t
         for (int v = 0; v < NC; ++v) V::store(s + r * ATTN_BK + k0 + v * V::W, acc[r][v]);
 }
 
-// Dims are walked in chunks of KC so the chunk of kt (KC x ATTN_BK floats) stays in L1 for every row
-// block; each score is still one fmadd chain in dim order, so the result does not depend on KC or rows.
-template <class V, int RB, int NC>
+// Dims are walked in chunks of KC so the chunk of kt (KC x ATTN_BK floats: 16 KB for 64, 32 KB for 128)
+// stays in L1 for every row block; each score is still one fmadd chain in dim order, so the result does
+// not depend on KC or rows.
+template <class V, int RB, int NC, int KC = 64>
 void attn_scores(const float * q, int64_t ldq, int rows, const float * kt, int64_t d, float * s) {
-    constexpr int64_t KC = 64;
     for (int64_t c0 = 0; c0 < d; c0 += KC) {
         const int64_t c1 = c0 + KC < d ? c0 + KC : d;
         for (int k0 = 0; k0 < ATTN_BK; k0 += NC * V::W)
