@@ -16,7 +16,8 @@ SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all)
 # Reader-level code: instrumented for coverage and sanitized.
 READER_SRCS=("$ROOT"/cpp/gguf/*.cpp "$ROOT/cpp/common/error.cpp" "$ROOT/ggml/src/types.cpp")
 # Reference kernels: only linked (the type table points at them), never run by the fuzzer.
-KERNEL_SRCS=("$ROOT"/ggml/src/quants-ref*.cpp)
+# gguf-check.cpp (in cpp/gguf/) runs its scan on a ThreadPool.
+KERNEL_SRCS=("$ROOT"/ggml/src/quants-ref*.cpp "$ROOT/ggml/src/cpu/thread-pool.cpp")
 
 objs=()
 for src in "${READER_SRCS[@]}"; do
