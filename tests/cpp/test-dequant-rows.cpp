@@ -20,17 +20,9 @@
 #include "ld-ggml/cpu-features.h"
 #include "ld-ggml/dequant-rows.h"
 #include "ld-ggml/types.h"
+#include "test-check.h"
 
 using namespace ld;
-
-static int failures = 0;
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            std::fprintf(stderr, "FAILED: %s (line %d)\n", #cond, __LINE__);    \
-            ++failures;                                                         \
-        }                                                                       \
-    } while (0)
 
 namespace {
 

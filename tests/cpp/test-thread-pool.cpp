@@ -6,17 +6,9 @@
 #include <vector>
 
 #include "ld-ggml/thread-pool.h"
+#include "test-check.h"
 
 using ld::ggml::ThreadPool;
-
-static int failures = 0;
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            std::fprintf(stderr, "FAILED: %s (line %d)\n", #cond, __LINE__);    \
-            ++failures;                                                         \
-        }                                                                       \
-    } while (0)
 
 int main() {
     for (int n_threads : {1, 2, 3, 8}) {

@@ -5,8 +5,6 @@ one-line errors) and the Python text API (tokenize / detokenize, generate, strea
 keeping its KV cache)."""
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -18,20 +16,11 @@ if not hasattr(transformers, "DiffusionGemmaForBlockDiffusion"):
     pytest.skip("transformers has no DiffusionGemma", allow_module_level=True)
 
 import hf_tiny  # noqa: E402
+from cli_helpers import find_cli, run_under_pty  # noqa: E402
 from llama_diffusion import _core  # noqa: E402
 from llama_diffusion import generate as G  # noqa: E402
 
 FAST = ["--diffusion-eb-max-steps", "4"]
-
-
-def find_cli():
-    env = os.environ.get("LD_CLI")
-    if env:
-        return env
-    dev = pathlib.Path(_core.__file__).resolve().parents[2] / "llama-diffusion-cli"
-    if dev.exists():
-        return str(dev)
-    return shutil.which("llama-diffusion-cli")
 
 
 CLI = find_cli()
@@ -92,28 +81,9 @@ def test_cli_visual_on_pipe_is_plain(tiny_gguf):
 def test_cli_visual_under_pty(tiny_gguf):
     if CLI is None:
         pytest.skip("llama-diffusion-cli not built")
-    import pty
-    import select
-    master, slave = pty.openpty()
-    p = subprocess.Popen([CLI, "-m", tiny_gguf, "-p", "hello", "-n", "32", "-s", "3", "--diffusion-visual", *FAST],
-                         stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    data = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    p.wait(timeout=60)
-    os.close(master)
-    assert p.returncode == 0
-    text = data.decode("utf-8", errors="replace")
+    rc, text, err = run_under_pty([CLI, "-m", tiny_gguf, "-p", "hello", "-n", "32", "-s", "3", "--diffusion-visual", *FAST],
+                                  timeout=60)
+    assert rc == 0, err
     assert "\x1b7" in text and "\x1b8\x1b[J" in text  # canvas redrawn in place
     assert "[canvas 1 | step 1/4" in text and "step 4/4" in text
 

@@ -14,26 +14,13 @@ import subprocess
 import pytest
 
 import llama_diffusion as ld
-from llama_diffusion import _core
-from llama_diffusion import demo
 from llama_diffusion import generate as G
+from cli_helpers import find_cli, run_under_pty
 
 NAME = "diffusiongemma-demo-q8_0.gguf"
 NOTE = "no -m given; using the built-in demo model"
 PROMPT = "def fibonacci(n):"
 FAST = ["-n", "32", "--diffusion-eb-max-steps", "4"]
-
-
-def find_cli():
-    """The executable under test: $LD_CLI, the dev build next to the extension, or the one on PATH
-    (the logic of test_cli.py)."""
-    env = os.environ.get("LD_CLI")
-    if env:
-        return env
-    dev = pathlib.Path(_core.__file__).resolve().parents[2] / "llama-diffusion-cli"
-    if dev.exists():
-        return str(dev)
-    return shutil.which("llama-diffusion-cli")
 
 
 CLI = find_cli()
@@ -219,29 +206,9 @@ def test_cli_finds_demo_in_dev_layout(tmp_path):
 
 # ---- live view: on by default for the demo on a terminal ------------------------------------------
 def _run_under_pty(args, timeout=120):
-    """Runs the CLI with stdout on a pseudo-terminal: (returncode, stdout text, stderr text)."""
-    import pty
-    import select
+    """The CLI with stdout on a pseudo-terminal and no model overrides: (returncode, stdout, stderr)."""
     env = {k: v for k, v in os.environ.items() if k not in ("LLAMA_DIFFUSION_DEMO_MODEL", "LLAMA_DIFFUSION_MODEL")}
-    master, slave = pty.openpty()
-    p = subprocess.Popen([CLI, *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
-    os.close(slave)
-    data = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], timeout)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    err = p.stderr.read().decode("utf-8", errors="replace")
-    p.wait(timeout=timeout)
-    os.close(master)
-    return p.returncode, data.decode("utf-8", errors="replace"), err
+    return run_under_pty([CLI, *args], env=env, timeout=timeout)
 
 
 @pytest.mark.skipif(CLI is None, reason="llama-diffusion-cli not built")

@@ -20,6 +20,7 @@ import pytest
 
 import llama_diffusion as ld
 from llama_diffusion import _core
+from cli_helpers import find_cli
 
 gguf = pytest.importorskip("gguf")
 QT = gguf.GGMLQuantizationType
@@ -291,16 +292,6 @@ def test_model_check_tensors_flag(tmp_path):
 
 
 # ---- CLI --------------------------------------------------------------------------------------------------
-def find_cli():
-    env = os.environ.get("LD_CLI")
-    if env:
-        return env
-    dev = pathlib.Path(_core.__file__).resolve().parents[2] / "llama-diffusion-cli"
-    if dev.exists():
-        return str(dev)
-    return shutil.which("llama-diffusion-cli")
-
-
 def cli(*args):
     exe = find_cli()
     if exe is None:
