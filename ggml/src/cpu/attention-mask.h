@@ -28,4 +28,15 @@ inline size_t attn_kv_stride(const AttnArgs & a) {
 }
 inline int64_t attn_q_stride(const AttnArgs & a) { return a.q_stride ? a.q_stride : a.n_head * a.head_dim; }
 
+// Byte offsets into a.k / a.v of the rows of KV head g for the keys of key tile t (keys t * tile ...):
+// off[jj] for the tile's valid keys; returns their number. Static: it is also compiled into the
+// per-ISA packers, whose copies must not be merged with this file's.
+static inline int attn_tile_row_offsets(const AttnArgs & a, int64_t g, int64_t t, int64_t tile, size_t * off) {
+    const int64_t j0 = t * tile;
+    const int nk = (int)(a.n_kv - j0 < tile ? a.n_kv - j0 : tile);
+    const size_t row_bytes = attn_kv_row_bytes(a), stride = attn_kv_stride(a);
+    for (int jj = 0; jj < nk; ++jj) off[jj] = (size_t)(j0 + jj) * stride + (size_t)g * row_bytes;
+    return nk;
+}
+
 }  // namespace ld::ggml

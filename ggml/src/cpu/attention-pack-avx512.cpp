@@ -68,15 +68,14 @@ inline void transpose16(__m512 r[16], const __m512i lo[4], const __m512i hi[4]) 
 
 template <Type TY>
 void pack(const AttnArgs & a, int64_t g, int64_t t, float * kt, float * vt) {
-    const int64_t d = a.head_dim, j0 = t * ATTN_BK;
-    const int nk = (int)std::min<int64_t>(ATTN_BK, a.n_kv - j0);
-    const size_t row_bytes = attn_kv_row_bytes(a), stride = attn_kv_stride(a);
+    const int64_t d = a.head_dim;
+    size_t off[ATTN_BK];
+    const int nk = attn_tile_row_offsets(a, g, t, ATTN_BK, off);
     const char * krow[ATTN_BK];
     const char * vrow[ATTN_BK];
     for (int jj = 0; jj < nk; ++jj) {
-        const size_t off = (size_t)(j0 + jj) * stride + (size_t)g * row_bytes;
-        krow[jj] = (const char *)a.k + off;
-        vrow[jj] = (const char *)a.v + off;
+        krow[jj] = (const char *)a.k + off[jj];
+        vrow[jj] = (const char *)a.v + off[jj];
     }
     __m512i lo[4], hi[4];
     for (int k = 0; k < 4; ++k) {

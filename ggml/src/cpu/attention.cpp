@@ -60,14 +60,14 @@ TileVis classify(const AttnArgs & a, const KeyTile & t, int nk, int32_t qmin, in
 // dims so the written lines stay in L1); V -> vt in column chunks (nn-kernels.h). kconv / vconv: scratch
 // of ATTN_BK * d floats for converted rows.
 void pack_tile(const AttnArgs & a, int64_t g, int64_t t, float * kt, float * vt, float * kconv, float * vconv) {
-    const int64_t d = a.head_dim, j0 = t * ATTN_BK;
-    const int nk = (int)std::min<int64_t>(ATTN_BK, a.n_kv - j0);
-    const size_t row_bytes = attn_kv_row_bytes(a), stride = attn_kv_stride(a);
+    const int64_t d = a.head_dim;
+    size_t offs[ATTN_BK];
+    const int nk = attn_tile_row_offsets(a, g, t, ATTN_BK, offs);
     const TypeTraits * tt = type_traits(a.kv_type);
     const float * krow[ATTN_BK];
     const float * vrow[ATTN_BK];
     for (int jj = 0; jj < nk; ++jj) {
-        const size_t off = (size_t)(j0 + jj) * stride + (size_t)g * row_bytes;
+        const size_t off = offs[jj];
         if (a.kv_type == Type::F32 && off % sizeof(float) == 0) {
             krow[jj] = (const float *)((const char *)a.k + off);
             vrow[jj] = (const float *)((const char *)a.v + off);
