@@ -28,6 +28,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-amx.h"
+#include "transpose-avx512.h"
 #include "quant-decode.h"
 
 namespace ld::ggml::mm {
@@ -59,30 +60,7 @@ void configure_tiles(int bl) {
 }
 
 void transpose16(const void * rin, void * oout) {
-    const __m512i * r = static_cast<const __m512i *>(rin);
-    __m512i * o = static_cast<__m512i *>(oout);
-    __m512i a[16], b[16];
-    for (int i = 0; i < 8; ++i) {
-        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int j = 0; j < 4; ++j) {
-        b[4 * j + 0] = _mm512_unpacklo_epi64(a[4 * j], a[4 * j + 2]);
-        b[4 * j + 1] = _mm512_unpackhi_epi64(a[4 * j], a[4 * j + 2]);
-        b[4 * j + 2] = _mm512_unpacklo_epi64(a[4 * j + 1], a[4 * j + 3]);
-        b[4 * j + 3] = _mm512_unpackhi_epi64(a[4 * j + 1], a[4 * j + 3]);
-    }
-    // b[4j+m], 128-bit lane L = column 4L+m of rows 4j..4j+3
-    for (int m = 0; m < 4; ++m) {
-        const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44);
-        const __m512i c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
-        const __m512i c2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44);
-        const __m512i c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
-        o[0 + m] = _mm512_shuffle_i32x4(c0, c2, 0x88);
-        o[4 + m] = _mm512_shuffle_i32x4(c0, c2, 0xDD);
-        o[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88);
-        o[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
-    }
+    transpose16x16_epi32(static_cast<const __m512i *>(rin), static_cast<__m512i *>(oout));
 }
 
 void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out) {

@@ -25,6 +25,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "transpose-avx512.h"
 
 namespace ld::ggml::mm {
 
@@ -88,32 +89,6 @@ Scratch & scratch() {
     return s;
 }
 
-// In-register transpose of a 16x16 dword matrix: r[i] = row i -> o[j] = column j.
-inline void transpose16(const __m512i * r, __m512i * o) {
-    __m512i a[16], b[16];
-    for (int i = 0; i < 8; ++i) {
-        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int j = 0; j < 4; ++j) {
-        b[4 * j + 0] = _mm512_unpacklo_epi64(a[4 * j], a[4 * j + 2]);
-        b[4 * j + 1] = _mm512_unpackhi_epi64(a[4 * j], a[4 * j + 2]);
-        b[4 * j + 2] = _mm512_unpacklo_epi64(a[4 * j + 1], a[4 * j + 3]);
-        b[4 * j + 3] = _mm512_unpackhi_epi64(a[4 * j + 1], a[4 * j + 3]);
-    }
-    // b[4j+m], 128-bit lane L = column 4L+m of rows 4j..4j+3
-    for (int m = 0; m < 4; ++m) {
-        const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44);
-        const __m512i c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
-        const __m512i c2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44);
-        const __m512i c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
-        o[0 + m] = _mm512_shuffle_i32x4(c0, c2, 0x88);
-        o[4 + m] = _mm512_shuffle_i32x4(c0, c2, 0xDD);
-        o[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88);
-        o[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
-    }
-}
-
 // dst[G*dst_stride + r] = src dword G of row r (16 rows of `stride` dwords), G < n_dw: 16x16 dword
 // blocks transposed in registers, the tail gathered.
 void transpose_dwords16(const uint32_t * src, int64_t stride, int64_t n_dw, uint32_t * dst, int64_t dst_stride) {
@@ -121,7 +96,7 @@ void transpose_dwords16(const uint32_t * src, int64_t stride, int64_t n_dw, uint
     for (; G0 + 16 <= n_dw; G0 += 16) {
         __m512i r[16], o[16];
         for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512((const void *)(src + i * stride + G0));
-        transpose16(r, o);
+        transpose16x16_epi32(r, o);
         for (int j = 0; j < 16; ++j) _mm512_store_si512((void *)(dst + (G0 + j) * dst_stride), o[j]);
     }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -268,7 +243,7 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
                 const block_q4_K * x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * (row < n_rows ? row : n_rows - 1));
                 r[i] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * half));
             }
-            transpose16(r, o);
+            transpose16x16_epi32(r, o);
             for (int j = 0; j < 16; ++j) {
                 const int c = 2 * half + j / 8, i = j % 8;  // chunk, dword within the chunk's 32 bytes
                 uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * (R * 4) + 64 * rh;
