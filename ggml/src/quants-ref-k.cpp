@@ -29,6 +29,7 @@
 #include <cstring>
 
 #include "ld-ggml/quants-ref.h"
+#include "cpu/quant-decode.h"
 #include "quants-ref-fit.h"
 
 namespace ld::ggml {
@@ -517,16 +518,6 @@ void pack_scales_k4(const uint8_t * sc, const uint8_t * mn, uint8_t * s) {
     }
 }
 
-inline void unpack_scale_k4(const uint8_t * s, int j, int & sc, int & m) {
-    if (j < 4) {
-        sc = s[j] & 63;
-        m = s[j + 4] & 63;
-    } else {
-        sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-        m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 }  // namespace
 
 // ============================================================================ dequantization
@@ -571,8 +562,8 @@ void dequantize_row_q4_K(const block_q4_K * x, float * y, int64_t n) {
         const float d = fp16_to_f32(x[b].d), dmin = fp16_to_f32(x[b].dmin);
         for (int c = 0; c < 4; ++c) {
             int sc0, m0, sc1, m1;
-            unpack_scale_k4(x[b].scales, 2 * c, sc0, m0);
-            unpack_scale_k4(x[b].scales, 2 * c + 1, sc1, m1);
+            dec::scale_min_k4(2 * c, x[b].scales, sc0, m0);
+            dec::scale_min_k4(2 * c + 1, x[b].scales, sc1, m1);
             const float d0 = d * (float)sc0, mm0 = dmin * (float)m0;
             const float d1 = d * (float)sc1, mm1 = dmin * (float)m1;
             const uint8_t * qs = x[b].qs + 32 * c;
@@ -590,8 +581,8 @@ void dequantize_row_q5_K(const block_q5_K * x, float * y, int64_t n) {
         const float d = fp16_to_f32(x[b].d), dmin = fp16_to_f32(x[b].dmin);
         for (int c = 0; c < 4; ++c) {
             int sc0, m0, sc1, m1;
-            unpack_scale_k4(x[b].scales, 2 * c, sc0, m0);
-            unpack_scale_k4(x[b].scales, 2 * c + 1, sc1, m1);
+            dec::scale_min_k4(2 * c, x[b].scales, sc0, m0);
+            dec::scale_min_k4(2 * c + 1, x[b].scales, sc1, m1);
             const float d0 = d * (float)sc0, mm0 = dmin * (float)m0;
             const float d1 = d * (float)sc1, mm1 = dmin * (float)m1;
             const uint8_t * qs = x[b].qs + 32 * c;

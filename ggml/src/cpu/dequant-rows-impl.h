@@ -6,8 +6,8 @@
 //   * the transposing Q8_0 quantizer: 16 columns a step, SSE2 (generic, avx2) or AVX-512.
 // Every value is computed exactly as the reference (quants-ref-*.cpp): the same products in the
 // same order (the build never contracts to FMA), so the results are equal bit for bit.
-// Everything here has internal linkage (anonymous namespace) and calls no shared inline function,
-// so no code built with wider ISA flags can be picked by the linker for another file.
+// Everything here has internal linkage (anonymous namespace) and calls only internal-linkage helpers
+// (quant-decode.h), so no code built with wider ISA flags can be picked by the linker for another file.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/dequant-rows.h"
 #include "ld-ggml/types.h"
+#include "quant-decode.h"
 
 namespace ld::ggml {
 
@@ -131,17 +132,6 @@ void dq_q8_0(const void * x, float * y, int64_t n) {
     }
 }
 
-// Q4_K / Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes.
-inline void dq_scale_min_k4(const uint8_t * s, int j, int & sc, int & m) {
-    if (j < 4) {
-        sc = s[j] & 63;
-        m = s[j + 4] & 63;
-    } else {
-        sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-        m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 void dq_q4_K(const void * x, float * y, int64_t n) {
     const block_q4_K * b = (const block_q4_K *)x;
     for (int64_t k = 0; k < n / QK_K; ++k, y += QK_K) {
@@ -149,7 +139,7 @@ void dq_q4_K(const void * x, float * y, int64_t n) {
         float dl[8], ml[8];
         for (int j = 0; j < 8; ++j) {
             int sc, m;
-            dq_scale_min_k4(b[k].scales, j, sc, m);
+            dec::scale_min_k4(j, b[k].scales, sc, m);
             dl[j] = d * (float)sc;
             ml[j] = dmin * (float)m;
         }

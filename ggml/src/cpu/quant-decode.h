@@ -1,6 +1,8 @@
 // Scalar decoders of the packed fields of the block types (spec gguf.md §2.3), shared by the generic
 // dot products and the weight unpackers of the matmul: each returns the small integers exactly as
-// stored (quant codes, sub-block scales and mins), never a float.
+// stored (quant codes, sub-block scales and mins), never a float. Included by files built with different
+// ISA flags (generic, AVX-512/AMX, NEON): everything has internal linkage so no out-of-line copy compiled
+// for one ISA can be picked by the linker for another.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include "ld-ggml/blocks.h"
 
 namespace ld::ggml::dec {
+namespace {
 
 // Q4_K / Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes.
 inline void scale_min_k4(int j, const uint8_t * s, int & sc, int & m) {
@@ -100,4 +103,5 @@ inline void codes_iq4_xs(const block_iq4_xs & x, uint8_t * u /*256*/) {
         }
 }
 
+}  // namespace
 }  // namespace ld::ggml::dec
