@@ -1,29 +1,24 @@
-// ld::Error: the one exception type for user errors (bad files, bad arguments, bad shapes).
-// The message names the operation or file and the offending values; Python sees it as ValueError
-// (or a subclass such as GGUFError), the CLI prints it on one line and exits non-zero.
+// ld::Error: the engine's exception type for user errors (bad files, bad arguments, bad shapes).
+// It derives from the tensor core's ld::ggml::Error (ld-ggml/error.h), which the kernels throw; catch
+// ggml::Error to see both. The message names the operation or file and the offending values; Python
+// sees it as ValueError (or a subclass such as GGUFError), the CLI prints it on one line and exits
+// non-zero.
 #pragma once
 
 #include <cstdio>
-#include <stdexcept>
+#include <cstdlib>
 #include <string>
-#include <utility>
+
+#include "ld-ggml/error.h"
 
 namespace ld {
 
-class Error : public std::runtime_error {
+class Error : public ggml::Error {
 public:
-    explicit Error(const std::string & msg) : std::runtime_error(msg) {}
+    explicit Error(const std::string & msg) : ggml::Error(msg) {}
 };
 
-// printf-style formatting into a std::string (used to build error messages).
-template <typename... Args>
-std::string strfmt(const char * fmt, Args... args) {
-    int n = std::snprintf(nullptr, 0, fmt, args...);
-    if (n < 0) return std::string(fmt);
-    std::string out(static_cast<size_t>(n), '\0');
-    std::snprintf(&out[0], out.size() + 1, fmt, args...);
-    return out;
-}
+using ggml::strfmt;
 
 }  // namespace ld
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <cstdint>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #define LD_X86 1

@@ -32,7 +32,7 @@ namespace {
 
 ThreadPool * pool_for(std::optional<int> n_threads) {
     if (!n_threads) return nullptr;
-    if (*n_threads < 1) throw Error(strfmt("n_threads must be >= 1, got %d", *n_threads));
+    if (*n_threads < 1) throw ld::Error(ld::strfmt("n_threads must be >= 1, got %d", *n_threads));
     static std::mutex mu;
     static std::map<int, std::unique_ptr<ThreadPool>> pools;
     std::lock_guard<std::mutex> lock(mu);
@@ -46,7 +46,7 @@ CpuIsa isa_for(const std::optional<std::string> & isa) { return isa ? cpu_isa_fr
 std::vector<pyb::ssize_t> shape_of(const pyb::array & a) { return std::vector<pyb::ssize_t>(a.shape(), a.shape() + a.ndim()); }
 
 void need_ndim(const char * op, const char * name, const pyb::array & a, int ndim) {
-    if (a.ndim() != ndim) throw Error(strfmt("%s: %s must have %d dims, got %d", op, name, ndim, (int)a.ndim()));
+    if (a.ndim() != ndim) throw ld::Error(ld::strfmt("%s: %s must have %d dims, got %d", op, name, ndim, (int)a.ndim()));
 }
 
 // Converts f32 values to a K/V type (F32, F16, Q8_0) with the reference quantizer.
@@ -72,19 +72,19 @@ struct AttnCall {
         need_ndim("attention", "k", k, 3);
         need_ndim("attention", "v", v, 3);
         if (k.shape(0) != v.shape(0) || k.shape(1) != v.shape(1) || k.shape(2) != v.shape(2))
-            throw Error("attention: k and v shapes differ");
+            throw ld::Error("attention: k and v shapes differ");
         if (k.shape(2) != q.shape(2))
-            throw Error(strfmt("attention: head_dim of q (%lld) and k (%lld) differ", (long long)q.shape(2),
+            throw ld::Error(ld::strfmt("attention: head_dim of q (%lld) and k (%lld) differ", (long long)q.shape(2),
                                (long long)k.shape(2)));
-        if (q_pos.ndim() != 1 || q_pos.shape(0) != q.shape(0)) throw Error("attention: q_pos must have shape [n_q]");
-        if (k_pos.ndim() != 1 || k_pos.shape(0) != k.shape(0)) throw Error("attention: k_pos must have shape [n_kv]");
+        if (q_pos.ndim() != 1 || q_pos.shape(0) != q.shape(0)) throw ld::Error("attention: q_pos must have shape [n_q]");
+        if (k_pos.ndim() != 1 || k_pos.shape(0) != k.shape(0)) throw ld::Error("attention: k_pos must have shape [n_kv]");
         if (mask == "causal") a.mask = AttnMask::causal;
         else if (mask == "sliding") a.mask = AttnMask::sliding;
         else if (mask == "canvas") a.mask = AttnMask::canvas;
-        else throw Error(strfmt("attention: unknown mask '%s' (causal, sliding, canvas)", mask.c_str()));
+        else throw ld::Error(ld::strfmt("attention: unknown mask '%s' (causal, sliding, canvas)", mask.c_str()));
         const int32_t t = type_from_name(kv_type.c_str());
         if (t != (int32_t)Type::F32 && t != (int32_t)Type::F16 && t != (int32_t)Type::Q8_0)
-            throw Error(strfmt("attention: kv_type '%s' not supported (F32, F16, Q8_0)", kv_type.c_str()));
+            throw ld::Error(ld::strfmt("attention: kv_type '%s' not supported (F32, F16, Q8_0)", kv_type.c_str()));
         a.kv_type = (Type)t;
         a.q = q.data();
         a.q_pos = q_pos.data();
@@ -115,10 +115,10 @@ struct AttnCall {
 void register_nn(pyb::module_ & m) {
     m.def("nn_rms_norm", [](F32 x, std::optional<F32> w, float eps, bool reference, std::optional<std::string> isa,
                             std::optional<int> n_threads) {
-        if (x.ndim() < 1) throw Error("rms_norm: x must have at least 1 dim");
+        if (x.ndim() < 1) throw ld::Error("rms_norm: x must have at least 1 dim");
         const int64_t n = x.shape(x.ndim() - 1), rows = n ? (int64_t)x.size() / n : 0;
         if (w && (w->ndim() != 1 || w->shape(0) != n))
-            throw Error(strfmt("rms_norm: weight must have shape [%lld]", (long long)n));
+            throw ld::Error(ld::strfmt("rms_norm: weight must have shape [%lld]", (long long)n));
         F32 out(shape_of(x));
         const float * wp = w ? w->data() : nullptr;
         const CpuIsa i = isa_for(isa);
@@ -136,19 +136,19 @@ void register_nn(pyb::module_ & m) {
         need_ndim("rope", "x", x, 3);
         need_ndim("rope", "pos", pos, 1);
         const int64_t n_tok = x.shape(0), n_head = x.shape(1), d = x.shape(2);
-        if (pos.shape(0) != n_tok) throw Error(strfmt("rope: pos has %lld entries for %lld tokens", (long long)pos.shape(0), (long long)n_tok));
+        if (pos.shape(0) != n_tok) throw ld::Error(ld::strfmt("rope: pos has %lld entries for %lld tokens", (long long)pos.shape(0), (long long)n_tok));
         RopeParams p;
         p.n_rot = n_rot;
         p.theta_base = theta_base;
         const int64_t nr = n_rot ? n_rot : d;
         if (freq_factors) {
             if (freq_factors->ndim() != 1 || freq_factors->shape(0) != nr / 2)
-                throw Error(strfmt("rope: freq_factors must have shape [%lld]", (long long)(nr / 2)));
+                throw ld::Error(ld::strfmt("rope: freq_factors must have shape [%lld]", (long long)(nr / 2)));
             p.freq_factors = freq_factors->data();
         }
         if (inv_freq) {
             if (inv_freq->ndim() != 1 || inv_freq->shape(0) != nr / 2)
-                throw Error(strfmt("rope: inv_freq must have shape [%lld]", (long long)(nr / 2)));
+                throw ld::Error(ld::strfmt("rope: inv_freq must have shape [%lld]", (long long)(nr / 2)));
             p.inv_freq = inv_freq->data();
         }
         F32 out(shape_of(x));
@@ -182,10 +182,10 @@ void register_nn(pyb::module_ & m) {
         const float * u = nullptr;
         if (up) {
             need_ndim("geglu", "up", *up, 2);
-            if (up->shape(0) != rows || up->shape(1) != n) throw Error("geglu: gate and up shapes differ");
+            if (up->shape(0) != rows || up->shape(1) != n) throw ld::Error("geglu: gate and up shapes differ");
             u = up->data();
         } else {  // fused [rows, 2n]: gate first
-            if (n % 2 != 0) throw Error(strfmt("geglu: fused gate_up width %lld is odd", (long long)n));
+            if (n % 2 != 0) throw ld::Error(ld::strfmt("geglu: fused gate_up width %lld is odd", (long long)n));
             n /= 2;
             u = g + n;
         }
@@ -210,7 +210,7 @@ void register_nn(pyb::module_ & m) {
     }, pyb::arg("x"), pyb::arg("cap"), pyb::arg("reference") = false, pyb::arg("n_threads") = pyb::none());
 
     m.def("nn_softmax", [](F32 x, bool reference, std::optional<std::string> isa, std::optional<int> n_threads) {
-        if (x.ndim() < 1) throw Error("softmax: x must have at least 1 dim");
+        if (x.ndim() < 1) throw ld::Error("softmax: x must have at least 1 dim");
         const int64_t n = x.shape(x.ndim() - 1), rows = n ? (int64_t)x.size() / n : 0;
         F32 out(shape_of(x));
         const CpuIsa i = isa_for(isa);
@@ -227,8 +227,8 @@ void register_nn(pyb::module_ & m) {
         need_ndim("router_topk", "logits", logits, 2);
         const int64_t n_tok = logits.shape(0), n_exp = logits.shape(1);
         if (per_expert_scale && (per_expert_scale->ndim() != 1 || per_expert_scale->shape(0) != n_exp))
-            throw Error(strfmt("router_topk: per_expert_scale must have shape [%lld]", (long long)n_exp));
-        if (k < 1 || k > n_exp) throw Error(strfmt("router_topk: k = %lld must be in [1, %lld]", (long long)k, (long long)n_exp));
+            throw ld::Error(ld::strfmt("router_topk: per_expert_scale must have shape [%lld]", (long long)n_exp));
+        if (k < 1 || k > n_exp) throw ld::Error(ld::strfmt("router_topk: k = %lld must be in [1, %lld]", (long long)k, (long long)n_exp));
         I32 ids({(pyb::ssize_t)n_tok, (pyb::ssize_t)k});
         F32 w({(pyb::ssize_t)n_tok, (pyb::ssize_t)k});
         const float * s = per_expert_scale ? per_expert_scale->data() : nullptr;
@@ -250,7 +250,7 @@ void register_nn(pyb::module_ & m) {
         c.a.out = out.mutable_data();
         const CpuIsa i = isa_for(isa);
         ThreadPool * pool = pool_for(n_threads);
-        if (repeats < 1) throw Error(strfmt("attention: repeats must be >= 1, got %d", repeats));
+        if (repeats < 1) throw ld::Error(ld::strfmt("attention: repeats must be >= 1, got %d", repeats));
         std::vector<double> seconds, cpu_seconds;
         {
             pyb::gil_scoped_release nogil;

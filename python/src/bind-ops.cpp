@@ -29,14 +29,14 @@ using i32arr = pyb::array_t<int32_t, pyb::array::c_style | pyb::array::forcecast
 
 Type weight_type(const std::string & name) {
     const int32_t id = type_from_name(name.c_str());
-    if (id < 0 || !matmul_supports((Type)id)) throw Error("matmul: unsupported weight type '" + name + "'");
+    if (id < 0 || !matmul_supports((Type)id)) throw ld::Error("matmul: unsupported weight type '" + name + "'");
     return (Type)id;
 }
 
 void check_weight_bytes(const char * op, const u8arr & w, Type t, int64_t K, int64_t rows) {
     const size_t need = row_size(t, K) * (size_t)rows;
     if ((size_t)w.size() < need)
-        throw Error(strfmt("%s: %lld rows of %lld %s values need %zu bytes, got %zu", op, (long long)rows,
+        throw ld::Error(ld::strfmt("%s: %lld rows of %lld %s values need %zu bytes, got %zu", op, (long long)rows,
                            (long long)K, type_name((int32_t)t), need, (size_t)w.size()));
 }
 
@@ -45,12 +45,12 @@ CpuIsa resolve_isa(const std::optional<std::string> & isa) {
     const CpuIsa i = cpu_isa_from_name(*isa);
     for (CpuIsa a : cpu_isas_available())
         if (a == i) return i;
-    throw Error("matmul: ISA '" + *isa + "' is not available on this CPU/build");
+    throw ld::Error("matmul: ISA '" + *isa + "' is not available on this CPU/build");
 }
 
 ThreadPool * resolve_pool(const std::optional<int> & n) {
     if (!n) return &ThreadPool::global();
-    if (*n <= 0 || *n > 1024) throw Error(strfmt("matmul: n_threads = %d must be in [1, 1024]", *n));
+    if (*n <= 0 || *n > 1024) throw ld::Error(ld::strfmt("matmul: n_threads = %d must be in [1, 1024]", *n));
     static std::map<int, std::unique_ptr<ThreadPool>> pools;
     auto & p = pools[*n];
     if (!p) p = std::make_unique<ThreadPool>(*n);
@@ -59,30 +59,30 @@ ThreadPool * resolve_pool(const std::optional<int> & n) {
 
 // x as [N, K] (2-D) -> (N, K)
 std::pair<int64_t, int64_t> shape2(const f32arr & x, const char * op) {
-    if (x.ndim() != 2) throw Error(strfmt("%s: x must be 2-D [N, K], got %d dims", op, (int)x.ndim()));
+    if (x.ndim() != 2) throw ld::Error(ld::strfmt("%s: x must be 2-D [N, K], got %d dims", op, (int)x.ndim()));
     return {x.shape(0), x.shape(1)};
 }
 
 MoeArgs moe_args(const f32arr & x, const u8arr & w, Type t, int64_t M, int64_t E, const i32arr & ids,
                  const std::optional<f32arr> & rw) {
-    if (ids.ndim() != 2) throw Error("moe_matmul: ids must be 2-D [N, top_k]");
+    if (ids.ndim() != 2) throw ld::Error("moe_matmul: ids must be 2-D [N, top_k]");
     MoeArgs a;
     a.N = ids.shape(0);
     a.top_k = ids.shape(1);
     if (x.ndim() == 2) {
-        if (x.shape(0) != a.N) throw Error(strfmt("moe_matmul: x has %lld rows, ids %lld", (long long)x.shape(0), (long long)a.N));
+        if (x.shape(0) != a.N) throw ld::Error(ld::strfmt("moe_matmul: x has %lld rows, ids %lld", (long long)x.shape(0), (long long)a.N));
         a.K = x.shape(1);
     } else if (x.ndim() == 3) {
         if (x.shape(0) != a.N || x.shape(1) != a.top_k)
-            throw Error("moe_matmul: x [N, top_k, K] does not match ids [N, top_k]");
+            throw ld::Error("moe_matmul: x [N, top_k, K] does not match ids [N, top_k]");
         a.K = x.shape(2);
         a.x_per_slot = true;
     } else {
-        throw Error("moe_matmul: x must be [N, K] or [N, top_k, K]");
+        throw ld::Error("moe_matmul: x must be [N, K] or [N, top_k, K]");
     }
     if (rw) {
         if (rw->ndim() != 2 || rw->shape(0) != a.N || rw->shape(1) != a.top_k)
-            throw Error("moe_matmul: weights must have the shape of ids [N, top_k]");
+            throw ld::Error("moe_matmul: weights must have the shape of ids [N, top_k]");
         a.rw = rw->data();
     }
     check_weight_bytes("moe_matmul", w, t, a.K, M * E);
@@ -177,11 +177,11 @@ void register_ops(pyb::module_ & m) {
     m.def("vec_dot",
           [](u8arr w, f32arr a, const std::string & wtype) {
               const Type t = weight_type(wtype);
-              if (a.ndim() != 1) throw Error("vec_dot: a must be 1-D");
+              if (a.ndim() != 1) throw ld::Error("vec_dot: a must be 1-D");
               const int64_t K = a.shape(0);
               const TypeTraits * tr = type_traits(t);
               if (K % tr->block_size != 0 || K % type_traits(tr->vec_dot_type)->block_size != 0)
-                  throw Error(strfmt("vec_dot: K = %lld is not a multiple of the %s block size", (long long)K, tr->name));
+                  throw ld::Error(ld::strfmt("vec_dot: K = %lld is not a multiple of the %s block size", (long long)K, tr->name));
               check_weight_bytes("vec_dot", w, t, K, 1);
               std::vector<uint8_t> q(row_size(tr->vec_dot_type, K));
               quantize_activation_row(t, a.data(), q.data(), K);
@@ -195,7 +195,7 @@ void register_ops(pyb::module_ & m) {
     m.def("cpu_peak_gops",
           [](const std::string & what, double seconds) {
               if (what != "vnni" && what != "fma" && what != "bf16" && what != "amx_int8")
-                  throw Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16' or 'amx_int8', got '" + what + "'");
+                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16' or 'amx_int8', got '" + what + "'");
 #if defined(LD_HAVE_AVX512)
               const CpuFeatures & f = cpu_features();
               if (!(f.avx512f && f.avx512vnni && f.avx512bf16)) return 0.0;

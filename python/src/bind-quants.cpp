@@ -19,14 +19,14 @@ namespace {
 const TypeTraits & traits_by_name(const std::string & name) {
     int32_t id = type_from_name(name.c_str());
     const TypeTraits * t = id >= 0 ? type_traits(id) : nullptr;
-    if (!t) throw Error("unknown tensor type '" + name + "'");
+    if (!t) throw ld::Error("unknown tensor type '" + name + "'");
     return *t;
 }
 
 void check_count(const TypeTraits & t, int64_t n) {
-    if (n < 0) throw Error(strfmt("%s: negative element count %lld", t.name, (long long)n));
+    if (n < 0) throw ld::Error(ld::strfmt("%s: negative element count %lld", t.name, (long long)n));
     if (n % t.block_size != 0)
-        throw Error(strfmt("%s: element count %lld is not a multiple of the block size %lld", t.name,
+        throw ld::Error(ld::strfmt("%s: element count %lld is not a multiple of the block size %lld", t.name,
                            (long long)n, (long long)t.block_size));
 }
 
@@ -38,10 +38,10 @@ void register_quants(pyb::module_ & m) {
              int64_t n) {
               const TypeTraits & t = traits_by_name(type);
               check_count(t, n);
-              if (!t.to_float) throw Error(std::string("type ") + t.name + " is not supported for dequantization");
+              if (!t.to_float) throw ld::Error(std::string("type ") + t.name + " is not supported for dequantization");
               const size_t need = (size_t)(n / t.block_size) * t.type_size;
               if ((size_t)raw.size() < need)
-                  throw Error(strfmt("%s: %lld elements need %zu bytes, got %zu", t.name, (long long)n, need,
+                  throw ld::Error(ld::strfmt("%s: %lld elements need %zu bytes, got %zu", t.name, (long long)n, need,
                                      (size_t)raw.size()));
               pyb::array_t<float> out(n);
               const uint8_t * src = raw.data();
@@ -62,10 +62,10 @@ void register_quants(pyb::module_ & m) {
               check_count(t, n);
               from_float_fn fn = t.from_float_ref;
               if (x86_runtime) {
-                  if (std::string(t.name) != "Q8_0") throw Error("x86_runtime applies to Q8_0 only");
+                  if (std::string(t.name) != "Q8_0") throw ld::Error("x86_runtime applies to Q8_0 only");
                   fn = &quantize_row_q8_0_x86;
               }
-              if (!fn) throw Error(std::string("type ") + t.name + " has no quantizer");
+              if (!fn) throw ld::Error(std::string("type ") + t.name + " has no quantizer");
               pyb::array_t<uint8_t> out((pyb::ssize_t)((size_t)(n / t.block_size) * t.type_size));
               const float * src = x.data();
               uint8_t * dst = out.mutable_data();

@@ -9,7 +9,7 @@ PYBIND11_MODULE(_core, m) {
     pybind11::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
-        } catch (const ld::Error & e) {
+        } catch (const ld::ggml::Error & e) {
             PyErr_SetString(PyExc_ValueError, e.what());
         }
     });

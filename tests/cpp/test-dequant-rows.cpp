@@ -147,7 +147,7 @@ int main() {
         float y[32];
         uint8_t x[64] = {};
         ggml::dequant_row((ggml::Type)9999, x, y, 32, ggml::CpuIsa::generic);
-    } catch (const Error &) {
+    } catch (const ggml::Error &) {
         threw = true;
     }
     CHECK(threw);

@@ -146,13 +146,13 @@ void test_matmul(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
                 for (CpuIsa isa : isas) {
                     std::fill(y.begin(), y.end(), NAN);
                     matmul_isa(isa, x.data(), N, K, raw.data(), t, M, y.data(), &pool);
-                    const std::string what = strfmt("matmul %s isa=%s N=%lld K=%lld", type_traits(t)->name,
+                    const std::string what = ld::strfmt("matmul %s isa=%s N=%lld K=%lld", type_traits(t)->name,
                                                     cpu_isa_name(isa), (long long)N, (long long)K);
                     if (isa == CpuIsa::generic) {
                         check(bit_equal(y.data(), ref.data(), y.size()), what + " (bit-equal to matmul_ref)");
                     } else {
                         const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
-                        check(e <= kSimdTol, what + strfmt(" rel err %.3g", e));
+                        check(e <= kSimdTol, what + ld::strfmt(" rel err %.3g", e));
                     }
                 }
             }
@@ -211,14 +211,14 @@ void test_moe(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
                         std::fill(y.begin(), y.end(), NAN);
                         a.y = y.data();
                         moe_matmul_isa(isa, a, &pool);
-                        const std::string what = strfmt("moe %s %s isa=%s N=%lld K=%lld", down ? "down" : "gate_up",
+                        const std::string what = ld::strfmt("moe %s %s isa=%s N=%lld K=%lld", down ? "down" : "gate_up",
                                                         type_traits(t)->name, cpu_isa_name(isa), (long long)N,
                                                         (long long)K);
                         if (isa == CpuIsa::generic) {
                             check(bit_equal(y.data(), ref.data(), ny), what + " (bit-equal to moe_matmul_ref)");
                         } else {
                             const double e = rel_err(y.data(), ref.data(), sc.data(), ny);
-                            check(e <= kSimdTol, what + strfmt(" rel err %.3g", e));
+                            check(e <= kSimdTol, what + ld::strfmt(" rel err %.3g", e));
                         }
                     }
                 }
@@ -284,7 +284,7 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
                     matmul_with(tb.k, x.data(), N, K, raw.data(), t, M, y.data(), pool);
                     const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
                     const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
-                    check(e <= kSimdTol, strfmt("table %s %s N=%lld K=%lld rel err %.3g", tb.name, type_traits(t)->name,
+                    check(e <= kSimdTol, ld::strfmt("table %s %s N=%lld K=%lld rel err %.3g", tb.name, type_traits(t)->name,
                                                 (long long)N, (long long)K, e));
                     if (nblk == 4 && N == 33 && t == Type::Q4_K) {  // is the dispatcher using this table?
                         matmul_isa(tb.isa, x.data(), N, K, raw.data(), t, M, yd.data(), &pool);
@@ -298,7 +298,7 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
         // the amx table holds the quantized types only (F32 / F16 / BF16 run the avx512 table there)
         int want = 0;
         for (Type t : kTypes) want += tb.isa != CpuIsa::amx || (t != Type::F32 && t != Type::F16 && t != Type::BF16);
-        check(n_types == want, strfmt("table %s covers every type it should (%d of %d)", tb.name, n_types, want));
+        check(n_types == want, ld::strfmt("table %s covers every type it should (%d of %d)", tb.name, n_types, want));
         // the vector activation quantizer gives the reference bytes (or declines)
         if (!tb.k->quantize_row) continue;
         for (Type t : {Type::Q8_0, Type::Q4_K}) {  // Q8_0 and Q8_K activations
@@ -311,11 +311,11 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
             std::vector<uint8_t> want(rb), got(rb, 0xAB);
             quantize_activation_row(t, x.data(), want.data(), K);
             const bool took = tb.k->quantize_row(t, x.data(), got.data(), K);
-            check(!took || want == got, strfmt("table %s: vector quantizer for %s gives the reference bytes", tb.name,
+            check(!took || want == got, ld::strfmt("table %s: vector quantizer for %s gives the reference bytes", tb.name,
                                                type_traits(t)->name));
             x[300] = INFINITY;
             const bool took_inf = tb.k->quantize_row(t, x.data(), got.data(), K);
-            check(!took_inf, strfmt("table %s: vector quantizer for %s declines a row with inf", tb.name,
+            check(!took_inf, ld::strfmt("table %s: vector quantizer for %s declines a row with inf", tb.name,
                                     type_traits(t)->name));
         }
     }
@@ -341,7 +341,7 @@ void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
                 rms_norm(x.data(), rows, n, with_w ? w.data() : nullptr, 1e-6f, got.data(), &pool, isa);
                 bool ok = true;
                 for (size_t i = 0; i < x.size(); ++i) ok = ok && close(got[i], ref[i], 2e-6, 1e-6);
-                check(ok, strfmt("rms_norm isa=%s n=%lld weight=%d", in, (long long)n, (int)with_w));
+                check(ok, ld::strfmt("rms_norm isa=%s n=%lld weight=%d", in, (long long)n, (int)with_w));
             }
         }
         // GELU-tanh over a range with tails (tolerance of test_nn_ops.py), GEGLU, odd length
@@ -359,7 +359,7 @@ void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
                 const double tol = (4e-6 + 2.5e-7 * std::min(u, 1e3)) * std::fabs((double)ref[i]) + 1e-37;
                 ok = ok && std::isfinite(got[i]) && std::fabs((double)got[i] - ref[i]) <= tol;
             }
-            check(ok, strfmt("gelu_tanh isa=%s", in));
+            check(ok, ld::strfmt("gelu_tanh isa=%s", in));
             const int64_t rows = 3, n = 37;
             const std::vector<float> gu = randn((size_t)(rows * 2 * n), rng, 2.0f);
             std::vector<float> gref((size_t)(rows * n)), gg((size_t)(rows * n));
@@ -367,7 +367,7 @@ void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
             geglu(gu.data(), gu.data() + n, rows, n, 2 * n, gg.data(), &pool, isa);
             ok = true;
             for (size_t i = 0; i < gg.size(); ++i) ok = ok && close(gg[i], gref[i], 5e-6, 1e-6);
-            check(ok, strfmt("geglu (fused layout) isa=%s", in));
+            check(ok, ld::strfmt("geglu (fused layout) isa=%s", in));
         }
         // softmax with masked (-inf) entries and an all -inf row
         {
@@ -381,7 +381,7 @@ void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
             bool ok = true;
             for (size_t i = 0; i < x.size(); ++i) ok = ok && close(got[i], ref[i], 4e-6, 1e-9);
             for (int64_t i = 0; i < n; ++i) ok = ok && got[(size_t)(2 * n + i)] == 0.0f;
-            check(ok, strfmt("softmax isa=%s", in));
+            check(ok, ld::strfmt("softmax isa=%s", in));
         }
     }
 }
@@ -428,7 +428,7 @@ void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
             attention(a, &pool, isa);
             bool ok = true;
             for (size_t i = 0; i < no; ++i) ok = ok && close(got[i], ref[i], 0.0, 3e-5);
-            check(ok, strfmt("attention mask=%d window=%d d=%lld kv=%s isa=%s", (int)c.mask, c.window, (long long)c.d,
+            check(ok, ld::strfmt("attention mask=%d window=%d d=%lld kv=%s isa=%s", (int)c.mask, c.window, (long long)c.d,
                              type_traits(c.kv)->name, cpu_isa_name(isa)));
         }
     }
@@ -467,7 +467,7 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
                         for (int64_t c = 0; c < d; ++c) sc += std::fabs((double)q[(size_t)(r * ldq + c)] * kt[(size_t)(c * ATTN_BK + j)]);
                         ok = ok && std::fabs((double)s1[(size_t)(r * ATTN_BK + j)] - s0[(size_t)(r * ATTN_BK + j)]) <= 1e-6 * sc + 1e-30;
                     }
-                check(ok, strfmt("table %s attn_scores rows=%d d=%lld", nm.c_str(), rows, (long long)d));
+                check(ok, ld::strfmt("table %s attn_scores rows=%d d=%lld", nm.c_str(), rows, (long long)d));
                 // online softmax update: masked entries, a fully masked row, a running max
                 for (int r = 0; r < rows; ++r)
                     for (int j = 0; j < ATTN_BK; j += 5) s0[(size_t)(r * ATTN_BK + j)] = -INFINITY;
@@ -486,7 +486,7 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
                 for (int r = 0; r < rows; ++r)
                     ok = ok && m1[(size_t)r] == m0[(size_t)r] && close(l1[(size_t)r], l0[(size_t)r], 4e-6, 0.0) &&
                          close(al1[(size_t)r], al0[(size_t)r], 4e-6, 0.0);
-                check(ok, strfmt("table %s attn_softmax rows=%d", nm.c_str(), rows));
+                check(ok, ld::strfmt("table %s attn_softmax rows=%d", nm.c_str(), rows));
                 // p . V with a partial key tile and the column-chunked V layout
                 const int nk = 37;
                 const std::vector<float> vt = randn((size_t)(d * ATTN_BK), rng), o0i = randn((size_t)(rows * d), rng);
@@ -495,7 +495,7 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
                 T->attn_pv(s0.data(), rows, vt.data(), nk, d, al0.data(), o1.data());
                 ok = true;
                 for (size_t i = 0; i < o0.size(); ++i) ok = ok && close(o1[i], o0[i], 1e-5, 1e-6);
-                check(ok, strfmt("table %s attn_pv rows=%d d=%lld", nm.c_str(), rows, (long long)d));
+                check(ok, ld::strfmt("table %s attn_pv rows=%d d=%lld", nm.c_str(), rows, (long long)d));
             }
         }
         for (int64_t n : {1, 3, 4, 17, 64, 333}) {
@@ -514,7 +514,7 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
             G.softmax_row(x.data(), n, y0.data());
             T->softmax_row(x.data(), n, y1.data());
             for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 4e-6, 1e-9);
-            check(ok, strfmt("table %s row kernels n=%lld", nm.c_str(), (long long)n));
+            check(ok, ld::strfmt("table %s row kernels n=%lld", nm.c_str(), (long long)n));
         }
         std::printf("  nn kernel table %s checked (nn_kernels() for this ISA returns '%s')\n", nm.c_str(),
                     [&]() {

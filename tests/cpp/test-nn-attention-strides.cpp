@@ -126,7 +126,7 @@ int main() {
     bool threw = false;
     try {
         attention(bad);
-    } catch (const ld::Error &) {
+    } catch (const ld::ggml::Error &) {
         threw = true;
     }
     check(threw, "kv_stride too small throws ld::Error");

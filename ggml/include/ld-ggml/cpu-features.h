@@ -33,10 +33,10 @@ const char * cpu_isa_name(CpuIsa isa);
 // ISAs this binary was built with and this CPU can run, generic first, best last.
 std::vector<CpuIsa> cpu_isas_available();
 
-// The ISA in effect: LD_CPU_ISA when set (throws ld::Error if unknown or unsupported here),
+// The ISA in effect: LD_CPU_ISA when set (throws ld::ggml::Error if unknown or unsupported here),
 // else the best available. Read once and cached; cpu_isa_set() overrides it (tests, benchmarks).
 CpuIsa cpu_isa();
-void cpu_isa_set(CpuIsa isa);  // throws ld::Error if this CPU/binary cannot run it
-CpuIsa cpu_isa_from_name(const std::string & name);  // throws ld::Error on an unknown name
+void cpu_isa_set(CpuIsa isa);  // throws ld::ggml::Error if this CPU/binary cannot run it
+CpuIsa cpu_isa_from_name(const std::string & name);  // throws ld::ggml::Error on an unknown name
 
 }  // namespace ld::ggml

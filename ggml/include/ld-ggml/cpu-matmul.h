@@ -8,7 +8,7 @@
 // only the f32 combination of block scales differs between ISAs (relative differences ~1e-6 of
 // sum |w*x|). Work is split into fixed tiles of the output, so results are bit-identical for any
 // thread count. ISA: cpu_isa() (LD_CPU_ISA) unless given; a type without a kernel on that ISA uses
-// the generic path. Bad shapes or types throw ld::Error.
+// the generic path. Bad shapes or types throw ld::ggml::Error.
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,7 @@
 //     ISA is passed explicitly) run on a ThreadPool. Work is split into fixed pieces that do not depend
 //     on the thread count, so the result is bit-identical for any number of threads.
 //
-// All tensors are dense row-major f32 unless stated otherwise. Bad arguments throw ld::Error naming the
+// All tensors are dense row-major f32 unless stated otherwise. Bad arguments throw ld::ggml::Error naming the
 // op and the offending values. Outputs may alias inputs where noted.
 #pragma once
 
@@ -128,7 +128,7 @@ struct AttnArgs {
     float scale = 1.0f;               // Gemma 4: 1.0
 };
 
-// Throws ld::Error on inconsistent arguments (head_dim not a multiple of 16, n_head not a multiple of
+// Throws ld::ggml::Error on inconsistent arguments (head_dim not a multiple of 16, n_head not a multiple of
 // n_kv_head, unsupported kv_type, window < 1 for sliding, null pointers, ...).
 void attention_validate(const AttnArgs & a);
 

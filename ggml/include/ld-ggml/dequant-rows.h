@@ -16,12 +16,12 @@ namespace ld::ggml {
 bool dequant_row_fast(Type type);
 
 // The row kernel of (type, isa): y[n] from the n values at x, n a multiple of the block size (the
-// reference to_float when the type has no fast kernel). Throws ld::Error when the ISA is not
+// reference to_float when the type has no fast kernel). Throws ld::ggml::Error when the ISA is not
 // available here or the type is not readable. Pick it once, call it per row.
 to_float_fn dequant_row_fn(Type type, CpuIsa isa);
 
 // y[n] = the reference dequantization of the n values at x (n a multiple of the type's block size).
-// isa: the kernel family (amx uses avx512's); throws ld::Error when the ISA is not available or the
+// isa: the kernel family (amx uses avx512's); throws ld::ggml::Error when the ISA is not available or the
 // type is not readable. The overload without isa uses cpu_isa().
 void dequant_row(Type type, const void * x, float * y, int64_t n, CpuIsa isa);
 void dequant_row(Type type, const void * x, float * y, int64_t n);
@@ -30,6 +30,6 @@ void dequant_row(Type type, const void * x, float * y, int64_t n);
 // dst + k * stride: for each column gathered from the 32 rows, the bytes of quantize_row_q8_0_ref
 // (d = amax / 127 as fp16, q = round half away from zero of x / d, NaN -> 0, clamped to [-128, 127]).
 using q8_0_columns_fn = void (*)(const float * x, int64_t ld, int64_t n, uint8_t * dst, size_t stride);
-q8_0_columns_fn quantize_columns_q8_0_fn(CpuIsa isa);  // throws ld::Error when isa is not available
+q8_0_columns_fn quantize_columns_q8_0_fn(CpuIsa isa);  // throws ld::ggml::Error when isa is not available
 
 }  // namespace ld::ggml

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "attention-mask.h"
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/cpu-nn.h"
 
 namespace ld::ggml {

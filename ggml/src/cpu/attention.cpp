@@ -15,7 +15,7 @@
 
 #include "attention-mask.h"
 #include "attention-pack.h"
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/cpu-nn.h"
 #include "nn-kernels.h"
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "dequant-rows-impl.h"
 #include "ld-ggml/fp16.h"
 

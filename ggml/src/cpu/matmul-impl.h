@@ -89,7 +89,7 @@ struct Group {
     int64_t n = 0;
 };
 
-// Throws ld::Error for a type the matmul cannot run or a K that is not a block multiple.
+// Throws ld::ggml::Error for a type the matmul cannot run or a K that is not a block multiple.
 void check_weight(const char * op, Type w, int64_t K);
 
 // The kernels of isa for weight type w, or nullptr when the generic path must be used.

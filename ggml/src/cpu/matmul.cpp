@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/vec-dot.h"
 #include "matmul-impl.h"
 

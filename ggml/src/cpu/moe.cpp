@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/vec-dot.h"
 #include "matmul-impl.h"

@@ -1,5 +1,5 @@
 // Private helpers shared by the reference (nn-ref.cpp) and optimized (nn.cpp) ops: argument checks
-// that throw ld::Error, the RoPE angle, the scalar row softmax and the per-token router. Inline so both
+// that throw ld::ggml::Error, the RoPE angle, the scalar row softmax and the per-token router. Inline so both
 // versions use the very same code where the header promises bit-identical results.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/cpu-nn.h"
 
 namespace ld::ggml {

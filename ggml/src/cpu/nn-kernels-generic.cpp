@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "nn-common.h"
 #include "nn-kernels.h"
 

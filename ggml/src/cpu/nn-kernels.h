@@ -52,7 +52,7 @@ const NnKernels & nn_kernels_avx512();
 const NnKernels & nn_kernels_neon();
 #endif
 
-// The table for an ISA (throws ld::Error when this build or CPU cannot run it).
+// The table for an ISA (throws ld::ggml::Error when this build or CPU cannot run it).
 const NnKernels & nn_kernels(CpuIsa isa);
 
 }  // namespace ld::ggml

@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "common/error.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/cpu-nn.h"
 #include "nn-common.h"
 
