@@ -1,7 +1,7 @@
 // Counter-based RNG (see rng.h).
-#include "generate/rng.h"
+#include "ld-ggml/rng.h"
 
-namespace ld::gen {
+namespace ld::ggml {
 
 uint64_t rng_u64(uint64_t seed, RngPurpose purpose, uint64_t a, uint64_t b, uint64_t c) {
     uint64_t h = rng_mix(seed ^ 0x6C6C616D612D6466ull);  // "llama-df"
@@ -21,4 +21,4 @@ int64_t rng_below(uint64_t seed, RngPurpose purpose, uint64_t a, uint64_t b, uin
     return (int64_t)(uint64_t)(p >> 64);
 }
 
-}  // namespace ld::gen
+}  // namespace ld::ggml
