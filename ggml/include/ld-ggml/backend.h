@@ -25,6 +25,7 @@
 
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
+#include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
 
@@ -47,34 +48,6 @@ struct BackendInfo {
     size_t memory_free = 0;
 };
 std::vector<BackendInfo> backends_list();
-
-// The fused vocab head of one denoising step (the CPU definition: cpp/generate/vocab-head.h and
-// ggml/src/cpu/vocab-head-fused.cpp), per canvas position c < C:
-//   raw     = softcap(hidden_c · Wᵀ)  [V]      (W = out_w {H, V}; softcap <= 0: none)
-//   p       = softmax(raw / temperature)
-//   argmax  = first index of max p;  entropy = −Σ p log p (nats)
-//   draw    = a categorical sample of p keyed by (seed, canvas_key, step_key, c) (rng.h), or the argmax
-//             when !sample
-//   soft_c  = Σ_v p_v E_v  [H]                 (E = embd {H, V}; only when soft != nullptr)
-// No [C, V] buffer may exist on any backend: the vocabulary is streamed in tiles with online statistics.
-// Seeded draws are reproducible on the same backend and device; only the argmax path is required to equal
-// the CPU's token for token (deterministic mode).
-struct VocabHeadArgs {
-    const float * hidden = nullptr;   // [C, H] final-normed decoder states
-    int64_t C = 0, H = 0, V = 0;
-    const void * out_w = nullptr;     // {H, V} LM head weights (the embedding when tied), from weight()
-    Type out_type = Type::F32;
-    const void * embd = nullptr;      // {H, V} the embedding, for soft (may equal out_w)
-    Type embd_type = Type::F32;
-    float softcap = 0.0f;
-    float temperature = 1.0f;         // > 0
-    bool sample = true;
-    uint64_t seed = 0, canvas_key = 0, step_key = 0;
-    int32_t * argmax = nullptr;       // [C]
-    int32_t * draw = nullptr;         // [C]
-    float * entropy = nullptr;        // [C]
-    float * soft = nullptr;           // [C, H] or nullptr
-};
 
 class Backend {
 public:
