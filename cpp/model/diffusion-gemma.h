@@ -23,6 +23,8 @@ public:
 
     void decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) override;
     void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) override;
+    void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
+                     int32_t * draw, float * entropy) override;
 
     // Eᵀ for the self-conditioning product (built on first use; embedding-t.h).
     const TransposedEmbedding & embedding_t() {
@@ -34,12 +36,17 @@ protected:
     BlockConfig layer_config(int il) const override;
 
 private:
-    // x[C, H] += MLP(rms(soft·sqrt(H))·pre_norm) for the expected embedding soft [C, H].
+    // x[C, H] += MLP(rms(soft·sqrt(H))·pre_norm) for the expected embedding soft [C, H]; on the head backend.
     void add_self_conditioning(const float * soft, int64_t C, float * x);
+    // The decoder pass; soft and the result hidden [C, H] on the head backend (hidden_ below).
+    const float * decode_pass(const int32_t * canvas, int64_t C, const float * soft);
 
     TransposedEmbedding embd_t_;
-    std::vector<float> x_, sc_, g_, u_;  // decoder scratch: [C, H], [C, H], [C, F], [C, F]
-    std::vector<int32_t> pos_;           // [C]
+    // On the head backend: self-conditioning scratch [C, H], [C, F], [C, F]; hidden states [C, H]; the
+    // soft embedding kept between decode_step calls [C, H]; the step results [C] x 3; uploads.
+    DevBuf sc_, g_, u_, hidden_, soft_, soft_in_, step_out_, logits_;
+    ggml::Backend * bufs_on_ = nullptr;  // the backend the buffers above belong to
+    void bind_buffers();
 };
 
 }  // namespace ld

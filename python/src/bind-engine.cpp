@@ -186,7 +186,7 @@ void register_engine(pyb::module_ & mod) {
                  for (int64_t r = 0; r < T; ++r) {
                      l.get_k(r, k.mutable_data() + r * nkv * d);
                      l.get_v(r, v.mutable_data() + r * nkv * d);
-                     pos.mutable_data()[r] = l.pos_data()[r];
+                     pos.mutable_data()[r] = l.get_pos(r);
                  }
                  return pyb::make_tuple(k, v, pos);
              },
