@@ -15,7 +15,7 @@ namespace ld {
 std::pair<ggml::BackendKind, int> resolve_device(const std::string & device) {
     if (device.empty() || device == "auto") {
         for (const ggml::BackendInfo & i : ggml::backends_list())
-            if (i.kind != ggml::BackendKind::cpu && i.available) {
+            if (i.kind != ggml::BackendKind::cpu && i.kind != ggml::BackendKind::sim && i.available) {
                 int idx = 0;
                 const size_t colon = i.name.find(':');
                 if (colon != std::string::npos) idx = std::atoi(i.name.c_str() + colon + 1);
@@ -36,8 +36,8 @@ std::pair<ggml::BackendKind, int> resolve_device(const std::string & device) {
         idx = (int)v;
     }
     const ggml::BackendKind k = ggml::backend_kind_from_name(kind);
-    if (k == ggml::BackendKind::cpu) {
-        if (idx != 0) throw Error(strfmt("device '%s': the CPU has no device index", device.c_str()));
+    if (k == ggml::BackendKind::cpu || k == ggml::BackendKind::sim) {
+        if (idx != 0) throw Error(strfmt("device '%s': this device has no index", device.c_str()));
         return {k, 0};
     }
     std::string why;
@@ -104,6 +104,7 @@ void Model::place(const Placement & pl) {
     // Upload every weight of the GPU's share once, now (the first pass would otherwise pay for it).
     auto up = [](ExecSlot * s, const Mat & m) { if (s->be->kind() != ggml::BackendKind::cpu) s->exec().mat(m); };
     auto upv = [](ExecSlot * s, const Vec & v) { if (s->be->kind() != ggml::BackendKind::cpu) s->vecs.get(v); };
+    // (for the CPU, exec().mat() is the mmapped bytes themselves and vecs.get() the host vector)
     for (int il = 0; il < L; ++il) {
         const LayerWeights & w = w_.layers[(size_t)il];
         ExecSlot * s = layer_slot_[(size_t)il], * me = moe_slot_[(size_t)il];
@@ -127,6 +128,17 @@ int Model::n_layers_on(ggml::BackendKind k) const {
 
 size_t Model::device_weight_bytes() const {
     return gpu_ ? gpu_->be->weight_bytes() + gpu_->vecs.bytes() : 0;
+}
+
+std::string Model::placement_summary() const {
+    if (!gpu_) return "cpu";
+    const int on = n_layers_on(gpu_->be->kind());
+    std::string s = strfmt("%s (%d/%d layers%s", gpu_->be->name().c_str(), on, hp_.n_layer,
+                           head_ == gpu_.get() ? " + head" : ", head on the CPU");
+    if (placement_.cpu_moe && hp_.n_expert > 0) s += ", experts on the CPU";
+    const double b = (double)device_weight_bytes();
+    s += b >= 1073741824.0 ? strfmt(", %.2f GiB of weights)", b / 1073741824.0) : strfmt(", %.1f MiB of weights)", b / 1048576.0);
+    return s;
 }
 
 void Model::init_layers() {

@@ -65,6 +65,8 @@ public:
     ggml::Backend & layer_backend(int il) { return *layer_slot_[(size_t)il]->be; }
     int n_layers_on(ggml::BackendKind k) const;
     size_t device_weight_bytes() const;   // weight bytes held by non-host backends
+    // "cpu", or e.g. "cuda:0 (30/30 layers + head, experts on the CPU, 14.2 GiB of weights)".
+    std::string placement_summary() const;
 
     int64_t chunk_size() const { return chunk_; }
     void set_chunk_size(int64_t n);

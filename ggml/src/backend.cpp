@@ -13,6 +13,7 @@ const char * backend_kind_name(BackendKind k) {
         case BackendKind::cpu: return "cpu";
         case BackendKind::cuda: return "cuda";
         case BackendKind::metal: return "metal";
+        case BackendKind::sim: return "sim";
     }
     return "?";
 }
@@ -21,7 +22,8 @@ BackendKind backend_kind_from_name(const std::string & name) {
     if (name == "cpu") return BackendKind::cpu;
     if (name == "cuda") return BackendKind::cuda;
     if (name == "metal") return BackendKind::metal;
-    throw Error(strfmt("unknown device '%s' (expected cpu, cuda or metal)", name.c_str()));
+    if (name == "sim") return BackendKind::sim;
+    throw Error(strfmt("unknown device '%s' (expected auto, cpu, cuda, metal or sim)", name.c_str()));
 }
 
 std::vector<BackendInfo> backends_list() {
@@ -39,6 +41,12 @@ std::vector<BackendInfo> backends_list() {
     metal.description = "Apple GPUs";
     metal.reason = "this build has no Metal backend (not implemented yet)";
     out.push_back(metal);
+    BackendInfo sim;
+    sim.kind = BackendKind::sim;
+    sim.name = "sim";
+    sim.description = "simulated discrete device (CPU kernels, separate memory; for tests)";
+    sim.compiled = sim.available = true;
+    out.push_back(sim);
     return out;
 }
 
@@ -49,6 +57,7 @@ std::unique_ptr<Backend> backend_create(BackendKind kind, ThreadPool * pool, int
             if (device < 0) throw Error(strfmt("device 'cuda:%d': the device index must be >= 0", device));
             return detail::cuda_backend_create(device);
         case BackendKind::metal: throw Error("device 'metal': this build has no Metal backend (not implemented yet)");
+        case BackendKind::sim: return sim_backend_create(pool);
     }
     throw Error("backend_create: unknown backend kind");
 }

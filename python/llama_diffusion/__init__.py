@@ -5,6 +5,7 @@ The heavy lifting is in the C++ extension ``llama_diffusion._core``; this packag
 on Python code, shipped in ``llama_diffusion/models/``).
 """
 from ._core import GGUFError, cpu_features, cpu_isa, set_cpu_isa
+from ._core import backends
 from .demo import DEMO_MODEL, demo_model_path
 from .gguf import GGUFFile
 from .model import Model
@@ -14,4 +15,4 @@ from . import nn, ops, quants
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "DEMO_MODEL", "demo_model_path", "ChatSession", "Result", "Step", "Commit", "Done", "GGUFFile", "GGUFError", "Tokenizer", "StreamDecoder", "cpu_features", "cpu_isa", "set_cpu_isa", "nn", "ops", "quants", "__version__"]
+__all__ = ["Model", "DEMO_MODEL", "demo_model_path", "ChatSession", "Result", "Step", "Commit", "Done", "GGUFFile", "GGUFError", "Tokenizer", "StreamDecoder", "backends", "cpu_features", "cpu_isa", "set_cpu_isa", "nn", "ops", "quants", "__version__"]

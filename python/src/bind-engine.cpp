@@ -89,15 +89,47 @@ std::pair<std::shared_ptr<Model>, std::shared_ptr<std::mutex>> core_model_of(pyb
 }
 
 void register_engine(pyb::module_ & mod) {
+    mod.def("backends", []() {
+        pyb::list out;
+        for (const ggml::BackendInfo & i : ggml::backends_list()) {
+            pyb::dict d;
+            d["name"] = i.name;
+            d["kind"] = std::string(ggml::backend_kind_name(i.kind));
+            d["description"] = i.description;
+            d["compiled"] = i.compiled;
+            d["available"] = i.available;
+            d["reason"] = i.reason;
+            d["memory_total"] = i.memory_total;
+            d["memory_free"] = i.memory_free;
+            out.append(d);
+        }
+        return out;
+    }, "The backends of this build and machine: name, kind, description, compiled, available, reason, memory.");
+    mod.def("resolve_device", [](const std::string & device) {
+        const auto r = resolve_device(device);
+        return std::string(ggml::backend_kind_name(r.first)) +
+               (r.first == ggml::BackendKind::cpu || r.first == ggml::BackendKind::sim ? std::string()
+                                                                                 : ":" + std::to_string(r.second));
+    }, pyb::arg("device"), "The device a name selects ('auto' -> a usable GPU, else 'cpu'); ValueError when unusable.");
     pyb::class_<PyModel>(mod, "Model", "A diffusion-gemma or gemma3 model loaded from a GGUF file.")
-        .def(pyb::init([](const std::string & path, int n_threads, const std::string & kv_type) {
+        .def(pyb::init([](const std::string & path, int n_threads, const std::string & kv_type, const std::string & device,
+                          int n_gpu_layers, bool cpu_moe) {
                  auto p = std::make_unique<PyModel>();
                  const ggml::Type kt = kv_type_from_name(kv_type.c_str());
+                 if (n_gpu_layers < -1)
+                     throw Error(strfmt("n_gpu_layers must be >= 0 (or -1 for all layers), got %d", n_gpu_layers));
+                 Placement pl;
+                 pl.device = device;
+                 pl.n_gpu_layers = n_gpu_layers;
+                 pl.cpu_moe = cpu_moe;
                  pyb::gil_scoped_release nogil;
-                 p->m = Model::open(path, n_threads, kt);
+                 p->m = Model::open(path, n_threads, kt, pl);
                  return p;
              }),
-             pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32")
+             pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32", pyb::arg("device") = "cpu",
+             pyb::arg("n_gpu_layers") = -1, pyb::arg("cpu_moe") = false)
+        .def_property_readonly("device", [](PyModel & p) { return p.m->placement().device; })
+        .def_property_readonly("placement", [](PyModel & p) { return p.m->placement_summary(); })
         .def_property_readonly("hparams", [](PyModel & p) { return hparams_dict(p.m->hparams(), *p.m); })
         .def_property_readonly("n_threads", [](PyModel & p) { return p.m->n_threads(); })
         .def_property_readonly("kv_type", [](PyModel & p) { return std::string(ggml::type_name((int32_t)p.m->cache().type())); })

@@ -12,6 +12,7 @@
 //   * cuda  (LD_CUDA builds, ggml/src/cuda/): kernels on one CUDA device; weights uploaded once in their
 //                     stored quantized form (a device-friendly repack is allowed).
 //   * metal (planned): unified memory, weights wrapped without a copy.
+//   * sim   (always): the CPU kernels on a simulated discrete device, for tests (ggml/src/cpu/backend-cpu.cpp).
 // The op semantics, argument layouts and error rules are exactly those of the CPU ops they name (see the
 // headers cited per op); GPU results must match the CPU reference within the tolerances documented in
 // docs and tested by tests/python/test_backend_ops.py. Bad arguments throw ggml::Error.
@@ -31,9 +32,11 @@
 
 namespace ld::ggml {
 
-enum class BackendKind { cpu = 0, cuda = 1, metal = 2 };
+// sim: the CPU kernels behind a simulated discrete device (separate memory, weights copied at load,
+// nothing host-visible), for testing placement and hand-overs without a GPU; never chosen by "auto".
+enum class BackendKind { cpu = 0, cuda = 1, metal = 2, sim = 3 };
 
-const char * backend_kind_name(BackendKind k);                 // "cpu", "cuda", "metal"
+const char * backend_kind_name(BackendKind k);                 // "cpu", "cuda", "metal", "sim"
 BackendKind backend_kind_from_name(const std::string & name);  // throws ggml::Error on an unknown name
 
 // What this build and machine offer (ld.backends() in Python).

@@ -1,11 +1,12 @@
 // The CPU backend: today's kernels (cpu-matmul.h, cpu-nn.h, cpu-vocab-head.h) behind the Backend
 // interface (backend.h). Its memory is host memory: alloc() is an aligned heap allocation, upload /
 // download / copy are memcpy/memmove, and weight() hands back the memory-mapped GGUF bytes themselves
-// (no copy). Every op forwards to the kernel with the backend's thread pool, so a model written against
+// (no copy). Also the simulated device "sim" (below). Every op forwards to the kernel with the backend's thread pool, so a model written against
 // the interface runs exactly the code (and the bits) it ran when it called the kernels directly.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "cpu/backend-cpu.h"
 #include "ld-ggml/backend.h"
@@ -18,7 +19,7 @@ namespace {
 
 constexpr int64_t kElemChunk = 1 << 14;  // elements per task of the element-wise ops
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
 public:
     explicit CpuBackend(ThreadPool * pool) : pool_(pool ? pool : &ThreadPool::global()) {}
 
@@ -120,11 +121,48 @@ private:
         pool_->parallel_for(tasks, [&](int64_t t, int) { f(t * kElemChunk, std::min(n, (t + 1) * kElemChunk)); });
     }
 
+protected:
     ThreadPool * pool_;
+};
+
+// The simulated device: the CPU kernels on memory the engine must treat as a discrete GPU's (nothing is
+// host-visible, so every hand-over goes through upload/download, and weights are copied into the
+// backend's own allocations at load time, as a GPU backend uploads them). It exists to test placement,
+// hand-overs and the device-resident paths of the model on machines without a GPU; its results equal
+// the CPU backend's bit for bit.
+class SimBackend final : public CpuBackend {
+public:
+    explicit SimBackend(ThreadPool * pool) : CpuBackend(pool) {}
+    ~SimBackend() override {
+        for (auto & kv : weights_) std::free(kv.second);
+    }
+    BackendKind kind() const override { return BackendKind::sim; }
+    std::string name() const override { return "sim"; }
+    std::string description() const override {
+        return "simulated discrete device: CPU kernels, separate memory (" + CpuBackend::description() + ")";
+    }
+    bool host_visible() const override { return false; }
+    size_t memory_free() const override { return 0; }
+    const void * weight(const void * host, Type type, int64_t ne0, int64_t n_rows) override {
+        auto it = weights_.find(host);
+        if (it != weights_.end()) return it->second;
+        const size_t bytes = row_size(type, ne0) * (size_t)n_rows;
+        void * d = alloc(bytes);
+        std::memcpy(d, host, bytes);
+        weights_.emplace(host, d);
+        weight_bytes_ += bytes;
+        return d;
+    }
+    size_t weight_bytes() const override { return weight_bytes_; }
+
+private:
+    std::unordered_map<const void *, void *> weights_;
+    size_t weight_bytes_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> cpu_backend_create(ThreadPool * pool) { return std::make_unique<CpuBackend>(pool); }
+std::unique_ptr<Backend> sim_backend_create(ThreadPool * pool) { return std::make_unique<SimBackend>(pool); }
 
 }  // namespace ld::ggml
