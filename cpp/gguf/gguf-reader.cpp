@@ -386,9 +386,22 @@ void File::parse() { Parser(*this).run(); }
 
 void File::fail(const std::string & msg) const { throw FormatError("invalid GGUF file '" + name_ + "': " + msg); }
 
+void File::check_unchanged() const {
+    if (!mapping_) return;
+    const std::string what = mapping_->changed();
+    if (!what.empty())
+        throw Error(strfmt("model file '%s' changed on disk while in use (%s): it was truncated or rewritten in place, "
+                           "so its mapped weights are no longer reliable; load the model again (to update a model "
+                           "file that is in use, write a new file and rename it over the old one)",
+                           name_.c_str(), what.c_str()));
+}
+
 std::string File::architecture() const {
     const Value * v = find("general.architecture");
-    return v ? std::string(v->as_string()) : std::string();
+    if (!v) return std::string();
+    const std::string_view a = v->as_string();
+    if (!utf8_valid(a)) fail("metadata 'general.architecture' is not valid UTF-8");
+    return std::string(a);
 }
 
 const Value * File::find(std::string_view key) const {

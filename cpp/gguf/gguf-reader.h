@@ -77,6 +77,10 @@ public:
     size_t size() const { return size_; }
     uint64_t data_start() const { return data_start_; }     // absolute file offset of the data section
 
+    // ld::Error when the mapped file was truncated or rewritten in place since it was opened (reading
+    // it could then raise SIGBUS or see other bytes); checked before every pass and generation.
+    void check_unchanged() const;
+
     // general.architecture, or "" when absent.
     std::string architecture() const;
 

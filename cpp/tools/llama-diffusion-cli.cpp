@@ -47,6 +47,17 @@ void on_sigint(int) {
     g_cancel.store(true);
 }
 
+// SIGBUS: the mapped model file was truncated while we read it (docs/format.md, "Files in use").
+// Only async-signal-safe calls: write the explanation and exit, no recovery.
+void on_sigbus(int) {
+    static const char msg[] =
+        "llama-diffusion-cli: error: bus error reading the model file: it was truncated or rewritten while in use "
+        "(replace a model file by renaming a new one over it, never in place)\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)ignored;
+    _exit(135);
+}
+
 const char * kUsage =
     "usage: llama-diffusion-cli [-m FILE] [-p PROMPT | -f FILE | -cnv] [options]\n"
     "  -m, --model FILE               GGUF model, diffusion-gemma or gemma3 (default: $LLAMA_DIFFUSION_MODEL, else\n"
@@ -376,6 +387,7 @@ int run(int argc, char ** argv) {
                      (unsigned long long)p.seed, p.deterministic ? " (deterministic)" : "", a.head.c_str());
     }
     std::signal(SIGINT, on_sigint);
+    std::signal(SIGBUS, on_sigbus);
 
     Printer pr;
     pr.tokp = tok;
@@ -402,6 +414,7 @@ int run(int argc, char ** argv) {
             ids = chat_tokenize(*tok, msgs, copt);
         }
         pr.begin();
+        model->file().check_unchanged();
         GenResult r = gen.generate(ids, p, cb);
         std::vector<int32_t> text_ids;
         for (int32_t t : r.tokens) {
@@ -444,6 +457,7 @@ int run(int argc, char ** argv) {
         if (line.empty()) continue;
         g_cancel = false;
         pr.begin();
+        model->file().check_unchanged();
         ChatSession::Reply rep = chat.send(line, p, cb);
         if (a.json) {
             std::printf("{\"text\":\"%s\",\"turn\":%d,\"stats\":%s}\n", json_escape(rep.text).c_str(), chat.turns(),

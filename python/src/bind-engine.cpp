@@ -179,6 +179,7 @@ void register_engine(pyb::module_ & mod) {
                  {
                      pyb::gil_scoped_release nogil;
                      auto h = p.mu->run("encode");
+                     p.m->file().check_unchanged();
                      p.m->encode(ids.data(), (int64_t)ids.size(), p0, o);
                  }
                  if (logits) return std::move(out);
@@ -203,6 +204,7 @@ void register_engine(pyb::module_ & mod) {
                  {
                      pyb::gil_scoped_release nogil;
                      auto h = p.mu->run("decode_canvas");
+                     p.m->file().check_unchanged();
                      p.m->decode_canvas(ids.data(), C, scp, o);
                  }
                  return out;
@@ -226,6 +228,7 @@ void register_engine(pyb::module_ & mod) {
                  {
                      pyb::gil_scoped_release nogil;
                      auto h = p.mu->run("decode_hidden");
+                     p.m->file().check_unchanged();
                      p.m->decode_hidden(ids.data(), C, sp, o);
                  }
                  return out;

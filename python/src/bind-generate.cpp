@@ -314,6 +314,7 @@ void register_generate(pyb::module_ & mod) {
                  {
                      pyb::gil_scoped_release nogil;
                      auto h = e.mu->run("generate", true);
+                     e.model->file().check_unchanged();
                      if (reset) e.model->reset();
                      r = e.gen->generate(ids, p, cb);
                  }
@@ -348,6 +349,7 @@ void register_generate(pyb::module_ & mod) {
                  {
                      pyb::gil_scoped_release nogil;
                      auto h = e.mu->run("head_compare");
+                     e.model->file().check_unchanged();
                      ggml::ThreadPool * pool = &ggml::ThreadPool::global();
                      m.decode_canvas(canvas.data(), C, scl.empty() ? nullptr : scl.data(), logits.data());
                      const TransposedEmbedding & et = dg->embedding_t();
@@ -487,6 +489,7 @@ void register_generate(pyb::module_ & mod) {
                  {
                      pyb::gil_scoped_release nogil;
                      auto h = c.e->mu->run("send", true);
+                     c.e->model->file().check_unchanged();
                      rep = c.chat->send(msg, p, cb);
                  }
                  pc.rethrow();
