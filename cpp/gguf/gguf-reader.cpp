@@ -363,6 +363,12 @@ private:
 const char * TensorInfo::type_name() const { return ld::ggml::type_name(type); }
 
 File File::open(const std::string & path) {
+    File f = open_single(path);
+    f.attach_shards();
+    return f;
+}
+
+File File::open_single(const std::string & path) {
     File f;
     f.name_ = path;
     f.mapping_ = std::make_unique<Mapping>(path);

@@ -264,6 +264,7 @@ void register_generate(pyb::module_ & mod) {
         .def_property_readonly("architecture", [](Engine & e) { return std::string(model_arch_name(e.model->hparams().arch)); })
         .def_property_readonly("canvas_length", [](Engine & e) { return e.model->hparams().canvas_length; })
         .def_property_readonly("n_vocab", [](Engine & e) { return e.model->hparams().n_vocab; })
+        .def_property_readonly("n_ctx_train", [](Engine & e) { return e.model->hparams().n_ctx_train; })
         .def_property_readonly("kv_length",
                                [](Engine & e) {
                                    auto h = hold_state(*e.mu, "kv_length", true);
