@@ -123,7 +123,7 @@ def test_cli_chat(tiny_gguf):
     (["-m", "{m}", "-p", "x", "--bogus"], "unknown argument"),
     (["-m", "{m}", "-p", "x", "--kv-type", "q5"], "q5"),
     (["-m", "/nonexistent.gguf", "-p", "x"], "nonexistent"),
-    (["-m", "{m}", "-p", "x", "-c", "40"], "no room"),
+    (["-m", "{m}", "-p", "x", "-c", "40"], "does not fit in the context"),
 ])
 def test_cli_errors(tiny_gguf, args, msg):
     r = cli(*[a.replace("{m}", tiny_gguf) for a in args])
