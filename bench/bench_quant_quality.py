@@ -22,7 +22,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 TYPES = ["f32", "bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"]
-PROMPTS = ["def fibonacci(n):", "import os\n", "class Stack:\n", "def read_file(path):\n"]
+PROMPTS = ["def fibonacci(n):", "import os\n", "class Stack:\n", "def read_file(path):\n", "import sys\n\n",
+           "def main():\n", "class Config:\n    def __init__(self", "    for i in range(", "    try:\n",
+           "def parse_args(argv):\n", "    return ", "from collections import"]
 
 
 def heldout_text(max_chars: int) -> str:
@@ -106,11 +108,19 @@ def write_md(path, rows, args, text):
          "trained checkpoint of `tools/train_demo.py` is not committed), so *F32 is that Q8_0 file dequantized* "
          "(`llama-diffusion-quantize demo-q8_0.gguf demo-f32.gguf f32`) and every other file is requantized from "
          "that F32 file. The Q8_0 row is therefore a re-quantization of already-Q8_0 weights (close to lossless "
-         "by construction), and all KLDs measure the loss against that base, not against the original float weights.",
+         "by construction: its tensors come out byte for byte those of the shipped file), and all KLDs measure the loss "
+         "against that base, not against the original float weights. The Q8_0 row's KLD is therefore not weight "
+         "error at all but the engine's own rounding on the quantized path (activations quantized to Q8_0 for the "
+         "integer kernels, and the Q8_0 transposed embedding of the self-conditioning product, "
+         "`cpp/model/embedding-t.h`), which the F32 file does not do; it is the floor of every quantized row. BF16 "
+         "re-rounds the Q8_0 values (d x q has up to 19 significant bits) and takes the same quantized "
+         "self-conditioning path.",
          f"- **Text**: {r0['n_tokens']} tokens ({len(text)} characters) of the CPython standard-library files "
          "that `tools/train_demo.py` held out of training (seed 1234, 5% split), from this interpreter.",
          f"- **Perplexity** (`llama-diffusion-perplexity`): windows of {r0['ctx']} tokens (<bos> + 127) advancing by "
          f"64, each scoring its second half: {r0['windows']} windows, {r0['ar']['scored']} scored tokens.",
+         "  (`bench/results/demo-train.md`'s held-out perplexity 22.4 scores every position of its windows, from "
+         "one token of context on; here every scored token has at least 64 tokens of context, hence the lower value.)",
          f"- **KLD / top-1**: mean KL(F32 || file) and the share of rows whose argmax equals F32's, over the "
          f"{r0['ar']['scored']} AR rows.",
          f"- **Denoising**: per window, the {d0['canvas']}-token canvas after {d0['prefix']} tokens, noised as in "
@@ -118,7 +128,9 @@ def write_md(path, rows, args, text):
          "two decoder passes (the second self-conditioned on the first); loss = cross-entropy of the second pass "
          "over every canvas position, accuracy = its argmax agreement with the clean block; mean over the three rates.",
          "- **Steps per canvas**: `Model.generate(prompt, max_tokens=96, seed=1)` with the model's own sampler "
-         f"defaults over {len(PROMPTS)} prompts ({', '.join(repr(p) for p in PROMPTS)}), mean over all canvases.",
+         f"defaults over {len(PROMPTS)} prompts ({', '.join(repr(p) for p in PROMPTS)}), mean over all "
+         f"{len(PROMPTS) * 3} canvases (sampled: differences of a few tenths are noise, the sampler's draws change "
+         "with any change of the logits).",
          "- The demo's hidden size is 128, so only the rows of length 256 (ffn_down, the experts' down projection) "
          "can take a K-quant; the other matrices fall back as llama-quantize does (Q4_K -> Q5_0, Q5_K -> Q5_1, "
          "Q6_K -> Q8_0). The last column gives the resulting matrix types.", "",
