@@ -72,5 +72,5 @@ class TokenType:
 # llama_ftype written to general.file_type, per --outtype
 FILE_TYPE = {
     "f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q5_0": 8, "q4_k_m": 15, "q5_k_m": 17,
-    "q6_k": 18, "bf16": 32,
+    "q6_k": 18, "iq3_xxs": 23, "iq3_s": 26, "bf16": 32,
 }

@@ -139,8 +139,9 @@ def gguf_tensors(model, fused=True):
 def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-gemma", skip_keys=(), tensors=None,
                split_max_tensors=0):
     """Writes an F32 diffusion-gemma GGUF. drop: tensor names to leave out; reshape: {name: new numpy
-    shape}; skip_keys: metadata keys to leave out; split_max_tensors: shards written by the `gguf`
-    package's own split writer (returns the first shard's path)."""
+    shape}; skip_keys: metadata keys to leave out; tensors: [(name, float array)] to write instead of
+    the model's, or (name, uint8 blocks, gguf type) for a tensor already encoded; split_max_tensors:
+    shards written by the `gguf` package's own split writer (returns the first shard's path)."""
     import gguf
 
     tc = model.config.text_config
@@ -179,8 +180,12 @@ def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-g
         else:
             w.add_array(k, v)
     reshape = reshape or {}
-    for name, arr in (tensors if tensors is not None else gguf_tensors(model, fused)):
+    for item in (tensors if tensors is not None else gguf_tensors(model, fused)):
+        name, arr = item[0], item[1]
         if name in drop:
+            continue
+        if len(item) == 3:  # (name, uint8 blocks [..., row bytes], gguf type): written as is
+            w.add_tensor(name, np.ascontiguousarray(arr, dtype=np.uint8), raw_dtype=item[2])
             continue
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         if name in reshape:
