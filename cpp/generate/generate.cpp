@@ -150,7 +150,6 @@ GenResult Generator::run_diffusion(const std::vector<int32_t> & prompt, const Ge
     std::vector<int32_t> canvas((size_t)C), argmax_c((size_t)C), fresh((size_t)C);
     std::vector<uint8_t> accept((size_t)C);
     std::vector<float> logits(fused ? 0 : (size_t)(C * V)), sc_logits(fused ? 0 : (size_t)(C * V));
-    std::vector<float> hidden(fused ? (size_t)(C * H) : 0), soft;
     HeadOut out;
     StopCriterion stop;
     bool was_cancelled = false, finished = false;
@@ -172,9 +171,17 @@ GenResult Generator::run_diffusion(const std::vector<int32_t> & prompt, const Ge
             st.canvas_key = canvas_key;
             st.step_key = (uint64_t)(N - n + 1);
             if (fused) {
-                m_.decode_hidden(canvas.data(), C, have_sc ? soft.data() : nullptr, hidden.data());
-                vocab_head_fused(hidden.data(), C, w.output, w.tok_embd, hp.final_softcap, st, out, pool_);
-                if (has_sc) { soft.swap(out.soft); have_sc = true; }
+                // Decoder + fused head on the model's backends; the soft embedding stays there.
+                Model::StepHead sh;
+                sh.temperature = st.temperature;
+                sh.sample = st.sample;
+                sh.want_soft = st.want_soft;
+                sh.seed = st.seed;
+                sh.canvas_key = st.canvas_key;
+                sh.step_key = st.step_key;
+                out.resize(C, H, false);
+                m_.decode_step(canvas.data(), C, have_sc, sh, out.argmax.data(), out.draw.data(), out.entropy.data());
+                have_sc = has_sc;
             } else {
                 m_.decode_canvas(canvas.data(), C, have_sc ? sc_logits.data() : nullptr, logits.data());
                 vocab_head_plain(logits.data(), C, V, nullptr, st, out, sc_logits.data(), pool_);

@@ -1,5 +1,6 @@
 // The plain vocab head (from materialised logits) and the pieces both heads share; see vocab-head.h.
-// The fused head is in vocab-head-fused.cpp.
+// The fused head is the CPU backend's op (ggml/src/cpu/vocab-head-fused.cpp); vocab_head_fused here
+// adapts the engine's types to it.
 #include "generate/vocab-head.h"
 
 #include <algorithm>
@@ -8,13 +9,9 @@
 #include <limits>
 
 #include "common/error.h"
-#include "generate/rng.h"
-#include "generate/vocab-head-detail.h"
 
 namespace ld::gen {
 
-using detail::check_finite;
-using detail::check_step;
 
 void HeadOut::resize(int64_t C, int64_t H, bool soft_too) {
     argmax.assign((size_t)C, -1);
@@ -24,34 +21,38 @@ void HeadOut::resize(int64_t C, int64_t H, bool soft_too) {
     else soft.clear();
 }
 
-void ReservoirDraw::add(int32_t v, double w, const HeadStep & st, uint64_t position) {
-    W += w;
-    if (W > threshold) {
-        pick = v;
-        const double r = rng_uniform(st.seed, RngPurpose::Sample, st.canvas_key, st.step_key,
-                                     (position << 20) | (uint64_t)(n_draws & 0xFFFFF));
-        ++n_draws;
-        threshold = W / r;
-    }
+void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const Mat & E, float softcap,
+                      const HeadStep & st, HeadOut & out, ggml::ThreadPool * pool, int64_t tile) {
+    const int64_t H = out_w.ne[0], V = out_w.ne[1];
+    if (st.want_soft && (E.ne[0] != H || E.ne[1] != V))
+        throw Error(strfmt("vocab head: embedding {%lld, %lld} does not match the output matrix {%lld, %lld}",
+                           (long long)E.ne[0], (long long)E.ne[1], (long long)H, (long long)V));
+    out.resize(C, H, st.want_soft);
+    ggml::VocabHeadArgs a;
+    a.hidden = hidden;
+    a.C = C;
+    a.H = H;
+    a.V = V;
+    a.out_w = out_w.data;
+    a.out_type = out_w.type;
+    a.embd = E.data;
+    a.embd_type = E.type;
+    a.softcap = softcap;
+    a.temperature = st.temperature;
+    a.sample = st.sample;
+    a.seed = st.seed;
+    a.canvas_key = st.canvas_key;
+    a.step_key = st.step_key;
+    a.argmax = out.argmax.data();
+    a.draw = out.draw.data();
+    a.entropy = out.entropy.data();
+    a.soft = st.want_soft ? out.soft.data() : nullptr;
+    ggml::vocab_head_fused(a, pool, tile);
 }
-
-namespace detail {
-
-void check_step(const HeadStep & st) {
-    if (!(st.temperature > 0.0f) || !std::isfinite(st.temperature))
-        throw Error(strfmt("vocab head: temperature must be > 0, got %g", (double)st.temperature));
-}
-
-void check_finite(double s, double a, int64_t c) {
-    if (!(s > 0.0) || !std::isfinite(s) || !std::isfinite(a))
-        throw Error(strfmt("vocab head: the logits of canvas position %lld are not finite (NaN or inf)", (long long)c));
-}
-
-}  // namespace detail
 
 void vocab_head_plain(const float * logits, int64_t C, int64_t V, const TransposedEmbedding * Et, const HeadStep & st,
                       HeadOut & out, float * processed, ggml::ThreadPool * pool) {
-    check_step(st);
+    ggml::vocab_head_check_temperature(st.temperature);
     if (C < 1 || V < 1) throw Error(strfmt("vocab head: empty input (C %lld, V %lld)", (long long)C, (long long)V));
     if (st.want_soft) {
         if (!Et || !Et->built()) throw Error("vocab head: soft requested without a built transposed embedding");
@@ -80,12 +81,12 @@ void vocab_head_plain(const float * logits, int64_t C, int64_t V, const Transpos
             s += w;
             a += w * d;
         }
-        check_finite(s, a, c);
+        ggml::vocab_head_check_finite(s, a, c);
         out.argmax[(size_t)c] = am;
         out.entropy[(size_t)c] = (float)(std::log(s) - a / s);
         if (st.sample) {
             ReservoirDraw r;
-            for (int64_t v = 0; v < V; ++v) r.add((int32_t)v, std::exp((double)pl[(size_t)v] - (double)m), st, (uint64_t)c);
+            for (int64_t v = 0; v < V; ++v) r.add((int32_t)v, std::exp((double)pl[(size_t)v] - (double)m), draw_key(st), (uint64_t)c);
             out.draw[(size_t)c] = r.pick;
         } else {
             out.draw[(size_t)c] = am;

@@ -13,7 +13,7 @@
 //     Model::decode_canvas its sc_logits); soft = softmax · E as one matmul with the model's
 //     transposed embedding (model/embedding-t.h; exact for F32 embeddings, E rounded to Q8_0
 //     otherwise, as in decode_canvas);
-//   * vocab_head_fused (vocab-head-fused.cpp): from hidden states [C, H], one pass over tiles of
+//   * vocab_head_fused (the CPU backend's op, ggml/src/cpu/vocab-head-fused.cpp): from hidden states [C, H], one pass over tiles of
 //     the vocabulary: the tile's logits [C, tile] by the matmul kernel on the tile's rows of the
 //     output matrix, then per position an online max / sum / entropy / sample, then the tile's
 //     part of soft as a second matmul, weights [C, tile] times the tile's transposed embedding
@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/thread-pool.h"
 #include "model/embedding-t.h"
 #include "model/weights.h"
@@ -54,15 +55,10 @@ struct HeadOut {
     void resize(int64_t C, int64_t H, bool soft_too);
 };
 
-// Per-position streaming state of the categorical draw (shared by both paths).
-struct ReservoirDraw {
-    double W = 0.0, threshold = 0.0;
-    int32_t pick = -1;
-    uint32_t n_draws = 0;
-    void rescale(double f) { W *= f; threshold *= f; }
-    // Adds item v of weight w (relative to the current scale); key identifies the position.
-    void add(int32_t v, double w, const HeadStep & st, uint64_t position);
-};
+// The streaming categorical draw shared by every head (ld-ggml/cpu-vocab-head.h).
+using ggml::DrawKey;
+using ggml::ReservoirDraw;
+inline DrawKey draw_key(const HeadStep & st) { return DrawKey{st.seed, st.canvas_key, st.step_key}; }
 
 // logits [C, V]: raw softcapped canvas logits. processed [C, V] (optional out): logits / T.
 // Et: the built transposed embedding (H x V; DiffusionGemma::embedding_t()), required when

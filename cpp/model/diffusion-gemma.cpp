@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
 
 namespace ld {
@@ -32,52 +31,146 @@ BlockConfig DiffusionGemma::layer_config(int il) const {
     return c;
 }
 
+void DiffusionGemma::bind_buffers() {
+    if (bufs_on_ == head_->be.get()) return;
+    bufs_on_ = head_->be.get();
+    for (DevBuf * b : {&sc_, &g_, &u_, &hidden_, &soft_in_, &step_out_, &logits_}) b->bind(bufs_on_);
+}
+
 void DiffusionGemma::add_self_conditioning(const float * soft, int64_t C, float * x) {
     if (!w_.has_self_cond())
         throw Error(strfmt("%s: the decoder got a self-conditioning input but the model has no self-conditioning "
                            "tensors (self_cond_*)", file_.name().c_str()));
     const int64_t H = hp_.n_embd, F = hp_.n_ff;
-    const float scale = (float)std::sqrt((double)H);
-    sc_.resize((size_t)(C * H));
-    g_.resize((size_t)(C * F));
-    u_.resize((size_t)(C * F));
-    for (int64_t i = 0; i < C * H; ++i) sc_[(size_t)i] = soft[i] * scale;
-    ggml::rms_norm(sc_.data(), C, H, w_.sc_pre_norm.data(), hp_.eps, sc_.data(), pool_);
-    ggml::matmul(sc_.data(), C, H, w_.sc_gate.data, w_.sc_gate.type, F, g_.data(), pool_);
-    ggml::matmul(sc_.data(), C, H, w_.sc_up.data, w_.sc_up.type, F, u_.data(), pool_);
-    ggml::geglu(g_.data(), u_.data(), C, F, F, g_.data(), pool_);
-    ggml::matmul(g_.data(), C, F, w_.sc_down.data, w_.sc_down.type, H, sc_.data(), pool_);
-    for (int64_t i = 0; i < C * H; ++i) x[i] += sc_[(size_t)i];
+    const Exec ex = head_->exec();
+    ggml::Backend & be = *ex.be;
+    float * sc = sc_.f32(C * H);  // [C, H]
+    float * g = g_.f32(C * F);    // [C, F]
+    float * u = u_.f32(C * F);    // [C, F]
+    be.scale(soft, C * H, (float)std::sqrt((double)H), sc);
+    be.rms_norm(sc, C, H, ex.vec(w_.sc_pre_norm), hp_.eps, sc);
+    be.matmul(sc, C, H, ex.mat(w_.sc_gate), w_.sc_gate.type, F, g);
+    be.matmul(sc, C, H, ex.mat(w_.sc_up), w_.sc_up.type, F, u);
+    be.geglu(g, u, C, F, F, g);
+    be.matmul(g, C, F, ex.mat(w_.sc_down), w_.sc_down.type, H, sc);
+    be.add(x, sc, C * H, x);
+}
+
+const float * DiffusionGemma::decode_pass(const std::vector<PassIn> & in) {
+    const int64_t H = hp_.n_embd;
+    int64_t S = 0;
+    std::vector<int32_t> ids, pos;
+    std::vector<PassSegment> segs;
+    for (const PassIn & p : in) {
+        if (p.C < 1) throw Error("decode_canvas: empty canvas");
+        check_ids(p.canvas, p.C, "decode_canvas");
+        for (const PassSegment & sg : segs)
+            if (sg.seq == p.seq) throw Error("decode_steps: a sequence appears twice in one batch");
+        const int32_t begin = p.seq->cache_.next_pos();
+        if ((int64_t)begin + p.C > INT32_MAX) throw Error("decode_canvas: positions overflow");
+        segs.push_back(PassSegment{S, p.C, p.seq, begin});
+        ids.insert(ids.end(), p.canvas, p.canvas + p.C);
+        for (int64_t i = 0; i < p.C; ++i) pos.push_back(begin + (int32_t)i);
+        S += p.C;
+    }
+    bind_buffers();
+    capture_begin();
+    ggml::Backend & be = *head_->be;
+
+    float * x = head_->scratch.x.f32(S * H);  // [S, H]
+    embed(ids.data(), S, x);
+    for (size_t i = 0; i < in.size(); ++i)
+        if (in[i].soft) add_self_conditioning(in[i].soft, in[i].C, x + segs[i].row0 * H);
+    be.rms_norm(x, S, H, nullptr, hp_.eps, x);  // weightless post_norm
+    capture_rows(0, be, x, S);
+    upload_positions(pos);
+    x = run_layers(x, S, true, segs, 0);
+    float * hidden = hidden_.f32(S * H);
+    be.rms_norm(x, S, H, head_->vecs.get(w_.output_norm), hp_.eps, hidden);
+    return hidden;
 }
 
 void DiffusionGemma::decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) {
-    if (C < 1) throw Error("decode_canvas: empty canvas");
-    check_ids(canvas, C, "decode_canvas");
-    const int32_t begin = cache_.next_pos();
-    if ((int64_t)begin + C > INT32_MAX) throw Error("decode_canvas: positions overflow");
     const int64_t H = hp_.n_embd;
-    capture_begin();
-
-    x_.resize((size_t)(C * H));
-    pos_.resize((size_t)C);
-    for (int64_t i = 0; i < C; ++i) pos_[(size_t)i] = begin + (int32_t)i;
-    embed(canvas, C, x_.data());
-    if (soft) add_self_conditioning(soft, C, x_.data());
-    ggml::rms_norm(x_.data(), C, H, nullptr, hp_.eps, x_.data(), pool_);  // weightless post_norm
-    capture_rows(0, x_.data(), C);
-    for (int il = 0; il < hp_.n_layer; ++il) {
-        BlockArgs a;
-        a.x = x_.data();
-        a.S = C;
-        a.pos = pos_.data();
-        a.kv = &cache_.layer(il);
-        a.decoder = true;
-        a.canvas_begin = begin;
-        a.layer_scalar = w_.layers[(size_t)il].scalar_dec;
-        block_forward(hp_, w_.layers[(size_t)il], cfg_[(size_t)il], a, scratch_, pool_);
-        capture_rows(1 + il, x_.data(), C);
+    bind_buffers();
+    const float * soft_dev = nullptr;
+    if (soft) {
+        float * s = soft_in_.f32(C * H);
+        head_->be->upload(s, soft, sizeof(float) * (size_t)(C * H));
+        soft_dev = s;
     }
-    ggml::rms_norm(x_.data(), C, H, w_.output_norm.data(), hp_.eps, hidden, pool_);
+    const float * h = decode_pass({PassIn{&own_, canvas, C, soft_dev}});
+    head_->be->download(hidden, h, sizeof(float) * (size_t)(C * H));
+}
+
+void DiffusionGemma::decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h,
+                                 int32_t * argmax, int32_t * draw, float * entropy) {
+    StepJob j;
+    j.canvas = canvas;
+    j.C = C;
+    j.use_soft = use_soft;
+    j.head = h;
+    j.argmax = argmax;
+    j.draw = draw;
+    j.entropy = entropy;
+    decode_steps({j});
+}
+
+void DiffusionGemma::decode_steps(const std::vector<StepJob> & jobs) {
+    const int64_t H = hp_.n_embd, V = hp_.n_vocab;
+    if (jobs.empty()) return;
+    bind_buffers();
+    std::vector<PassIn> in;
+    for (const StepJob & j : jobs) {
+        Sequence * seq = j.seq ? j.seq : &own_;
+        if (!j.canvas || !j.argmax || !j.draw || !j.entropy) throw Error("decode_steps: null argument");
+        const float * soft = nullptr;
+        if (j.use_soft) {
+            if (!seq->soft_valid_ || seq->soft_.capacity() < (size_t)(j.C * H) * sizeof(float))
+                throw Error("decode_step: no soft embedding from a previous step of this sequence to condition on");
+            soft = seq->soft_.f32(j.C * H);
+        }
+        in.push_back(PassIn{seq, j.canvas, j.C, soft});
+    }
+    const float * hidden = decode_pass(in);
+    ggml::Backend & be = *head_->be;
+    const Exec ex = head_->exec();
+    const bool host = be.host_visible();
+    int64_t row = 0;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        const StepJob & j = jobs[i];
+        const int64_t C = j.C;
+        ggml::VocabHeadArgs a;
+        a.hidden = hidden + row * H;
+        a.C = C;
+        a.H = H;
+        a.V = V;
+        a.out_w = ex.mat(w_.output);
+        a.out_type = w_.output.type;
+        a.embd = ex.mat(w_.tok_embd);
+        a.embd_type = w_.tok_embd.type;
+        a.softcap = hp_.final_softcap;
+        a.temperature = j.head.temperature;
+        a.sample = j.head.sample;
+        a.seed = j.head.seed;
+        a.canvas_key = j.head.canvas_key;
+        a.step_key = j.head.step_key;
+        int32_t * dev = host ? nullptr : step_out_.i32(3 * C);  // [3, C]: argmax, draw, entropy bits
+        a.argmax = host ? j.argmax : dev;
+        a.draw = host ? j.draw : dev + C;
+        a.entropy = host ? j.entropy : (float *)(dev + 2 * C);
+        a.soft = j.head.want_soft ? in[i].seq->soft_.f32(C * H) : nullptr;
+        be.vocab_head(a);
+        in[i].seq->soft_valid_ = j.head.want_soft;
+        if (!host) {
+            std::vector<int32_t> back((size_t)(3 * C));
+            be.download(back.data(), dev, sizeof(int32_t) * (size_t)(3 * C));
+            std::copy(back.begin(), back.begin() + C, j.argmax);
+            std::copy(back.begin() + C, back.begin() + 2 * C, j.draw);
+            std::memcpy(j.entropy, back.data() + 2 * C, sizeof(float) * (size_t)C);
+        }
+        row += C;
+    }
 }
 
 void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) {
@@ -92,15 +185,24 @@ void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const floa
             if (std::isnan(sc_logits[i]))
                 throw Error(strfmt("decode_canvas: self-conditioning logits contain NaN at [%lld, %lld]",
                                    (long long)(i / V), (long long)(i % V)));
-        // soft [C, H] = softmax(sc_logits) [C, V] · E via Eᵀ (one matmul; embedding-t.h).
+        // soft [C, H] = softmax(sc_logits) [C, V] · E via Eᵀ (one matmul on the CPU; embedding-t.h).
         std::vector<float> probs((size_t)(C * V));
         ggml::softmax(sc_logits, C, V, probs.data(), pool_);
         soft.resize((size_t)(C * H));
         embedding_t().apply(probs.data(), C, soft.data(), pool_);
     }
-    std::vector<float> hidden((size_t)(C * H));
-    decode_hidden(canvas, C, sc_logits ? soft.data() : nullptr, hidden.data());
-    lm_project(hidden.data(), C, logits);
+    bind_buffers();
+    const float * soft_dev = nullptr;
+    if (sc_logits) {
+        float * s = soft_in_.f32(C * H);
+        head_->be->upload(s, soft.data(), sizeof(float) * (size_t)(C * H));
+        soft_dev = s;
+    }
+    const float * hidden = decode_pass({PassIn{&own_, canvas, C, soft_dev}});
+    ggml::Backend & be = *head_->be;
+    float * lg = be.host_visible() ? logits : logits_.f32(C * V);
+    lm_project(hidden, C, lg);
+    if (lg != logits) be.download(logits, lg, sizeof(float) * (size_t)(C * V));
 }
 
 }  // namespace ld

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 
@@ -28,31 +29,64 @@ LayerKv::LayerKv(int64_t n_kv_head, int64_t head_dim, int64_t keep, ggml::Type t
     row_bytes_ = ggml::row_size(type, n_kv_head * head_dim);
 }
 
+LayerKv::~LayerKv() { release(); }
+
+LayerKv::LayerKv(LayerKv && o) noexcept
+    : n_kv_head_(o.n_kv_head_), head_dim_(o.head_dim_), keep_(o.keep_), type_(o.type_), row_bytes_(o.row_bytes_),
+      cap_(o.cap_), n_cached_(o.n_cached_), n_staged_(o.n_staged_), be_(o.be_), k_(o.k_), v_(o.v_), pos_(o.pos_) {
+    o.k_ = o.v_ = nullptr;
+    o.pos_ = nullptr;
+    o.cap_ = o.n_cached_ = o.n_staged_ = 0;
+}
+
+void LayerKv::release() {
+    if (be_) {
+        be_->free(k_);
+        be_->free(v_);
+        be_->free(pos_);
+    }
+    k_ = v_ = nullptr;
+    pos_ = nullptr;
+    cap_ = 0;
+}
+
+void LayerKv::place(ggml::Backend * be) {
+    if (be == be_) return;
+    if (n_cached_ + n_staged_ > 0) throw Error("KV cache: cannot move a layer's cache that holds rows to another backend");
+    release();
+    be_ = be;
+}
+
 void LayerKv::reserve_rows(int64_t rows) {
     if (rows <= cap_) return;
+    if (!be_) throw Error("KV cache: the layer has no backend (internal: place() was not called)");
     int64_t cap = cap_ ? cap_ : 16;
     while (cap < rows) cap *= 2;
-    k_.resize((size_t)cap * row_bytes_);
-    v_.resize((size_t)cap * row_bytes_);
-    pos_.resize((size_t)cap);
+    auto * k = (uint8_t *)be_->alloc((size_t)cap * row_bytes_);
+    auto * v = (uint8_t *)be_->alloc((size_t)cap * row_bytes_);
+    auto * pos = (int32_t *)be_->alloc((size_t)cap * sizeof(int32_t));
+    const int64_t keep = n_cached_ + n_staged_;
+    if (keep > 0) {
+        be_->copy(k, k_, (size_t)keep * row_bytes_);
+        be_->copy(v, v_, (size_t)keep * row_bytes_);
+        be_->copy(pos, pos_, (size_t)keep * sizeof(int32_t));
+    }
+    be_->free(k_);
+    be_->free(v_);
+    be_->free(pos_);
+    k_ = k;
+    v_ = v;
+    pos_ = pos;
     cap_ = cap;
 }
 
-void LayerKv::store(const float * src, uint8_t * dst) const {
-    const int64_t n = n_kv_head_ * head_dim_;
-    if (type_ == ggml::Type::F32) std::memcpy(dst, src, (size_t)n * sizeof(float));
-    else ggml::type_traits(type_)->from_float_ref(src, dst, n);
-}
-
 void LayerKv::stage(const float * k, const float * v, const int32_t * pos, int64_t n) {
+    n_staged_ = 0;
     reserve_rows(n_cached_ + n);
     const int64_t w = n_kv_head_ * head_dim_;
-    for (int64_t i = 0; i < n; ++i) {
-        const size_t r = (size_t)(n_cached_ + i);
-        store(k + i * w, k_.data() + r * row_bytes_);
-        store(v + i * w, v_.data() + r * row_bytes_);
-        pos_[r] = pos[i];
-    }
+    be_->store_rows(k, n, w, type_, k_ + (size_t)n_cached_ * row_bytes_);
+    be_->store_rows(v, n, w, type_, v_ + (size_t)n_cached_ * row_bytes_);
+    be_->copy(pos_ + n_cached_, pos, (size_t)n * sizeof(int32_t));
     n_staged_ = n;
 }
 
@@ -61,24 +95,30 @@ void LayerKv::commit() {
     n_staged_ = 0;
     if (keep_ > 0 && total > keep_) {
         const int64_t drop = total - keep_;
-        std::memmove(k_.data(), k_.data() + (size_t)drop * row_bytes_, (size_t)keep_ * row_bytes_);
-        std::memmove(v_.data(), v_.data() + (size_t)drop * row_bytes_, (size_t)keep_ * row_bytes_);
-        std::memmove(pos_.data(), pos_.data() + drop, (size_t)keep_ * sizeof(int32_t));
+        be_->copy(k_, k_ + (size_t)drop * row_bytes_, (size_t)keep_ * row_bytes_);
+        be_->copy(v_, v_ + (size_t)drop * row_bytes_, (size_t)keep_ * row_bytes_);
+        be_->copy(pos_, pos_ + drop, (size_t)keep_ * sizeof(int32_t));
         total = keep_;
     }
     n_cached_ = total;
 }
 
-void LayerKv::get_k(int64_t r, float * out) const {
+void LayerKv::get_row(const void * base, int64_t r, float * out) const {
     LD_ASSERT(r >= 0 && r < n_rows());
     const int64_t n = n_kv_head_ * head_dim_;
-    ggml::type_traits(type_)->to_float(k_.data() + (size_t)r * row_bytes_, out, n);
+    std::vector<uint8_t> row(row_bytes_);
+    be_->download(row.data(), (const uint8_t *)base + (size_t)r * row_bytes_, row_bytes_);
+    ggml::type_traits(type_)->to_float(row.data(), out, n);
 }
 
-void LayerKv::get_v(int64_t r, float * out) const {
+void LayerKv::get_k(int64_t r, float * out) const { get_row(k_, r, out); }
+void LayerKv::get_v(int64_t r, float * out) const { get_row(v_, r, out); }
+
+int32_t LayerKv::get_pos(int64_t r) const {
     LD_ASSERT(r >= 0 && r < n_rows());
-    const int64_t n = n_kv_head_ * head_dim_;
-    ggml::type_traits(type_)->to_float(v_.data() + (size_t)r * row_bytes_, out, n);
+    int32_t p = 0;
+    be_->download(&p, pos_ + r, sizeof(int32_t));
+    return p;
 }
 
 KvCache::KvCache(const HParams & hp, ggml::Type type) : type_(type) {

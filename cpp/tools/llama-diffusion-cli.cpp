@@ -75,6 +75,9 @@ const char * kUsage =
     "  --max-canvases N               cap on canvases\n"
     "  --head fused|plain             vocab head: streamed over the vocabulary (default; no [C x V] logits) or materialised logits\n"
     "  --kv-type f32|f16|q8_0         KV cache type (default f32)\n"
+    "  --device auto|cpu|cuda[:N]     where the ops run (default auto: a usable GPU, else the CPU)\n"
+    "  -ngl, --n-gpu-layers N         layers on the GPU (default: all; N < n_layer keeps the head on the CPU)\n"
+    "  --cpu-moe                      keep the routed experts on the CPU (the rest on the GPU)\n"
     "  --check-tensors                check the model's tensor data for NaN/Inf before loading (reads the whole file)\n"
     "  --raw                          use the prompt as is (no chat template)\n"
     "  --think                        enable thinking in the chat format\n"
@@ -83,7 +86,9 @@ const char * kUsage =
     "  -h, --help                     this help\n";
 
 struct Args {
-    std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32";
+    std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32", device = "auto";
+    int32_t n_gpu_layers = -1;
+    bool cpu_moe = false;
     bool demo = false;  // no -m: the built-in demo model
     int visual = -1;          // --diffusion-visual 1, --no-diffusion-visual 0, -1: on for the demo model on a terminal
     int32_t visual_ms = 40;   // frame pacing of the live view
@@ -160,6 +165,9 @@ Args parse_args(int argc, char ** argv) {
         else if (f == "--max-canvases") a.max_canvases = to_i32(f, parse_int(f, val()));
         else if (f == "--head") a.head = val();
         else if (f == "--kv-type") a.kv_type = val();
+        else if (f == "--device") a.device = val();
+        else if (f == "-ngl" || f == "--n-gpu-layers" || f == "--gpu-layers") a.n_gpu_layers = to_i32(f, parse_int(f, val()));
+        else if (f == "--cpu-moe") a.cpu_moe = true;
         else if (f == "--raw") a.raw = true;
         else if (f == "--think") a.think = true;
         else if (f == "--json") a.json = true;
@@ -173,6 +181,7 @@ Args parse_args(int argc, char ** argv) {
         else a.demo = true;  // located after the argument checks below
     }
     if (a.threads < 0) throw Error(strfmt("-t must be >= 0, got %d", a.threads));
+    if (a.n_gpu_layers < -1) throw Error(strfmt("-ngl must be >= 0 (or -1 for all layers), got %d", a.n_gpu_layers));
     if (a.head != "fused" && a.head != "plain") throw Error("unknown --head '" + a.head + "' (expected fused or plain)");
     if (!a.prompt_file.empty()) {
         if (a.have_prompt) throw Error("give either -p or -f, not both");
@@ -331,7 +340,11 @@ int run(int argc, char ** argv) {
         const size_t n = gguf::check_tensors(gguf::File::open(a.model), a.threads);
         if (a.verbose) std::fprintf(stderr, "check-tensors: %s: data of %zu tensors is valid\n", a.model.c_str(), n);
     }
-    std::unique_ptr<Model> model = Model::open(a.model, a.threads, kv);
+    Placement pl;
+    pl.device = a.device;
+    pl.n_gpu_layers = a.n_gpu_layers;
+    pl.cpu_moe = a.cpu_moe;
+    std::unique_ptr<Model> model = Model::open(a.model, a.threads, kv, pl);
     if (a.demo) {
         int64_t n_params = 0;
         for (const gguf::TensorInfo & t : model->file().tensors()) n_params += t.n_elements();
@@ -353,9 +366,9 @@ int run(int argc, char ** argv) {
     Generator gen(*model);
     if (a.verbose) {
         const HParams & hp = model->hparams();
-        std::fprintf(stderr, "model: %s (%s), %d layers, H %d, V %d, canvas %d, %d threads, kv %s\n", a.model.c_str(),
-                     model_arch_name(hp.arch), hp.n_layer, hp.n_embd, hp.n_vocab, hp.canvas_length, model->n_threads(),
-                     a.kv_type.c_str());
+        std::fprintf(stderr, "model: %s (%s), %d layers, H %d, V %d, canvas %d, %d threads, kv %s, device %s\n",
+                     a.model.c_str(), model_arch_name(hp.arch), hp.n_layer, hp.n_embd, hp.n_vocab, hp.canvas_length,
+                     model->n_threads(), a.kv_type.c_str(), model->placement_summary().c_str());
         std::fprintf(stderr, "sampler: mode %s, steps %d, t %.3f..%.3f, entropy bound %.3f, stability %d, confidence %.4f, "
                              "seed %llu%s, head %s\n",
                      gen_mode_name(p.mode), p.sampler.max_steps, (double)p.sampler.t_min, (double)p.sampler.t_max,

@@ -97,6 +97,9 @@ def run(argv=None) -> dict:
     p.add_argument("--head", default="plain", choices=("plain", "fused"))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--eos", action="store_true", help="stop at the file's EOS ids (default: never stop early)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda[:N], sim, auto (Model(device=...))")
+    p.add_argument("-ngl", "--n-gpu-layers", type=int, default=None, help="layers on the GPU (default: all)")
+    p.add_argument("--cpu-moe", action="store_true", help="routed experts on the CPU")
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
@@ -108,7 +111,8 @@ def run(argv=None) -> dict:
             p.error(f"unknown mode {m!r} in --modes (diffusion, ar)")
 
     t_load = time.perf_counter()
-    model = Model(args.model, n_threads=args.threads or None)
+    model = Model(args.model, n_threads=args.threads or None, device=args.device, n_gpu_layers=args.n_gpu_layers,
+                  cpu_moe=args.cpu_moe)
     load_s = time.perf_counter() - t_load
     hp = model.hparams
     if hp["architecture"] != "diffusion-gemma" and "diffusion" in modes:
@@ -122,6 +126,7 @@ def run(argv=None) -> dict:
         "n_layer": hp["n_layer"], "n_embd": hp["n_embd"], "n_vocab": hp["n_vocab"],
         "canvas_length": hp.get("canvas_length", 0),
         "threads": model._m.n_threads,
+        "device": model.device, "placement": model.placement,
         "machine": platform.machine(),
         "load_s": load_s,
         "params": {"repeats": args.repeats, "prompt_tokens": args.prompt_tokens, "max_tokens": args.max_tokens,
@@ -149,7 +154,7 @@ def markdown(out) -> str:
     lines = [
         f"Model `{out['model']}`: {out['architecture']}, {out['n_layer']} layers, H={out['n_embd']}, "
         f"V={out['n_vocab']}, canvas {out['canvas_length']}; {out['threads']} threads ({out['machine']}); "
-        f"load {out['load_s']:.2f} s.",
+        f"load {out['load_s']:.2f} s; device {out.get('placement', 'cpu')}.",
         f"Prompt {pr['prompt_tokens']} tokens, max_tokens {pr['max_tokens']}, max_steps "
         f"{pr['max_steps'] or 'file default'}, head {pr['head']}, seed {pr['seed']}, "
         f"stop set {'file' if pr['eos'] else 'empty'}; median (min-max) of {pr['repeats']} runs after a warm-up.",

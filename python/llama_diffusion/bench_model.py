@@ -86,11 +86,14 @@ def run(argv=None) -> dict:
     p.add_argument("--canvas", type=int, default=0, help="canvas length (default: the file's)")
     p.add_argument("--real-layers", type=int, default=30, help="layers of the model to extrapolate to")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda[:N], sim, auto (Model(device=...))")
+    p.add_argument("-ngl", "--n-gpu-layers", type=int, default=None, help="layers on the GPU (default: all)")
+    p.add_argument("--cpu-moe", action="store_true", help="routed experts on the CPU")
     a = p.parse_args(argv)
     if a.repeats < 1 or a.threads < 1 or a.prefix < 1 or a.prompt_tokens < 1 or a.real_layers < 1:
         p.error("--repeats, --threads, --prefix, --prompt-tokens and --real-layers must be >= 1")
 
-    m = Model(a.model, n_threads=a.threads)
+    m = Model(a.model, n_threads=a.threads, device=a.device, n_gpu_layers=a.n_gpu_layers, cpu_moe=a.cpu_moe)
     hp = m.hparams
     if hp["architecture"] != "diffusion-gemma":
         p.error(f"{a.model}: architecture {hp['architecture']}; the model benchmark needs diffusion-gemma")
@@ -113,7 +116,7 @@ def run(argv=None) -> dict:
         w_head = np.array(f.raw(head))  # a private copy: the model maps the file separately
     say(f"{a.model}: {L} layers ({''.join('s' if s else 'f' for s in hp['is_swa'])}), H {H}, V {V}, "
         f"C {C}, experts {hp['n_expert']} top-{hp['n_expert_used']}, LM head {head_type}, "
-        f"matrix types {types}, {a.threads} threads")
+        f"matrix types {types}, {a.threads} threads, device {m.placement}")
 
     # ---- decoder -------------------------------------------------------------------------
     m.reset()
@@ -189,7 +192,7 @@ def run(argv=None) -> dict:
     res = {
         "model": a.model, "threads": a.threads, "n_layer": L, "layer_types": ["s" if s else "f" for s in hp["is_swa"]],
         "canvas": C, "prefix": a.prefix, "prompt_tokens": a.prompt_tokens, "lm_head_type": head_type,
-        "matrix_types": types, "repeats": a.repeats,
+        "matrix_types": types, "repeats": a.repeats, "device": m.device, "placement": m.placement,
         "flop_ratio_real_to_file": {"decoder": round(dec_ratio, 3), "encoder": round(enc_ratio, 3)},
         "first_sc_pass_ms": round(t_first_sc, 1), "wall": derived(0), "cpu_time": derived(1),
     }

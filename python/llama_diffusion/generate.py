@@ -75,6 +75,9 @@ class Done:
         return self.result.stats
 
 
+_engine_lock = threading.Lock()
+
+
 def engine_of(model=None) -> "_core.Engine":
     """The generation engine of a model: for an ``ld.Model``, an engine wrapping its C++ model (same
     weights and KV cache, so ``model.kv_length`` / ``model.encode`` and generation see one state; made
@@ -94,8 +97,11 @@ def engine_of(model=None) -> "_core.Engine":
         core = getattr(model, "_m", None)
         if not isinstance(core, _core.Model):
             raise TypeError(f"expected an ld.Model, a path or a _core.Engine, got {type(model).__name__}")
-        eng = _core.Engine(core)
-        model._ld_engine = eng
+        with _engine_lock:  # one engine per model, also when several threads ask at once
+            eng = getattr(model, "_ld_engine", None)
+            if eng is None:
+                eng = _core.Engine(core)
+                model._ld_engine = eng
     return eng
 
 

@@ -31,17 +31,24 @@ class Model:
     small DiffusionGemma trained on Python code, see ``llama_diffusion.demo``) and says so on stderr;
     ``is_demo`` is then True and prompt strings are used as raw text by default.
     ``check_tensors=True`` first validates every tensor's data (``GGUFFile.check_tensors``: NaN/Inf
-    values and scales; reads the whole file) and raises ``GGUFError`` on the first bad value."""
+    values and scales; reads the whole file) and raises ``GGUFError`` on the first bad value.
+
+    Placement (llama.cpp's meanings): ``device="auto"`` (a usable GPU, else the CPU), ``"cpu"``,
+    ``"cuda"`` / ``"cuda:N"``; ``n_gpu_layers=N`` puts the first N layers on the GPU (``None``: all of
+    them and the head); ``cpu_moe=True`` keeps the routed experts on the CPU. ``ld.backends()`` lists
+    what this build and machine have; ``placement`` describes where this model runs."""
 
     def __init__(self, path=None, n_threads: Optional[int] = None, kv_type: str = "f32",
-                 check_tensors: bool = False):
+                 check_tensors: bool = False, device: str = "auto", n_gpu_layers: Optional[int] = None,
+                 cpu_moe: bool = False):
         self.is_demo = path is None
         if path is None:
             path = _demo.demo_model_path()
         if check_tensors:
             with _gguf.GGUFFile(path) as f:
                 f.check_tensors(int(n_threads or 0))
-        self._m = _core.Model(str(path), int(n_threads or 0), str(kv_type))
+        self._m = _core.Model(str(path), int(n_threads or 0), str(kv_type), str(device),
+                              -1 if n_gpu_layers is None else int(n_gpu_layers), bool(cpu_moe))
         self.path = str(path)
         if self.is_demo:
             _demo.announce(self.path)
@@ -77,6 +84,16 @@ class Model:
     @property
     def kv_type(self) -> str:
         return self._m.kv_type
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on ("cpu", "cuda:0", ...)."""
+        return self._m.device
+
+    @property
+    def placement(self) -> str:
+        """Where the layers, the head and the experts run, and the device memory their weights hold."""
+        return self._m.placement
 
     @property
     def chunk_size(self) -> int:

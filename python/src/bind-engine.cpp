@@ -1,14 +1,13 @@
 // Python bindings of the models (_core.Model): DiffusionGemma encoder/decoder passes (to logits or
 // to final hidden states), the AR head,
 // Gemma 3, and read access to the KV cache and per-layer outputs for tests. The GIL is released
-// around every compute call; a mutex (shared with the _core.Engine objects wrapping the same model,
-// core_model_of) serialises calls.
+// around every compute call and before waiting for the model; a ModelLock (model-lock.h, shared with
+// the _core.Engine objects wrapping the same model, core_model_of) serialises calls.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,7 +28,7 @@ using F32Array = pyb::array_t<float, pyb::array::c_style | pyb::array::forcecast
 // Shared with the _core.Engine objects made from this model (core_model_of).
 struct PyModel {
     std::shared_ptr<Model> m;
-    std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+    std::shared_ptr<ModelLock> mu = std::make_shared<ModelLock>();
 };
 
 std::vector<int32_t> ids_from(const IdArray & a, const char * what) {
@@ -80,7 +79,7 @@ pyb::dict hparams_dict(const HParams & hp, const Model & m) {
 
 }  // namespace
 
-std::pair<std::shared_ptr<Model>, std::shared_ptr<std::mutex>> core_model_of(pyb::handle obj) {
+std::pair<std::shared_ptr<Model>, std::shared_ptr<ModelLock>> core_model_of(pyb::handle obj) {
     if (!pyb::isinstance<PyModel>(obj))
         throw Error(strfmt("expected a llama_diffusion._core.Model, got %s",
                            std::string(pyb::str(pyb::type::handle_of(obj).attr("__name__"))).c_str()));
@@ -89,27 +88,85 @@ std::pair<std::shared_ptr<Model>, std::shared_ptr<std::mutex>> core_model_of(pyb
 }
 
 void register_engine(pyb::module_ & mod) {
+    mod.def("backends", []() {
+        pyb::list out;
+        for (const ggml::BackendInfo & i : ggml::backends_list()) {
+            pyb::dict d;
+            d["name"] = i.name;
+            d["kind"] = std::string(ggml::backend_kind_name(i.kind));
+            d["description"] = i.description;
+            d["compiled"] = i.compiled;
+            d["available"] = i.available;
+            d["reason"] = i.reason;
+            d["memory_total"] = i.memory_total;
+            d["memory_free"] = i.memory_free;
+            out.append(d);
+        }
+        return out;
+    }, "The backends of this build and machine: name, kind, description, compiled, available, reason, memory.");
+    mod.def("resolve_device", [](const std::string & device) {
+        const auto r = resolve_device(device);
+        return std::string(ggml::backend_kind_name(r.first)) +
+               (r.first == ggml::BackendKind::cpu || r.first == ggml::BackendKind::sim ? std::string()
+                                                                                 : ":" + std::to_string(r.second));
+    }, pyb::arg("device"), "The device a name selects ('auto' -> a usable GPU, else 'cpu'); ValueError when unusable.");
     pyb::class_<PyModel>(mod, "Model", "A diffusion-gemma or gemma3 model loaded from a GGUF file.")
-        .def(pyb::init([](const std::string & path, int n_threads, const std::string & kv_type) {
+        .def(pyb::init([](const std::string & path, int n_threads, const std::string & kv_type, const std::string & device,
+                          int n_gpu_layers, bool cpu_moe) {
                  auto p = std::make_unique<PyModel>();
                  const ggml::Type kt = kv_type_from_name(kv_type.c_str());
+                 if (n_gpu_layers < -1)
+                     throw Error(strfmt("n_gpu_layers must be >= 0 (or -1 for all layers), got %d", n_gpu_layers));
+                 Placement pl;
+                 pl.device = device;
+                 pl.n_gpu_layers = n_gpu_layers;
+                 pl.cpu_moe = cpu_moe;
                  pyb::gil_scoped_release nogil;
-                 p->m = Model::open(path, n_threads, kt);
+                 p->m = Model::open(path, n_threads, kt, pl);
                  return p;
              }),
-             pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32")
+             pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32", pyb::arg("device") = "cpu",
+             pyb::arg("n_gpu_layers") = -1, pyb::arg("cpu_moe") = false)
+        .def_property_readonly("device", [](PyModel & p) { return p.m->placement().device; })
+        .def_property_readonly("placement", [](PyModel & p) { return p.m->placement_summary(); })
         .def_property_readonly("hparams", [](PyModel & p) { return hparams_dict(p.m->hparams(), *p.m); })
         .def_property_readonly("n_threads", [](PyModel & p) { return p.m->n_threads(); })
         .def_property_readonly("kv_type", [](PyModel & p) { return std::string(ggml::type_name((int32_t)p.m->cache().type())); })
-        .def_property_readonly("kv_length", [](PyModel & p) { return p.m->cache().n_tokens(); })
-        .def_property_readonly("next_pos", [](PyModel & p) { return p.m->cache().next_pos(); })
-        .def_property_readonly("kv_bytes", [](PyModel & p) { return p.m->cache().bytes_allocated(); })
-        .def_property("chunk_size", [](PyModel & p) { return p.m->chunk_size(); },
-                      [](PyModel & p, int64_t n) { p.m->set_chunk_size(n); })
-        .def_property("capture_layers", [](PyModel & p) { return p.m->capture(); },
-                      [](PyModel & p, bool on) { p.m->set_capture(on); })
+        .def_property_readonly("kv_length", [](PyModel & p) {
+            auto h = hold_state(*p.mu, "kv_length", true);
+            return p.m->cache().n_tokens();
+        })
+        .def_property_readonly("next_pos", [](PyModel & p) {
+            auto h = hold_state(*p.mu, "next_pos", true);
+            return p.m->cache().next_pos();
+        })
+        .def_property_readonly("kv_bytes", [](PyModel & p) {
+            auto h = hold_state(*p.mu, "kv_bytes", true);
+            return p.m->cache().bytes_allocated();
+        })
+        .def_property(
+            "chunk_size",
+            [](PyModel & p) {
+                auto h = hold_state(*p.mu, "chunk_size", true);
+                return p.m->chunk_size();
+            },
+            [](PyModel & p, int64_t n) {
+                auto h = hold_state(*p.mu, "chunk_size", false);
+                p.m->set_chunk_size(n);
+            })
+        .def_property(
+            "capture_layers",
+            [](PyModel & p) {
+                auto h = hold_state(*p.mu, "capture_layers", true);
+                return p.m->capture();
+            },
+            [](PyModel & p, bool on) {
+                auto h = hold_state(*p.mu, "capture_layers", false);
+                p.m->set_capture(on);
+            })
         .def("reset", [](PyModel & p) {
-            std::lock_guard<std::mutex> lk(*p.mu);
+            pyb::gil_scoped_release nogil;
+            auto h = p.mu->state("reset", false);
             p.m->reset();
         })
         .def("encode",
@@ -121,7 +178,7 @@ void register_engine(pyb::module_ & mod) {
                  float * o = logits ? out.mutable_data() : nullptr;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*p.mu);
+                     auto h = p.mu->run("encode");
                      p.m->encode(ids.data(), (int64_t)ids.size(), p0, o);
                  }
                  if (logits) return std::move(out);
@@ -145,7 +202,7 @@ void register_engine(pyb::module_ & mod) {
                  float * o = out.mutable_data();
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*p.mu);
+                     auto h = p.mu->run("decode_canvas");
                      p.m->decode_canvas(ids.data(), C, scp, o);
                  }
                  return out;
@@ -168,7 +225,7 @@ void register_engine(pyb::module_ & mod) {
                  float * o = out.mutable_data();
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*p.mu);
+                     auto h = p.mu->run("decode_hidden");
                      p.m->decode_hidden(ids.data(), C, sp, o);
                  }
                  return out;
@@ -176,7 +233,7 @@ void register_engine(pyb::module_ & mod) {
              pyb::arg("canvas_ids"), pyb::arg("soft") = pyb::none())
         .def("kv_cache",
              [](PyModel & p, int layer) {
-                 std::lock_guard<std::mutex> lk(*p.mu);
+                 auto h = hold_state(*p.mu, "kv_cache", true);
                  if (layer < 0 || layer >= p.m->cache().n_layer())
                      throw Error(strfmt("kv_cache: layer %d out of range [0, %d)", layer, p.m->cache().n_layer()));
                  const LayerKv & l = p.m->cache().layer(layer);
@@ -186,13 +243,13 @@ void register_engine(pyb::module_ & mod) {
                  for (int64_t r = 0; r < T; ++r) {
                      l.get_k(r, k.mutable_data() + r * nkv * d);
                      l.get_v(r, v.mutable_data() + r * nkv * d);
-                     pos.mutable_data()[r] = l.pos_data()[r];
+                     pos.mutable_data()[r] = l.get_pos(r);
                  }
                  return pyb::make_tuple(k, v, pos);
              },
              pyb::arg("layer"))
         .def_property_readonly("layer_outputs", [](PyModel & p) {
-            std::lock_guard<std::mutex> lk(*p.mu);
+            auto h = hold_state(*p.mu, "layer_outputs", true);
             pyb::list out;
             const int64_t H = p.m->hparams().n_embd;
             for (const auto & v : p.m->captured()) {

@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "generate/vocab-head-detail.h"
+#include "ld-ggml/cpu-vocab-head.h"
 #include "generate/vocab-head.h"
 #include "ld-ggml/cpu-features.h"
 #include "ld-ggml/cpu-matmul.h"
@@ -97,7 +97,7 @@ void test_tiles() {
             std::vector<uint8_t> first;
             for (int nth : {1, 2, 3}) {
                 ggml::ThreadPool pool(nth);
-                gen::detail::EmbeddingTileT et(e.m, V, nth);
+                ggml::EmbeddingTileT et(e.m.data, e.m.type, e.m.ne[0], e.m.ne[1], V, nth);
                 et.build(v0, nt, &pool);
                 const int64_t cols = et.cols(nt);
                 const std::vector<uint8_t> ref = ref_tile(e.m, v0, nt, cols);

@@ -12,6 +12,7 @@
 //   * cuda  (LD_CUDA builds, ggml/src/cuda/): kernels on one CUDA device; weights uploaded once in their
 //                     stored quantized form (a device-friendly repack is allowed).
 //   * metal (planned): unified memory, weights wrapped without a copy.
+//   * sim   (always): the CPU kernels on a simulated discrete device, for tests (ggml/src/cpu/backend-cpu.cpp).
 // The op semantics, argument layouts and error rules are exactly those of the CPU ops they name (see the
 // headers cited per op); GPU results must match the CPU reference within the tolerances documented in
 // docs and tested by tests/python/test_backend_ops.py. Bad arguments throw ggml::Error.
@@ -25,14 +26,17 @@
 
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
+#include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
 
 namespace ld::ggml {
 
-enum class BackendKind { cpu = 0, cuda = 1, metal = 2 };
+// sim: the CPU kernels behind a simulated discrete device (separate memory, weights copied at load,
+// nothing host-visible), for testing placement and hand-overs without a GPU; never chosen by "auto".
+enum class BackendKind { cpu = 0, cuda = 1, metal = 2, sim = 3 };
 
-const char * backend_kind_name(BackendKind k);                 // "cpu", "cuda", "metal"
+const char * backend_kind_name(BackendKind k);                 // "cpu", "cuda", "metal", "sim"
 BackendKind backend_kind_from_name(const std::string & name);  // throws ggml::Error on an unknown name
 
 // What this build and machine offer (ld.backends() in Python).
@@ -47,34 +51,6 @@ struct BackendInfo {
     size_t memory_free = 0;
 };
 std::vector<BackendInfo> backends_list();
-
-// The fused vocab head of one denoising step (the CPU definition: cpp/generate/vocab-head.h and
-// ggml/src/cpu/vocab-head-fused.cpp), per canvas position c < C:
-//   raw     = softcap(hidden_c · Wᵀ)  [V]      (W = out_w {H, V}; softcap <= 0: none)
-//   p       = softmax(raw / temperature)
-//   argmax  = first index of max p;  entropy = −Σ p log p (nats)
-//   draw    = a categorical sample of p keyed by (seed, canvas_key, step_key, c) (rng.h), or the argmax
-//             when !sample
-//   soft_c  = Σ_v p_v E_v  [H]                 (E = embd {H, V}; only when soft != nullptr)
-// No [C, V] buffer may exist on any backend: the vocabulary is streamed in tiles with online statistics.
-// Seeded draws are reproducible on the same backend and device; only the argmax path is required to equal
-// the CPU's token for token (deterministic mode).
-struct VocabHeadArgs {
-    const float * hidden = nullptr;   // [C, H] final-normed decoder states
-    int64_t C = 0, H = 0, V = 0;
-    const void * out_w = nullptr;     // {H, V} LM head weights (the embedding when tied), from weight()
-    Type out_type = Type::F32;
-    const void * embd = nullptr;      // {H, V} the embedding, for soft (may equal out_w)
-    Type embd_type = Type::F32;
-    float softcap = 0.0f;
-    float temperature = 1.0f;         // > 0
-    bool sample = true;
-    uint64_t seed = 0, canvas_key = 0, step_key = 0;
-    int32_t * argmax = nullptr;       // [C]
-    int32_t * draw = nullptr;         // [C]
-    float * entropy = nullptr;        // [C]
-    float * soft = nullptr;           // [C, H] or nullptr
-};
 
 class Backend {
 public:

@@ -1,4 +1,5 @@
-// The fused vocab head: one pass over vocabulary tiles, nothing of size [C, V] (see vocab-head.h).
+// The CPU fused vocab head: one pass over vocabulary tiles, nothing of size [C, V] (cpu-vocab-head.h),
+// and the draw and checks every vocab head shares.
 //
 // Per tile [v0, v0 + nt) of the vocabulary:
 //   1. lg[C, nt] = softcap(hidden[C, H] · out_w[v0 : v0 + nt]ᵀ)     ggml::matmul on the tile's rows
@@ -14,13 +15,13 @@
 #include <limits>
 #include <memory>
 
-#include "common/error.h"
-#include "generate/vocab-head-detail.h"
-#include "generate/vocab-head.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
+#include "ld-ggml/cpu-vocab-head.h"
+#include "ld-ggml/error.h"
+#include "ld-ggml/rng.h"
 
-namespace ld::gen {
+namespace ld::ggml {
 
 namespace {
 
@@ -38,40 +39,63 @@ struct OnlineStats {
 
 }  // namespace
 
-void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const Mat & E, float softcap,
-                      const HeadStep & st, HeadOut & out, ggml::ThreadPool * pool, int64_t tile) {
-    detail::check_step(st);
-    const int64_t H = out_w.ne[0], V = out_w.ne[1];
-    if (C < 1 || V < 1 || H < 1) throw Error(strfmt("vocab head: empty input (C %lld, V %lld)", (long long)C, (long long)V));
-    if (st.want_soft && (E.ne[0] != H || E.ne[1] != V))
-        throw Error(strfmt("vocab head: embedding {%lld, %lld} does not match the output matrix {%lld, %lld}",
-                           (long long)E.ne[0], (long long)E.ne[1], (long long)H, (long long)V));
-    if (!pool) pool = &ggml::ThreadPool::global();
+void ReservoirDraw::add(int32_t v, double w, const DrawKey & key, uint64_t position) {
+    W += w;
+    if (W > threshold) {
+        pick = v;
+        const double r = rng_uniform(key.seed, RngPurpose::Sample, key.canvas_key, key.step_key,
+                                     (position << 20) | (uint64_t)(n_draws & 0xFFFFF));
+        ++n_draws;
+        threshold = W / r;
+    }
+}
+
+void vocab_head_check_temperature(float T) {
+    if (!(T > 0.0f) || !std::isfinite(T)) throw Error(strfmt("vocab head: temperature must be > 0, got %g", (double)T));
+}
+
+void vocab_head_check_finite(double s, double a, int64_t c) {
+    if (!(s > 0.0) || !std::isfinite(s) || !std::isfinite(a))
+        throw Error(strfmt("vocab head: the logits of canvas position %lld are not finite (NaN or inf)", (long long)c));
+}
+
+void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) {
+    vocab_head_check_temperature(a.temperature);
+    const int64_t C = a.C, H = a.H, V = a.V;
+    if (C < 1 || V < 1 || H < 1)
+        throw Error(strfmt("vocab head: empty input (C %lld, H %lld, V %lld)", (long long)C, (long long)H, (long long)V));
+    if (!a.hidden || !a.out_w || !a.argmax || !a.draw || !a.entropy || (a.soft && !a.embd))
+        throw Error("vocab head: null argument");
+    const bool want_soft = a.soft != nullptr;
+    const float * hidden = a.hidden;
+    const float cap = a.softcap;
+    const DrawKey key{a.seed, a.canvas_key, a.step_key};
+    if (!pool) pool = &ThreadPool::global();
     if (tile <= 0) tile = kDefaultTile;
     tile = std::min(tile, V);
-    out.resize(C, H, st.want_soft);
+    if (want_soft) std::fill(a.soft, a.soft + C * H, 0.0f);
 
     std::vector<float> lg((size_t)(C * tile));  // [C, nt] tile logits
     std::vector<OnlineStats> stats((size_t)C);
     std::vector<ReservoirDraw> draws((size_t)C);
-    const size_t out_row_bytes = out_w.row_bytes();
+    const size_t out_row_bytes = row_size(a.out_type, H);
     const int64_t n_blocks = (C + kPosBlock - 1) / kPosBlock;
 
     // Self-conditioning: the tile's Eᵀ, the weights w [C, cols] and the tile's product [C, H].
-    std::unique_ptr<detail::EmbeddingTileT> et;
+    std::unique_ptr<EmbeddingTileT> et;
     std::vector<float> w_tile, part;
-    if (st.want_soft) {
-        et = std::make_unique<detail::EmbeddingTileT>(E, tile, pool->n_threads());
+    if (want_soft) {
+        et = std::make_unique<EmbeddingTileT>(a.embd, a.embd_type, H, V, tile, pool->n_threads());
         w_tile.assign((size_t)(C * et->cols(tile)), 0.0f);
         part.assign((size_t)(C * H), 0.0f);
     }
 
     for (int64_t v0 = 0; v0 < V; v0 += tile) {
         const int64_t nt = std::min(tile, V - v0);
-        const int64_t nc = st.want_soft ? et->cols(nt) : nt;  // columns of w (nt padded to Eᵀ's block)
-        ggml::matmul(hidden, C, H, (const uint8_t *)out_w.data + (size_t)v0 * out_row_bytes, out_w.type, nt,
+        const int64_t nc = want_soft ? et->cols(nt) : nt;  // columns of w (nt padded to Eᵀ's block)
+        matmul(hidden, C, H, (const uint8_t *)a.out_w + (size_t)v0 * out_row_bytes, a.out_type, nt,
                      lg.data(), pool);
-        if (softcap > 0.0f) ggml::softcap(lg.data(), C * nt, softcap, lg.data(), pool);
+        if (cap > 0.0f) softcap(lg.data(), C * nt, cap, lg.data(), pool);
         pool->parallel_for(n_blocks, [&](int64_t blk, int) {
             for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
                 float * pl = lg.data() + c * nt;
@@ -79,11 +103,11 @@ void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const 
                 float tm = -std::numeric_limits<float>::infinity();
                 int32_t tid = -1;
                 for (int64_t j = 0; j < nt; ++j) {
-                    pl[j] = pl[j] / st.temperature;
+                    pl[j] = pl[j] / a.temperature;
                     if (pl[j] > tm) { tm = pl[j]; tid = (int32_t)(v0 + j); }
                 }
                 if (tm > S.best) { S.best = tm; S.best_id = tid; }
-                float * soft = st.want_soft ? out.soft.data() + c * H : nullptr;
+                float * soft = want_soft ? a.soft + c * H : nullptr;
                 if (tm > S.m) {
                     if (S.s > 0.0) {
                         const double f = std::exp((double)S.m - (double)tm);
@@ -100,18 +124,18 @@ void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const 
                     const double w = std::exp(d);
                     S.s += w;
                     S.a += w * d;
-                    if (st.sample) draws[(size_t)c].add((int32_t)(v0 + j), w, st, (uint64_t)c);
+                    if (a.sample) draws[(size_t)c].add((int32_t)(v0 + j), w, key, (uint64_t)c);
                     if (wc) wc[j] = (float)w;
                 }
                 if (wc) std::fill(wc + nt, wc + nc, 0.0f);
             }
         });
-        if (st.want_soft) {
+        if (want_soft) {
             et->build(v0, nt, pool);
-            ggml::matmul(w_tile.data(), C, nc, et->data(), et->type(), H, part.data(), pool);  // [C, H]
+            matmul(w_tile.data(), C, nc, et->data(), et->type(), H, part.data(), pool);  // [C, H]
             pool->parallel_for(n_blocks, [&](int64_t blk, int) {
                 for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
-                    float * soft = out.soft.data() + c * H;
+                    float * soft = a.soft + c * H;
                     const float * p = part.data() + c * H;
                     for (int64_t k = 0; k < H; ++k) soft[k] += p[k];
                 }
@@ -120,16 +144,16 @@ void vocab_head_fused(const float * hidden, int64_t C, const Mat & out_w, const 
     }
     for (int64_t c = 0; c < C; ++c) {
         const OnlineStats & S = stats[(size_t)c];
-        detail::check_finite(S.s, S.a, c);
-        out.argmax[(size_t)c] = S.best_id;
-        out.entropy[(size_t)c] = (float)(std::log(S.s) - S.a / S.s);
-        out.draw[(size_t)c] = st.sample ? draws[(size_t)c].pick : S.best_id;
-        if (st.want_soft) {
+        vocab_head_check_finite(S.s, S.a, c);
+        a.argmax[c] = S.best_id;
+        a.entropy[c] = (float)(std::log(S.s) - S.a / S.s);
+        a.draw[c] = a.sample ? draws[(size_t)c].pick : S.best_id;
+        if (want_soft) {
             const float inv = (float)(1.0 / S.s);
-            float * soft = out.soft.data() + c * H;
+            float * soft = a.soft + c * H;
             for (int64_t k = 0; k < H; ++k) soft[k] *= inv;
         }
     }
 }
 
-}  // namespace ld::gen
+}  // namespace ld::ggml

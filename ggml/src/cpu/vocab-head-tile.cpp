@@ -1,14 +1,14 @@
-// The per-tile transposed embedding of the fused vocab head (see vocab-head-detail.h): rows of E
+// The per-tile transposed embedding of the fused vocab head (see cpu-vocab-head.h): rows of E
 // dequantized and quantized along columns by the per-ISA kernels of ld-ggml/dequant-rows.h.
 #include <algorithm>
 #include <cstring>
 
-#include "common/error.h"
-#include "generate/vocab-head-detail.h"
 #include "ld-ggml/blocks.h"
+#include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/dequant-rows.h"
+#include "ld-ggml/error.h"
 
-namespace ld::gen::detail {
+namespace ld::ggml {
 
 namespace {
 
@@ -26,32 +26,35 @@ inline void prefetch_for_write(const void * p) {
 
 }  // namespace
 
-EmbeddingTileT::EmbeddingTileT(const Mat & E, int64_t max_nt, int n_threads) : E_(E) {
-    H_ = E.ne[0];
-    in_ = ggml::type_traits(E.type);
+EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V, int64_t max_nt, int n_threads)
+    : E_(E), etype_(etype) {
+    (void)V;
+    H_ = H;
+    in_ = type_traits(etype);
     if (!in_ || !in_->to_float)
-        throw Error(strfmt("vocab head: cannot read the embedding %s of type %d", E.name.c_str(), (int)E.type));
-    to_float_ = ggml::dequant_row_fn(E.type, ggml::cpu_isa());  // the reference's values, vectorised
-    quantize_ = ggml::quantize_columns_q8_0_fn(ggml::cpu_isa());
-    type_ = E.type == ggml::Type::F32 ? ggml::Type::F32 : ggml::Type::Q8_0;
-    blk_ = ggml::type_traits(type_)->block_size;
+        throw Error(strfmt("vocab head: cannot read an embedding of type %d", (int)etype));
+    in_row_ = row_size(etype, H);
+    to_float_ = dequant_row_fn(etype, cpu_isa());  // the reference's values, vectorised
+    quantize_ = quantize_columns_q8_0_fn(cpu_isa());
+    type_ = etype == Type::F32 ? Type::F32 : Type::Q8_0;
+    blk_ = type_traits(type_)->block_size;
     cols_ = (kCols + in_->block_size - 1) / in_->block_size * in_->block_size;
-    data_.assign((size_t)H_ * ggml::row_size(type_, cols(max_nt)), 0);
-    if (type_ != ggml::Type::F32)
+    data_.assign((size_t)H_ * row_size(type_, cols(max_nt)), 0);
+    if (type_ != Type::F32)
         scratch_.assign((size_t)std::max(1, n_threads), std::vector<float>((size_t)(kGroup * cols_)));
 }
 
-void EmbeddingTileT::build(int64_t v0, int64_t nt, ggml::ThreadPool * pool) {
+void EmbeddingTileT::build(int64_t v0, int64_t nt, ThreadPool * pool) {
     const int64_t nc = cols(nt);
-    const size_t out_row = ggml::row_size(type_, nc);  // bytes of one Eᵀ row (nc values)
-    LD_ASSERT((size_t)H_ * out_row <= data_.size());
+    const size_t out_row = row_size(type_, nc);  // bytes of one Eᵀ row (nc values)
+    LD_GGML_ASSERT((size_t)H_ * out_row <= data_.size());
     // Tasks: (embedding columns [h0, h0 + cols_)) x (vocabulary rows [r0, r0 + 256)), so that a task
     // writes a compact patch of Eᵀ (few rows, consecutive blocks) rather than one block per row.
     const int64_t n_groups = (nt + kGroup - 1) / kGroup;
     const int64_t n_hc = (H_ + cols_ - 1) / cols_, n_gr = (n_groups + kGroupsPerTask - 1) / kGroupsPerTask;
-    if (type_ == ggml::Type::F32) {
+    if (type_ == Type::F32) {
         // Exact transpose, straight from the rows of E (no padding: block 1).
-        const float * src = (const float *)E_.data + v0 * H_;
+        const float * src = (const float *)E_ + v0 * H_;
         float * dst = (float *)data_.data();
         pool->parallel_for(n_hc * n_gr, [&](int64_t task, int) {
             const int64_t h0 = (task % n_hc) * cols_, h1 = std::min(H_, h0 + cols_);
@@ -61,7 +64,7 @@ void EmbeddingTileT::build(int64_t v0, int64_t nt, ggml::ThreadPool * pool) {
         });
         return;
     }
-    const size_t in_row = E_.row_bytes(), in_blk = in_->type_size;
+    const size_t in_row = in_row_, in_blk = in_->type_size;
     const int64_t in_bs = in_->block_size;
     pool->parallel_for(n_hc * n_gr, [&](int64_t task, int thread) {
         const int64_t h0 = (task % n_hc) * cols_, hw = std::min(cols_, H_ - h0);
@@ -75,14 +78,14 @@ void EmbeddingTileT::build(int64_t v0, int64_t nt, ggml::ThreadPool * pool) {
             // lines while this one runs.
             if (g + 1 < g1)
                 for (int64_t k = 0; k < hw; ++k)
-                    prefetch_for_write(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(ggml::block_q8_0) - 1);
+                    prefetch_for_write(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(block_q8_0) - 1);
             for (int64_t r = 0; r < nv; ++r)
-                to_float_((const uint8_t *)E_.data + (size_t)(v0 + r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk,
+                to_float_((const uint8_t *)E_ + (size_t)(v0 + r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk,
                           rows + r * hw, hw);
             if (nv < kGroup) std::fill(rows + nv * hw, rows + kGroup * hw, 0.0f);  // padding columns
-            quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(ggml::block_q8_0), out_row);
+            quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(block_q8_0), out_row);
         }
     });
 }
 
-}  // namespace ld::gen::detail
+}  // namespace ld::ggml
