@@ -55,4 +55,8 @@ function(ld_add_cuda_backend target)
   target_include_directories(${target} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/ggml/src)
   target_link_libraries(${target} PUBLIC CUDA::cudart_static)
   set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
+  # ld-cuda-probe (not built by default): prints backends_list(); tests/python/test_cuda_build.py builds
+  # and runs it to prove the CUDA backend compiles, links (static cudart) and reports itself.
+  add_executable(ld-cuda-probe EXCLUDE_FROM_ALL ${CMAKE_CURRENT_SOURCE_DIR}/ggml/src/cuda/tools/cuda-probe.cpp)
+  target_link_libraries(ld-cuda-probe PRIVATE ${target})
 endfunction()
