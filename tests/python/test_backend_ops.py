@@ -324,7 +324,8 @@ def test_vocab_head(be, wtype):
         assert r[c, out["argmax"][c]] >= r[c].max() - tol * np.std(r[c])
     assert np.array_equal(out["draw"], out["argmax"])
     assert np.max(np.abs(out["entropy"] - ent)) < tol * max(1.0, float(np.max(ent)))
-    assert rel_err(out["soft"], soft) < tol
+    # soft: the CPU head multiplies Q8_0-rounded probabilities by a Q8_0 copy of Eᵀ unless E is F32
+    assert rel_err(out["soft"], soft) < (tol if wtype == "F32" else 6e-2)
 
 
 def test_vocab_head_draw_distribution(be):
