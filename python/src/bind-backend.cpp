@@ -335,6 +335,30 @@ public:
         return d;
     }
 
+    bool supports_capture() const { return b_->supports_capture(); }
+
+    // Records x = 2·(x·s) (scale then add, in place) as one captured sequence, then replays it `replays`
+    // times: returns x after the capture (unchanged: recording runs nothing) and after the replays.
+    std::pair<F32, F32> capture_check(const F32 & x, float s, int replays) {
+        auto xd = up(x);
+        float * p = xd->as<float>();
+        const int64_t n = (int64_t)x.size();
+        b_->capture_begin();
+        try {
+            b_->scale(p, n, s, p);
+            b_->add(p, p, n, p);
+        } catch (...) {
+            try { b_->capture_end(); } catch (...) {}
+            throw;
+        }
+        const int id = b_->capture_end();
+        F32 before = down_f32(*xd, shape(x));
+        for (int r = 0; r < replays; ++r) b_->replay(id);
+        F32 after = down_f32(*xd, shape(x));
+        b_->capture_release(id);
+        return {before, after};
+    }
+
 private:
     const void * weight(const U8 & w, Type t, int64_t ne0, int64_t n_rows) {
         const TypeTraits * tr = type_traits(t);
@@ -397,6 +421,8 @@ void register_backend(pyb::module_ & m) {
         .def("get_rows", &BackendOps::get_rows, pyb::arg("w"), pyb::arg("wtype"), pyb::arg("ne0"), pyb::arg("n_rows"),
              pyb::arg("ids"), pyb::arg("s") = 1.0f)
         .def("store_rows", &BackendOps::store_rows, pyb::arg("src"), pyb::arg("type"))
+        .def("supports_capture", &BackendOps::supports_capture)
+        .def("capture_check", &BackendOps::capture_check, pyb::arg("x"), pyb::arg("s"), pyb::arg("replays"))
         .def("copy", &BackendOps::copy, pyb::arg("data"), pyb::arg("dst_off"), pyb::arg("src_off"), pyb::arg("n"))
         .def("vocab_head", &BackendOps::vocab_head, pyb::arg("hidden"), pyb::arg("out_w"), pyb::arg("out_type"),
              pyb::arg("V"), pyb::arg("embd") = pyb::none(), pyb::arg("embd_type") = pyb::none(),

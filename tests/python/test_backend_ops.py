@@ -297,6 +297,22 @@ def test_copy_overlapping(be):
         assert np.array_equal(be.copy(data, dst, src, n), ref), (dst, src, n)
 
 
+def test_capture_replay(be):
+    """Op capture (CUDA graphs): recording runs nothing; each replay runs the recorded ops again."""
+    x = RNG.standard_normal(3000).astype(np.float32)
+    if not be.supports_capture():
+        with pytest.raises(ValueError, match="capture"):
+            be.capture_check(x, 0.5, 1)
+        return
+    before, after = be.capture_check(x, 0.75, 3)
+    assert np.array_equal(before, x)
+    ref = x.copy()
+    for _ in range(3):
+        ref = ref * np.float32(0.75)
+        ref = ref + ref
+    assert np.array_equal(after, ref)
+
+
 # ---- fused vocab head -----------------------------------------------------------------------------
 
 def _head_ref(hidden, Wd, Ed, softcap, T):

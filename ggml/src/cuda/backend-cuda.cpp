@@ -61,7 +61,14 @@ public:
 
     ~CudaBackend() override {
         cudaSetDevice(dev_);
+        if (capturing_) {
+            cudaGraph_t g = nullptr;
+            cudaStreamEndCapture(stream_, &g);
+            if (g) cudaGraphDestroy(g);
+        }
         cudaStreamSynchronize(stream_);
+        for (auto & kv : graphs_) cudaGraphExecDestroy(kv.second);
+        for (auto & kv : et_) cudaFree(kv.second);
         for (auto & kv : weights_) {
             cudaFree(kv.second.dev);
             if (kv.second.shadow) cudaFree(kv.second.shadow);
@@ -93,12 +100,14 @@ public:
         cudaFreeAsync(p, stream_);
     }
     void upload(void * dst, const void * src, size_t bytes) override {
+        not_capturing("upload");
         if (!bytes) return;
         dev();
         CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "upload");
         CK(cudaStreamSynchronize(stream_), "upload");
     }
     void download(void * dst, const void * src, size_t bytes) override {
+        not_capturing("download");
         if (!bytes) return;
         dev();
         CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "download");
@@ -119,6 +128,7 @@ public:
         free(tmp);
     }
     void synchronize() override {
+        not_capturing("synchronize");
         dev();
         CK(cudaStreamSynchronize(stream_), "synchronize");
     }
@@ -137,6 +147,7 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         auto it = weights_.find(host);
         if (it != weights_.end()) return it->second.dev;
+        not_capturing("weight");
         const TypeTraits * tr = type_traits(type);
         if (!host || !tr || ne0 <= 0 || n_rows < 0 || ne0 % tr->block_size != 0)
             throw Error(strfmt("cuda: weight: bad tensor (type %s, %lld x %lld)", type_name((int32_t)type),
@@ -319,9 +330,19 @@ public:
         const Resolved ro = resolve(op, a.out_w, a.out_type, a.H);
         Resolved re;
         if (a.soft) re = resolve(op, a.embd, a.embd_type, a.H);
-        const int64_t TV = std::min<int64_t>(a.V, 8192);
+        const int64_t TV = std::min<int64_t>(a.V, 8192), TVp = (TV + 31) / 32 * 32;
+        // soft as the CPU head computes it: exactly for an F32 embedding, else through a Q8_0 Eᵀ (int8 mma)
+        const bool int8_soft = a.soft && re.type != Type::F32;
+        const int64_t Vp = (a.V + 31) / 32 * 32;
+        const uint8_t * et = int8_soft ? (const uint8_t *)embedding_t(re, a.H, a.V, Vp) : nullptr;
+        const size_t et_row = (size_t)(Vp / 32) * 34;
         Scratch state(this, sizeof(cu::HeadState) * (size_t)a.C);
         Scratch tile(this, sizeof(float) * (size_t)(a.C * TV));
+        std::unique_ptr<Scratch> wts, y;
+        if (int8_soft) {
+            wts = std::make_unique<Scratch>(this, sizeof(float) * (size_t)(a.C * TVp));
+            y = std::make_unique<Scratch>(this, sizeof(float) * (size_t)(a.C * a.H));
+        }
         cu::HeadState * st = (cu::HeadState *)state.p;
         float * lg = (float *)tile.p;
         cu::head_init(st, a.C, a.soft, a.H, stream_);
@@ -329,22 +350,74 @@ public:
         std::unique_ptr<Scratch> qa;
         if (cu::mmq_supports(ro.type)) qa = quantize(op, a.hidden, a.C, a.H, cu::mmq_group(ro.type));
         for (int64_t v0 = 0; v0 < a.V; v0 += TV) {
-            const int64_t tv = std::min(TV, a.V - v0);
+            const int64_t tv = std::min(TV, a.V - v0), tvp = (tv + 31) / 32 * 32;
             Resolved rt = ro;
             rt.w = (const uint8_t *)ro.w + (size_t)v0 * ro.row_bytes;
             cu::GemmCols c;
             c.n_cols = a.C;
             gemm(op, a.hidden, a.C, a.H, rt, tv, c, lg, qa.get());
+            float * w = int8_soft ? (float *)wts->p : lg;
             cu::head_tile_stats(lg, a.C, tv, v0, a.softcap, a.temperature, a.sample, a.seed, a.canvas_key,
-                                a.step_key, st, stream_);
-            if (a.soft)
-                cu::head_tile_soft(lg, a.C, tv, (const uint8_t *)re.w + (size_t)v0 * re.row_bytes, re.type,
+                                a.step_key, st, w, int8_soft ? tvp : tv, stream_);
+            if (!a.soft) continue;
+            if (int8_soft) {
+                auto qw = quantize(op, w, a.C, tvp, 32);
+                const size_t qb = ((size_t)(a.C * tvp) + 255) / 256 * 256, nb = (size_t)(a.C * (tvp / 32)) * sizeof(float);
+                cu::mmq(Type::Q8_0, (const int8_t *)qw->p, (const float *)((char *)qw->p + qb),
+                        (const float *)((char *)qw->p + qb + nb), tvp, et + (size_t)(v0 / 32) * 34, a.H, c,
+                        (float *)y->p, stream_, et_row);
+                cu::head_soft_axpy(st, (const float *)y->p, a.C, a.H, a.soft, stream_);
+            } else {
+                cu::head_tile_soft(lg, tv, a.C, tv, (const uint8_t *)re.w + (size_t)v0 * re.row_bytes, re.type,
                                    re.row_bytes, a.H, st, a.soft, stream_);
+            }
         }
         cu::head_finish(st, a.C, a.sample, a.argmax, a.draw, a.entropy, a.soft, a.H, stream_);
     }
 
+    // ---- capture (CUDA graphs) ------------------------------------------------------------------------
+    bool supports_capture() const override { return true; }
+    void capture_begin() override {
+        if (capturing_) throw Error("cuda: capture_begin: a capture is already open");
+        dev();
+        CK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "capture_begin");
+        capturing_ = true;
+    }
+    int capture_end() override {
+        if (!capturing_) throw Error("cuda: capture_end: no capture is open");
+        dev();
+        capturing_ = false;
+        cudaGraph_t g = nullptr;
+        CK(cudaStreamEndCapture(stream_, &g), "capture_end");  // fails when an op failed inside the capture
+        cudaGraphExec_t exec = nullptr;
+        const cudaError_t err = cudaGraphInstantiate(&exec, g, 0);
+        cudaGraphDestroy(g);
+        CK(err, "capture_end");
+        const int id = next_graph_++;
+        graphs_[id] = exec;
+        return id;
+    }
+    void replay(int id) override {
+        not_capturing("replay");
+        auto it = graphs_.find(id);
+        if (it == graphs_.end()) throw Error(strfmt("cuda: replay: no captured graph %d", id));
+        dev();
+        CK(cudaGraphLaunch(it->second, stream_), "replay");
+    }
+    void capture_release(int id) noexcept override {
+        auto it = graphs_.find(id);
+        if (it == graphs_.end()) return;
+        cudaSetDevice(dev_);
+        cudaStreamSynchronize(stream_);
+        cudaGraphExecDestroy(it->second);
+        graphs_.erase(it);
+    }
+
 private:
+    void not_capturing(const char * op) const {
+        if (capturing_) throw Error(std::string("cuda: ") + op + " is not allowed while ops are being captured");
+    }
+
     struct Weight {
         Type type = Type::F32;
         int64_t ne0 = 0, n_rows = 0;
@@ -411,6 +484,21 @@ private:
         return r;
     }
 
+    // Eᵀ of an embedding as Q8_0 (H rows of Vp values), built on the device at first use and kept.
+    const void * embedding_t(const Resolved & e, int64_t H, int64_t V, int64_t Vp) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = et_.find(e.w);
+        if (it != et_.end()) return it->second;
+        not_capturing("vocab_head (its first call builds the transposed embedding)");
+        const size_t bytes = (size_t)H * (size_t)(Vp / 32) * 34;
+        void * p = nullptr;
+        CK(cudaMalloc(&p, bytes), "vocab_head");
+        weight_bytes_ += bytes;
+        et_[e.w] = p;
+        cu::head_build_et(e.w, e.type, H, V, Vp, p, stream_);
+        return p;
+    }
+
     std::unique_ptr<Scratch> quantize(const char * op, const float * x, int64_t R, int64_t K, int G) {
         const size_t qb = ((size_t)(R * K) + 255) / 256 * 256, nb = (size_t)(R * (K / G)) * sizeof(float);
         auto s = std::make_unique<Scratch>(this, qb + 2 * nb);
@@ -465,6 +553,10 @@ private:
     std::map<const void *, Weight> weights_;
     std::map<uintptr_t, Weight *> by_dev_;
     size_t weight_bytes_ = 0;
+    bool capturing_ = false;
+    std::map<int, cudaGraphExec_t> graphs_;
+    std::map<const void *, void *> et_;  // embedding (device) -> its Q8_0 transpose
+    int next_graph_ = 1;
 };
 
 }  // namespace

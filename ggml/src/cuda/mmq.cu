@@ -225,11 +225,12 @@ __global__ void quantize_act_kernel(const float * __restrict__ x, int64_t n, int
 
 template <Type T>
 void launch(const int8_t * xq, const float * xd, const float * xs, int64_t K, const void * w, int64_t M,
-            const GemmCols & c, float * y, cudaStream_t st) {
+            const GemmCols & c, float * y, cudaStream_t st, size_t row_bytes) {
     const int64_t tiles = c.perm ? c.max_tiles : ceil_div(c.n_cols, BN);
     if (tiles <= 0 || M <= 0) return;
     const dim3 grid((unsigned)ceil_div(M, BM), (unsigned)tiles);
-    mmq_kernel<T><<<grid, THREADS, 0, st>>>(xq, xd, xs, K, (const uint8_t *)w, M, (size_t)native_row_bytes(T, K), c, y);
+    if (!row_bytes) row_bytes = (size_t)native_row_bytes(T, K);
+    mmq_kernel<T><<<grid, THREADS, 0, st>>>(xq, xd, xs, K, (const uint8_t *)w, M, row_bytes, c, y);
     check_launch("mmq_kernel", "matmul");
 }
 
@@ -246,12 +247,12 @@ void quantize_act(const float * x, int64_t R, int64_t K, int G, int8_t * q, floa
 }
 
 void mmq(Type t, const int8_t * xq, const float * xd, const float * xs, int64_t K, const void * w, int64_t M,
-         const GemmCols & c, float * y, cudaStream_t st) {
+         const GemmCols & c, float * y, cudaStream_t st, size_t row_bytes) {
     switch (t) {
-        case Type::Q8_0: launch<Type::Q8_0>(xq, xd, xs, K, w, M, c, y, st); break;
-        case Type::Q5_0: launch<Type::Q5_0>(xq, xd, xs, K, w, M, c, y, st); break;
-        case Type::Q4_K: launch<Type::Q4_K>(xq, xd, xs, K, w, M, c, y, st); break;
-        case Type::Q6_K: launch<Type::Q6_K>(xq, xd, xs, K, w, M, c, y, st); break;
+        case Type::Q8_0: launch<Type::Q8_0>(xq, xd, xs, K, w, M, c, y, st, row_bytes); break;
+        case Type::Q5_0: launch<Type::Q5_0>(xq, xd, xs, K, w, M, c, y, st, row_bytes); break;
+        case Type::Q4_K: launch<Type::Q4_K>(xq, xd, xs, K, w, M, c, y, st, row_bytes); break;
+        case Type::Q6_K: launch<Type::Q6_K>(xq, xd, xs, K, w, M, c, y, st, row_bytes); break;
         default: throw Error(std::string("cuda: matmul: no int8 kernel for ") + type_name((int32_t)t));
     }
 }

@@ -36,8 +36,9 @@ int mmq_group(Type t);
 // Activations [R, K] f32 -> int8 codes [R, K], per group of G: scale d = amax/127 [R, K/G] and
 // s = d * Σq [R, K/G] (for the min term of Q4_K).
 void quantize_act(const float * x, int64_t R, int64_t K, int G, int8_t * q, float * d, float * s, cudaStream_t st);
+// row_bytes: bytes between weight rows (0: dense rows of K values).
 void mmq(Type t, const int8_t * xq, const float * xd, const float * xs, int64_t K, const void * w, int64_t M,
-         const GemmCols & c, float * y, cudaStream_t st);
+         const GemmCols & c, float * y, cudaStream_t st, size_t row_bytes = 0);
 // F32 / F16 / BF16 weights: f32 activations.
 bool mmf_supports(Type t);
 void mmf(Type t, const float * x, int64_t K, const void * w, int64_t M, const GemmCols & c, float * y, cudaStream_t st);
@@ -82,13 +83,21 @@ struct HeadState {
     float alpha;        // e^(m_old - m_new) of the last tile (rescales soft)
 };
 void head_init(HeadState * st, int64_t C, float * soft, int64_t H, cudaStream_t s);
-// Folds the tile of logits [C, tv] (vocabulary v0 ..) into the state; rewrites the tile in place as
-// e^(r - m_new) (the soft weights).
+// Folds the tile of logits [C, tv] (vocabulary v0 ..) into the state and writes the soft weights
+// e^(r - m_new) to wts [C, ldw] (ldw >= tv; columns tv .. ldw-1 zero). wts may be the logits buffer when
+// ldw == tv.
 void head_tile_stats(float * logits, int64_t C, int64_t tv, int64_t v0, float softcap, float temperature, bool sample,
-                     uint64_t seed, uint64_t canvas_key, uint64_t step_key, HeadState * st, cudaStream_t s);
-// soft[c, :] = alpha_c * soft[c, :] + Σ_{v < tv} wts[c, v] * E[v0 + v, :]; E rows of type t (native).
-void head_tile_soft(const float * wts, int64_t C, int64_t tv, const void * E_tile, Type t, size_t row_bytes,
-                    int64_t H, const HeadState * st, float * soft, cudaStream_t s);
+                     uint64_t seed, uint64_t canvas_key, uint64_t step_key, HeadState * st, float * wts, int64_t ldw,
+                     cudaStream_t s);
+// f32 path (F32 embeddings, exact like the CPU's): soft[c, :] = alpha_c soft[c, :] + Σ_{v < tv} wts[c, v] E[v0 + v, :],
+// E rows of type t (native).
+void head_tile_soft(const float * wts, int64_t ldw, int64_t C, int64_t tv, const void * E_tile, Type t,
+                    size_t row_bytes, int64_t H, const HeadState * st, float * soft, cudaStream_t s);
+// int8 path (quantized embeddings, Q8_0 like the CPU's): Eᵀ as Q8_0, H rows of Vp (V padded to 32) values,
+// built once per embedding; then per tile the weights are quantized and multiplied on the tensor cores
+// (mmq) into y [C, H], and soft = alpha soft + y.
+void head_build_et(const void * E, Type t, int64_t H, int64_t V, int64_t Vp, void * et, cudaStream_t s);
+void head_soft_axpy(const HeadState * st, const float * y, int64_t C, int64_t H, float * soft, cudaStream_t s);
 void head_finish(const HeadState * st, int64_t C, bool sample, int32_t * argmax, int32_t * draw, float * entropy,
                  float * soft, int64_t H, cudaStream_t s);
 

@@ -3,8 +3,10 @@
 // matmul kernels, then:
 //   head_tile_stats: per position c (one block), r = softcap(raw) / T; folds the tile into the running
 //     state: max m, Z = Σ e^(r-m), S = Σ e^(r-m)(r-m) (entropy = log Z − S/Z), the argmax (first index of
-//     the max r), and the draw; rewrites the tile as the weights e^(r - m_new); alpha = e^(m_old - m_new).
-//   head_tile_soft: soft[c, :] = alpha_c soft[c, :] + Σ_v w[c, v] E[v0 + v, :]  (f32 FMA tiles).
+//     the max r), and the draw; writes the weights e^(r - m_new); alpha = e^(m_old - m_new).
+//   soft[c, :] = alpha_c soft[c, :] + Σ_v w[c, v] E[v0 + v, :], as the CPU head does it: exactly in f32 for
+//     an F32 embedding (head_tile_soft, FMA tiles), else through a Q8_0 Eᵀ built once (head_build_et) with
+//     the weights quantized per 32 and the int8 tensor-core matmul (mmq.cu), then head_soft_axpy.
 // head_finish divides soft by Z and writes argmax / draw / entropy. Only [C, tv] and [C, H] buffers exist.
 //
 // The draw is Gumbel-max: pick = argmax_v (r_v + G_v) with G_v = −log(−log u_v), u_v the counter RNG's
@@ -89,7 +91,8 @@ __global__ void init_kernel(HeadState * st, int64_t C, float * soft, int64_t H) 
 }
 
 __global__ void stats_kernel(float * logits, int64_t tv, int64_t v0, float cap, float temperature, bool sample,
-                             uint64_t seed, uint64_t canvas_key, uint64_t step_key, HeadState * st) {
+                             uint64_t seed, uint64_t canvas_key, uint64_t step_key, HeadState * st, float * wts,
+                             int64_t ldw) {
     const int64_t c = blockIdx.x;
     float * row = logits + c * tv;
     float best = -INFINITY;
@@ -112,16 +115,16 @@ __global__ void stats_kernel(float * logits, int64_t tv, int64_t v0, float cap, 
     HeadState s = st[c];
     const float m_new = fmaxf(s.m, best);
     float z = 0.0f, sx = 0.0f;
-    if (m_new != -INFINITY) {
-        for (int64_t j = threadIdx.x; j < tv; j += blockDim.x) {
+    float * wr = wts + c * ldw;
+    for (int64_t j = threadIdx.x; j < ldw; j += blockDim.x) {
+        float e = 0.0f;
+        if (j < tv && m_new != -INFINITY) {
             const float d = row[j] - m_new;
-            const float e = expf(d);
-            row[j] = e;
+            e = expf(d);
             z += e;
             sx += e > 0.0f ? e * d : 0.0f;
         }
-    } else {
-        for (int64_t j = threadIdx.x; j < tv; j += blockDim.x) row[j] = 0.0f;
+        wr[j] = e;
     }
     z = block_sum(z);
     sx = block_sum(sx);
@@ -138,7 +141,7 @@ __global__ void stats_kernel(float * logits, int64_t tv, int64_t v0, float cap, 
 }
 
 // soft[c, h] = alpha_c soft[c, h] + Σ_v w[c, v] E[v, h]: 64 positions x 64 columns per block, v in chunks of 16.
-__global__ void __launch_bounds__(256) soft_kernel(const float * __restrict__ w, int64_t C, int64_t tv,
+__global__ void __launch_bounds__(256) soft_kernel(const float * __restrict__ w, int64_t ldw, int64_t C, int64_t tv,
                                                    const uint8_t * __restrict__ E, Type t, size_t row_bytes, int64_t H,
                                                    const HeadState * __restrict__ st, float * __restrict__ soft) {
     constexpr int BC = 64, BH = 64, BV = 16;
@@ -151,7 +154,7 @@ __global__ void __launch_bounds__(256) soft_kernel(const float * __restrict__ w,
         for (int i = tid; i < BC * BV; i += 256) {
             const int cc = i / BV, vv = i % BV;
             const int64_t c = c0 + cc, v = v0 + vv;
-            sw[vv][cc] = (c < C && v < tv) ? w[c * tv + v] : 0.0f;
+            sw[vv][cc] = (c < C && v < tv) ? w[c * ldw + v] : 0.0f;
         }
         for (int i = tid; i < BH * BV; i += 256) {
             const int vv = i / BH, hh = i % BH;
@@ -186,6 +189,35 @@ __global__ void __launch_bounds__(256) soft_kernel(const float * __restrict__ w,
     }
 }
 
+// Eᵀ as Q8_0: one warp per (h, block of 32 vocabulary rows), the reference Q8_0 rule (d = amax/127 as f16,
+// q = round-half-away(x/d)); rows beyond V are zero.
+__global__ void build_et_kernel(const uint8_t * __restrict__ E, Type t, size_t row_bytes, int64_t H, int64_t V,
+                                int64_t Vp, uint8_t * __restrict__ et) {
+    const int lane = threadIdx.x % 32;
+    const int64_t nb = Vp / 32, total = H * nb;
+    for (int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; w < total;
+         w += ((int64_t)gridDim.x * blockDim.x) / 32) {
+        const int64_t h = w / nb, b = w % nb, v = b * 32 + lane;
+        const float x = v < V ? dq_value(t, E + v * row_bytes, h) : 0.0f;
+        float amax = fabsf(x);
+        for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint8_t * blk = et + (h * nb + b) * 34;
+        blk[2 + lane] = (uint8_t)(int8_t)round_away_i8(x * id);
+        if (lane == 0) {
+            const uint16_t hb = f32_to_f16(d);
+            blk[0] = (uint8_t)(hb & 0xFF);
+            blk[1] = (uint8_t)(hb >> 8);
+        }
+    }
+}
+
+__global__ void soft_axpy_kernel(const HeadState * st, const float * y, int64_t C, int64_t H, float * soft) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < C * H; i += (int64_t)gridDim.x * blockDim.x)
+        soft[i] = st[i / H].alpha * soft[i] + y[i];
+}
+
 __global__ void finish_kernel(const HeadState * st, int64_t C, bool sample, int32_t * argmax, int32_t * draw,
                               float * entropy, float * soft, int64_t H) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < C * (H > 0 ? H : 1);
@@ -212,17 +244,32 @@ void head_init(HeadState * st, int64_t C, float * soft, int64_t H, cudaStream_t 
 }
 
 void head_tile_stats(float * logits, int64_t C, int64_t tv, int64_t v0, float softcap, float temperature, bool sample,
-                     uint64_t seed, uint64_t canvas_key, uint64_t step_key, HeadState * st, cudaStream_t s) {
+                     uint64_t seed, uint64_t canvas_key, uint64_t step_key, HeadState * st, float * wts, int64_t ldw,
+                     cudaStream_t s) {
     stats_kernel<<<(unsigned)C, THREADS, 0, s>>>(logits, tv, v0, softcap, temperature, sample, seed, canvas_key,
-                                                 step_key, st);
+                                                 step_key, st, wts, ldw);
     check_launch("stats_kernel", "vocab_head");
 }
 
-void head_tile_soft(const float * wts, int64_t C, int64_t tv, const void * E_tile, Type t, size_t row_bytes,
-                    int64_t H, const HeadState * st, float * soft, cudaStream_t s) {
+void head_tile_soft(const float * wts, int64_t ldw, int64_t C, int64_t tv, const void * E_tile, Type t,
+                    size_t row_bytes, int64_t H, const HeadState * st, float * soft, cudaStream_t s) {
     const dim3 grid((unsigned)ceil_div(H, 64), (unsigned)ceil_div(C, 64));
-    soft_kernel<<<grid, 256, 0, s>>>(wts, C, tv, (const uint8_t *)E_tile, t, row_bytes, H, st, soft);
+    soft_kernel<<<grid, 256, 0, s>>>(wts, ldw, C, tv, (const uint8_t *)E_tile, t, row_bytes, H, st, soft);
     check_launch("soft_kernel", "vocab_head");
+}
+
+void head_build_et(const void * E, Type t, int64_t H, int64_t V, int64_t Vp, void * et, cudaStream_t s) {
+    const int64_t warps = H * (Vp / 32);
+    if (warps <= 0) return;
+    build_et_kernel<<<grid_for(warps * 32, 256), 256, 0, s>>>((const uint8_t *)E, t, (size_t)native_row_bytes(t, H), H,
+                                                              V, Vp, (uint8_t *)et);
+    check_launch("build_et_kernel", "vocab_head");
+}
+
+void head_soft_axpy(const HeadState * st, const float * y, int64_t C, int64_t H, float * soft, cudaStream_t s) {
+    if (C * H <= 0) return;
+    soft_axpy_kernel<<<grid_for(C * H, 256), 256, 0, s>>>(st, y, C, H, soft);
+    check_launch("soft_axpy_kernel", "vocab_head");
 }
 
 void head_finish(const HeadState * st, int64_t C, bool sample, int32_t * argmax, int32_t * draw, float * entropy,
