@@ -366,6 +366,16 @@ def test_vocab_head_draw_distribution(be):
     assert 0.5 * np.abs(freq - p).sum() < 0.06               # total variation (expected ~0.02)
 
 
+def test_cuda_create_or_reason():
+    """Creating the cuda backend works where it is available, else raises naming why."""
+    info = _cuda_info()
+    if info["available"]:
+        assert _core.BackendOps("cuda").kind == "cuda"
+    else:
+        with pytest.raises(ValueError, match="cuda"):
+            _core.BackendOps("cuda")
+
+
 def test_backends_listed():
     names = [b["name"] for b in _core.backends()]
     assert "cpu" in names
