@@ -193,8 +193,8 @@ public:
 
     void moe_matmul(const MoeArgs & a) override {
         const char * op = "moe_matmul";
-        if (a.N < 0 || a.top_k < 1 || a.E < 1 || a.M < 0)
-            throw Error(strfmt("cuda: moe_matmul: bad shape N=%lld top_k=%lld E=%lld M=%lld", (long long)a.N,
+        if (a.N < 0 || a.top_k < 1 || a.E < 1 || a.E > 8192 || a.M < 0)
+            throw Error(strfmt("cuda: moe_matmul: bad shape N=%lld top_k=%lld E=%lld (1..8192) M=%lld", (long long)a.N,
                                (long long)a.top_k, (long long)a.E, (long long)a.M));
         check_mm(op, a.x, a.N, a.K, a.w, a.wtype, a.M, a.y);
         if (a.N > 0 && !a.ids) throw Error("cuda: moe_matmul: null ids");
