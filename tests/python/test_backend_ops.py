@@ -66,16 +66,28 @@ RNG = np.random.default_rng(7)
 QUANT_TYPES = [t for t in _core.type_names()
                if _core.type_info(t)["quantize"] and _core.type_info(t)["block_size"] > 0
                and t not in ("F64", "I8", "I16", "I32", "I64", "Q8_K", "Q8_1")]
+# Types without a reference quantizer whose blocks start with an f16 scale: random bytes with a valid
+# scale are valid blocks (every grid index / sign / sub-scale pattern decodes).
+RAW_TYPES = [t for t in ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S")
+             if t in _core.type_names() and _core.type_info(t)["dequantize"] and not _core.type_info(t)["quantize"]]
+QUANT_TYPES += RAW_TYPES
 NATIVE = ["F32", "F16", "BF16", "Q8_0", "Q4_K", "Q5_0", "Q6_K"]
 
 
 def weight_rows(wtype, ne0, n_rows, pool=64, seed=0):
     """n_rows rows of ne0 values of wtype: a pool of random N(0, 0.02) rows quantized with the reference
-    quantizer, tiled (cheap for many experts)."""
+    quantizer (RAW_TYPES: random valid blocks), tiled (cheap for many experts)."""
     rng = np.random.default_rng(seed)
-    x = (rng.standard_normal((min(pool, n_rows), ne0)) * 0.02).astype(np.float32)
-    raw = np.asarray(_core.quantize(x.reshape(-1), wtype), np.uint8).reshape(x.shape[0], -1)
-    reps = -(-n_rows // x.shape[0])
+    rows = min(pool, n_rows)
+    if wtype in RAW_TYPES:
+        info = _core.type_info(wtype)
+        raw = rng.integers(0, 256, (rows, ne0 // info["block_size"], info["type_size"]), dtype=np.uint8)
+        raw[..., 0:2] = np.frombuffer(np.float16(0.002).tobytes(), np.uint8)
+        raw = raw.reshape(rows, -1)
+    else:
+        x = (rng.standard_normal((rows, ne0)) * 0.02).astype(np.float32)
+        raw = np.asarray(_core.quantize(x.reshape(-1), wtype), np.uint8).reshape(rows, -1)
+    reps = -(-n_rows // rows)
     raw = np.tile(raw, (reps, 1))[:n_rows]
     # shift the pool per row block so experts differ
     return np.ascontiguousarray(np.roll(raw, seed % n_rows, axis=0)).reshape(-1)
