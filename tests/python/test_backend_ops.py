@@ -45,7 +45,7 @@ def be(request):
         info = _cuda_info()
         if info is None or not info["available"]:
             reason = (info or {}).get("reason") or "no CUDA backend entry"
-            pytest.skip(f"GPU test: {reason}")
+            pytest.skip(f"no GPU: {reason}")
     return _core.BackendOps(name)
 
 
