@@ -20,6 +20,7 @@ void register_nn(pybind11::module_ & m);        // CPU attention and elementwise
 void register_model(pybind11::module_ & m);     // tokenizer and chat format
 void register_engine(pybind11::module_ & m);    // models (DiffusionGemma, Gemma 3), KV cache
 void register_generate(pybind11::module_ & m);  // block-diffusion sampler and generation loop
+void register_batch(pybind11::module_ & m);     // step-at-a-time sequences for the server (bind-batch.cpp)
 
 // The C++ model held by a _core.Model object and the mutex that serialises calls on it, so that a
 // _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is not a _core.Model.

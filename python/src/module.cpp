@@ -21,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
     ld::py::register_model(m);
     ld::py::register_engine(m);
     ld::py::register_generate(m);
+    ld::py::register_batch(m);
 }

@@ -1,0 +1,109 @@
+// Step-at-a-time block diffusion for a server: a Sequence is one request's generation state (its
+// own KV cache, canvas, self-conditioning input, noise and stop criterion) that can be advanced one
+// denoising step at a time, and step_batch() advances several sequences by one step each.
+//
+// The step is the one of Generator::run_diffusion (generate.h), so a sequence reproduces
+// Generator::generate token for token for the same prompt and parameters (prompts up to the
+// prefill chunk are encoded in one call, as generate() does; longer ones in chunks of
+// prefill_chunk tokens, which a server interleaves with the other sequences' steps).
+//
+// The model has one KV cache; a sequence keeps its own and swaps it into the model for the
+// duration of its passes (an O(1) swap of vectors), so the model's own cache is untouched after a
+// call. step_batch is the batched entry point: this first version runs the decoder once per
+// sequence (canvas rows of several sequences in one pass is the next step); its results per
+// sequence never depend on which other sequences share the batch. Not thread-safe: the caller
+// serialises calls on one model (the Python binding holds the model's mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "generate/generate.h"
+#include "generate/sampler.h"
+#include "generate/vocab-head.h"
+#include "ld-ggml/thread-pool.h"
+#include "model/kv-cache.h"
+#include "model/model.h"
+
+namespace ld::gen {
+
+class Sequence {
+public:
+    // Validates p (diffusion mode, a diffusion-gemma model) and the prompt (non-empty, in the
+    // vocabulary). kv_type: the type of the sequence's KV cache (the model's: m.cache().type(), read
+    // by the caller while it owns the model, since the model's cache object moves during passes).
+    // greedy: accepted positions take the argmax instead of a draw (temperature 0). Reads only the
+    // model's immutable parts (hparams, weights' presence), so it may run while another thread
+    // steps other sequences on m.
+    Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, ggml::Type kv_type, bool greedy = false);
+
+    // Encodes up to max_tokens (<= 0: all) more prompt tokens into the sequence's cache; returns
+    // the prompt tokens still to encode. The first canvas starts once the prompt is encoded.
+    int64_t prefill(Model & m, int64_t max_tokens);
+    int64_t prompt_remaining() const { return (int64_t)prompt_.size() - n_prefilled_; }
+
+    bool ready() const { return prompt_remaining() == 0 && !done_; }  // can take a step
+    bool done() const { return done_; }
+    void cancel();                                   // done now, stop reason "cancelled"
+    const std::string & error() const { return error_; }  // why step_batch stopped it ("" if it did not)
+
+    // What the last step did (valid after a step): the argmax draft of the canvas and, when the
+    // canvas was committed in that step, its tokens (padding after the first EOS included).
+    const StepEvent & last_step() const { return ev_; }
+    const std::vector<int32_t> & draft() const { return argmax_; }
+    bool committed() const { return committed_; }
+    const std::vector<int32_t> & commit_tokens() const { return commit_; }
+
+    const GenResult & result() const { return r_; }  // tokens so far; stats complete once done()
+    const GenParams & params() const { return p_; }
+    int64_t prompt_tokens() const { return (int64_t)prompt_.size(); }
+    int64_t canvas_length() const { return C_; }
+
+    // One denoising step (ready() required): decoder pass, vocab head, acceptance, renoise, stop
+    // check; on a finished canvas the commit and, unless generation is over, the encoder pass of
+    // the committed canvas. pool: the thread pool of the vocab head.
+    void step(Model & m, ggml::ThreadPool * pool);
+
+private:
+    void begin_canvas(Model & m);
+    void finish_canvas(Model & m);
+    void finish(const char * reason);
+    friend void step_batch(Model &, const std::vector<Sequence *> &, ggml::ThreadPool *);
+
+    GenParams p_;
+    bool greedy_;
+    bool has_sc_ = false;
+    int64_t C_ = 0, H_ = 0;
+    KvCache cache_;
+    std::vector<int32_t> prompt_;
+    int64_t n_prefilled_ = 0;
+    int64_t n_canvas_ = 0;            // canvases allowed (max_tokens, max_canvases, context)
+    bool ctx_limited_ = false;
+
+    NoiseSource noise_;
+    StopCriterion stop_;
+    std::vector<int32_t> canvas_, argmax_, fresh_, commit_;
+    std::vector<uint8_t> accept_;
+    std::vector<float> hidden_, soft_;
+    HeadOut out_;
+    bool have_sc_ = false;
+    uint64_t canvas_key_ = 0;
+    int32_t b_ = 0, n_ = 0, steps_ = 0;  // canvas index, steps remaining, steps taken in this canvas
+    bool committed_ = false, done_ = false, started_ = false;
+    double gen_ms_ = 0.0;
+    StepEvent ev_;
+    GenResult r_;
+    std::string error_;
+};
+
+// Advances every sequence in seqs (each ready()) by one denoising step. Sequences that are not
+// ready are skipped. An error in one sequence (e.g. a context overflow) finishes that sequence
+// with stop reason "error: ..." and does not disturb the others.
+void step_batch(Model & m, const std::vector<Sequence *> & seqs, ggml::ThreadPool * pool);
+
+// The thread pool a Generator would use for model m (the process-wide one when the sizes match).
+ggml::ThreadPool * pool_for(Model & m, std::unique_ptr<ggml::ThreadPool> & own);
+
+}  // namespace ld::gen
