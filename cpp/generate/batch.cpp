@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "model/diffusion-gemma.h"
 
 namespace ld::gen {
 
@@ -105,8 +106,7 @@ void Sequence::finish(const char * reason) {
     s.peak_rss_bytes = peak_rss_bytes();
 }
 
-void Sequence::begin_canvas(Model & m) {
-    (void)m;
+void Sequence::begin_canvas() {
     canvas_key_ = (uint64_t)cache_.next_pos();
     noise_.fill(canvas_.data(), C_, canvas_key_, 0);
     argmax_ = canvas_;
@@ -117,11 +117,37 @@ void Sequence::begin_canvas(Model & m) {
     started_ = true;
 }
 
-void Sequence::step(Model & m, ggml::ThreadPool * pool) {
+void Sequence::prepare_step() {
     if (!ready()) throw Error(done_ ? "sequence: step after the end of generation" : "sequence: step before the prompt is encoded");
-    const auto t0 = Clock::now();
     committed_ = false;
-    if (!started_) begin_canvas(m);
+    if (!started_) begin_canvas();
+}
+
+DecodeItem Sequence::decode_item() {
+    DecodeItem it;
+    it.canvas = canvas_.data();
+    it.C = C_;
+    it.soft = have_sc_ ? soft_.data() : nullptr;
+    it.hidden = hidden_.data();
+    it.cache = &cache_;
+    return it;
+}
+
+void Sequence::decode_alone(Model & m) {
+    CacheSwap guard(m, cache_);
+    m.decode_hidden(canvas_.data(), C_, have_sc_ ? soft_.data() : nullptr, hidden_.data());
+}
+
+void Sequence::step(Model & m, ggml::ThreadPool * pool) {
+    const auto t0 = Clock::now();
+    prepare_step();
+    decode_alone(m);
+    finish_step(m, pool);
+    gen_ms_ += ms_since(t0);
+    if (done_) finish("");  // finish_canvas ended generation and set the stop reason; the stats
+}
+
+void Sequence::finish_step(Model & m, ggml::ThreadPool * pool) {
     const HParams & hp = m.hparams();
     const Weights & w = m.weights();
     const int32_t N = p_.sampler.max_steps;
@@ -132,10 +158,6 @@ void Sequence::step(Model & m, ggml::ThreadPool * pool) {
     st.seed = p_.seed;
     st.canvas_key = canvas_key_;
     st.step_key = (uint64_t)(N - n_ + 1);
-    {
-        CacheSwap guard(m, cache_);
-        m.decode_hidden(canvas_.data(), C_, have_sc_ ? soft_.data() : nullptr, hidden_.data());
-    }
     vocab_head_fused(hidden_.data(), C_, w.output, w.tok_embd, hp.final_softcap, st, out_, pool);
     if (has_sc_) { soft_.swap(out_.soft); have_sc_ = true; }
     const int64_t n_acc = entropy_bound_accept(out_.entropy.data(), C_, p_.sampler.entropy_bound, accept_.data());
@@ -157,8 +179,6 @@ void Sequence::step(Model & m, ggml::ThreadPool * pool) {
     ev_.temperature = st.temperature;
     --n_;
     if (stop || n_ < 1) finish_canvas(m);
-    gen_ms_ += ms_since(t0);
-    if (done_) finish("");  // finish_canvas ended generation and set the stop reason; the stats
 }
 
 void Sequence::finish_canvas(Model & m) {
@@ -191,16 +211,60 @@ void Sequence::finish_canvas(Model & m) {
     m.encode(commit_.data(), C_, -1, nullptr);
 }
 
-void step_batch(Model & m, const std::vector<Sequence *> & seqs, ggml::ThreadPool * pool) {
+void step_batch(Model & m, const std::vector<Sequence *> & seqs, ggml::ThreadPool * pool, bool batched) {
+    std::vector<Sequence *> live;
     for (Sequence * s : seqs) {
         if (!s || !s->ready()) continue;
         try {
-            s->step(m, pool);
+            s->prepare_step();
+            live.push_back(s);
         } catch (const std::exception & e) {
-            s->error_ = e.what();
-            s->finish("error");
+            s->fail(e.what());
         }
     }
+    if (live.empty()) return;
+    const auto t0 = Clock::now();
+    auto * dg = dynamic_cast<DiffusionGemma *>(&m);
+    bool decoded = false;
+    if (batched && dg && live.size() > 1) {
+        std::vector<DecodeItem> items;
+        for (Sequence * s : live) items.push_back(s->decode_item());
+        try {
+            dg->decode_hidden_batch(items);
+            decoded = true;
+        } catch (const std::exception &) {
+            decoded = false;  // find the culprit below: each sequence alone
+        }
+    }
+    std::vector<Sequence *> ok;
+    if (decoded) {
+        ok = live;
+    } else {
+        for (Sequence * s : live) {
+            try {
+                s->decode_alone(m);
+                ok.push_back(s);
+            } catch (const std::exception & e) {
+                s->fail(e.what());
+            }
+        }
+    }
+    const double decode_ms = ms_since(t0);
+    for (Sequence * s : ok) {
+        const auto t1 = Clock::now();
+        try {
+            s->finish_step(m, pool);
+            s->gen_ms_ += decode_ms + ms_since(t1);
+            if (s->done_) s->finish("");
+        } catch (const std::exception & e) {
+            s->fail(e.what());
+        }
+    }
+}
+
+void Sequence::fail(const std::string & what) {
+    error_ = what;
+    finish("error");
 }
 
 }  // namespace ld::gen

@@ -9,10 +9,10 @@
 //
 // The model has one KV cache; a sequence keeps its own and swaps it into the model for the
 // duration of its passes (an O(1) swap of vectors), so the model's own cache is untouched after a
-// call. step_batch is the batched entry point: this first version runs the decoder once per
-// sequence (canvas rows of several sequences in one pass is the next step); its results per
-// sequence never depend on which other sequences share the batch. Not thread-safe: the caller
-// serialises calls on one model (the Python binding holds the model's mutex).
+// call. step_batch is the batched entry point: one decoder pass over the canvases of all the
+// sequences (DiffusionGemma::decode_hidden_batch: shared FFN / expert matmuls, attention per
+// sequence on its own cache), then the vocab head and sampler per sequence. Not thread-safe: the
+// caller serialises calls on one model (the Python binding holds the model's mutex).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,7 @@
 #include "generate/sampler.h"
 #include "generate/vocab-head.h"
 #include "ld-ggml/thread-pool.h"
+#include "model/diffusion-gemma.h"
 #include "model/kv-cache.h"
 #include "model/model.h"
 
@@ -67,10 +68,16 @@ public:
     void step(Model & m, ggml::ThreadPool * pool);
 
 private:
-    void begin_canvas(Model & m);
+    // A step in three parts (step_batch runs the middle one for several sequences at once).
+    void prepare_step();                       // checks ready(), starts a canvas when needed
+    DecodeItem decode_item();                  // the decoder pass's input and output
+    void decode_alone(Model & m);              // the decoder pass of this sequence alone
+    void finish_step(Model & m, ggml::ThreadPool * pool);  // vocab head, sampler, commit
+    void begin_canvas();
     void finish_canvas(Model & m);
     void finish(const char * reason);
-    friend void step_batch(Model &, const std::vector<Sequence *> &, ggml::ThreadPool *);
+    void fail(const std::string & what);      // done, stop reason "error"
+    friend void step_batch(Model &, const std::vector<Sequence *> &, ggml::ThreadPool *, bool);
 
     GenParams p_;
     bool greedy_;
@@ -98,10 +105,13 @@ private:
     std::string error_;
 };
 
-// Advances every sequence in seqs (each ready()) by one denoising step. Sequences that are not
-// ready are skipped. An error in one sequence (e.g. a context overflow) finishes that sequence
-// with stop reason "error: ..." and does not disturb the others.
-void step_batch(Model & m, const std::vector<Sequence *> & seqs, ggml::ThreadPool * pool);
+// Advances every ready() sequence in seqs by one denoising step (the others are skipped).
+// batched (and a DiffusionGemma with more than one ready sequence): one decoder pass over all the
+// canvases (DiffusionGemma::decode_hidden_batch); otherwise one decode_hidden per sequence. The
+// vocab head and sampler then run per sequence. An error in one sequence finishes that sequence
+// (stop reason "error", error() says why) and does not disturb the others: if the batched pass
+// fails, each sequence is decoded alone to find the culprit.
+void step_batch(Model & m, const std::vector<Sequence *> & seqs, ggml::ThreadPool * pool, bool batched = true);
 
 // The thread pool a Generator would use for model m (the process-wide one when the sizes match).
 ggml::ThreadPool * pool_for(Model & m, std::unique_ptr<ggml::ThreadPool> & own);

@@ -17,12 +17,26 @@
 
 namespace ld {
 
+// One sequence of a batched decoder pass (decode_hidden_batch): its canvas, self-conditioning input
+// (or nullptr), output, and its own KV cache (the prefix this canvas attends to; left unchanged).
+struct DecodeItem {
+    const int32_t * canvas = nullptr;  // [C]
+    int64_t C = 0;
+    const float * soft = nullptr;      // [C, H] or nullptr
+    float * hidden = nullptr;          // [C, H] out
+    KvCache * cache = nullptr;
+};
+
 class DiffusionGemma : public Model {
 public:
     DiffusionGemma(gguf::File && f, int n_threads, ggml::Type kv_type);
 
     void decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) override;
     void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) override;
+    // decode_hidden for several sequences in one pass (model/decode-batch.cpp): the canvases' rows
+    // go through the per-token work (norms, projections, dense FFN, experts) together, while each
+    // sequence's rows attend to its own cache. The model's own cache is not used.
+    void decode_hidden_batch(const std::vector<DecodeItem> & items);
 
     // Eᵀ for the self-conditioning product (built on first use; embedding-t.h).
     const TransposedEmbedding & embedding_t() {
@@ -40,6 +54,8 @@ private:
     TransposedEmbedding embd_t_;
     std::vector<float> x_, sc_, g_, u_;  // decoder scratch: [C, H], [C, H], [C, F], [C, F]
     std::vector<int32_t> pos_;           // [C]
+    std::vector<float> xb_;              // batched decoder residual stream [Σ C, H]
+    std::vector<int32_t> posb_;          // [Σ C]
 };
 
 }  // namespace ld

@@ -184,4 +184,12 @@ void block_forward(const HParams & hp, const LayerWeights & w, const BlockConfig
         for (int64_t i = 0; i < n_ffn * H; ++i) r[i] *= args.layer_scalar;
 }
 
+void block_ffn(const HParams & hp, const LayerWeights & w, float * r, int64_t N, float layer_scalar, BlockScratch & s,
+               ggml::ThreadPool * pool) {
+    LD_ASSERT(r && N > 0);
+    ffn_part(hp, w, r, N, s, pool);
+    if (layer_scalar != 1.0f)
+        for (int64_t i = 0; i < N * hp.n_embd; ++i) r[i] *= layer_scalar;
+}
+
 }  // namespace ld

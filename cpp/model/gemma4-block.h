@@ -58,4 +58,11 @@ struct BlockScratch {
 void block_forward(const HParams & hp, const LayerWeights & w, const BlockConfig & cfg, const BlockArgs & args,
                    BlockScratch & s, ggml::ThreadPool * pool);
 
+// The feed-forward half of block_forward alone, on rows r[N, H] in place (dense FFN, experts,
+// norms, then × layer_scalar). With block_forward(ffn_begin = S) for the attention half, a caller
+// can run the attention of several token sets separately (each on its own KV cache) and their
+// FFN as one set of rows (model/decode-batch.cpp).
+void block_ffn(const HParams & hp, const LayerWeights & w, float * r, int64_t N, float layer_scalar, BlockScratch & s,
+               ggml::ThreadPool * pool);
+
 }  // namespace ld

@@ -1,7 +1,7 @@
 // Python bindings of step-at-a-time generation for the server (_core.Batch, _core.Sequence): a
 // Batch wraps a _core.Model (same weights and mutex, core_model_of) and makes Sequences (one
 // request each, with its own KV cache) that it prefills in chunks and advances one denoising step
-// at a time with step(). The GIL is released and the model's mutex held while C++ runs.
+// at a time with step() (one decoder pass over all their canvases unless batched=False). The GIL is released and the model's mutex held while C++ runs.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -29,6 +29,7 @@ struct PyBatch {
     std::unique_ptr<ggml::ThreadPool> own_pool;
     ggml::ThreadPool * pool = nullptr;
     ggml::Type kv_type = ggml::Type::F32;
+    bool batched = true;  // one decoder pass over all canvases (false: one per sequence)
 };
 
 struct PySequence {
@@ -112,8 +113,9 @@ void register_batch(pyb::module_ & mod) {
                          "Step-at-a-time generation on a _core.Model (shared weights and mutex): sequence() makes a "
                          "request's state, prefill() encodes its prompt in chunks, step() advances several "
                          "sequences by one denoising step each. sequence() may run on any thread while another steps.")
-        .def(pyb::init([](pyb::object core_model) {
+        .def(pyb::init([](pyb::object core_model, bool batched) {
                  auto b = std::make_unique<PyBatch>();
+                 b->batched = batched;
                  auto mm = core_model_of(core_model);
                  b->model = mm.first;
                  b->mu = mm.second;
@@ -125,7 +127,8 @@ void register_batch(pyb::module_ & mod) {
                  b->kv_type = b->model->cache().type();
                  return b;
              }),
-             pyb::arg("model"))
+             pyb::arg("model"), pyb::arg("batched") = true)
+        .def_readwrite("batched", &PyBatch::batched)
         .def(
             "sequence",
             [](PyBatch & b, const std::vector<int32_t> & prompt, const pyb::dict & params, bool greedy) {
@@ -158,7 +161,7 @@ void register_batch(pyb::module_ & mod) {
                 }
                 pyb::gil_scoped_release nogil;
                 std::lock_guard<std::mutex> lock(*b.mu);
-                step_batch(*b.model, raw, b.pool);
+                step_batch(*b.model, raw, b.pool, b.batched);
             },
             pyb::arg("seqs"));
 }

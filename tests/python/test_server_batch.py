@@ -4,7 +4,8 @@
   in reference-deterministic mode reproduce HF transformers' generate() token for token (two
   canvases each, different prompts).
 * On the demo model, sequences stepped in a batch give exactly the tokens of generate() run alone,
-  in deterministic and in seeded (sampling) mode, greedy mode equals argmax draws, and a prompt
+  in deterministic and in seeded (sampling) mode, with one batched decoder pass over all the
+  canvases (the default) and with one pass per sequence, greedy mode equals argmax draws, and a prompt
   prefilled in chunks gives the tokens of the same chunking run alone.
 * Errors stay with their sequence: bad ids and parameters raise ValueError naming the problem, a
   cancelled sequence stops at once, and the other sequences of the batch are unaffected.
@@ -70,9 +71,11 @@ def demo():
 PROMPTS = ["def fibonacci(n):", "import os\n", "class Stack:\n    def push(self, x):", "for i in range(10):"]
 
 
+@pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("deterministic", [True, False])
-def test_batch_equals_generate_alone(demo, deterministic):
-    m, eng, batch = demo
+def test_batch_equals_generate_alone(demo, deterministic, batched):
+    m, eng, _ = demo
+    batch = _core.Batch(m._m, batched)
     runs = []
     for i, p in enumerate(PROMPTS):
         ids = G.tokenize(m, p, True, True)

@@ -42,10 +42,11 @@ class ServerConfig:
     def __init__(self, model: Optional[str] = None, api_key: Optional[str] = None, max_batch: int = 8,
                  max_queue: int = 64, ctx_size: int = 0, n_threads: int = 0, prefill_chunk: int = 512,
                  model_name: Optional[str] = None, raw: Optional[bool] = None, limits: Optional[Limits] = None,
-                 kv_type: str = "f32"):
+                 kv_type: str = "f32", batched_decode: bool = True):
         self.model, self.api_key, self.max_batch, self.max_queue = model, api_key, max_batch, max_queue
         self.ctx_size, self.n_threads, self.prefill_chunk, self.model_name = ctx_size, n_threads, prefill_chunk, model_name
         self.raw, self.limits, self.kv_type = raw, limits or Limits(), kv_type
+        self.batched_decode = batched_decode
 
 
 def _error(e: APIError) -> JSONResponse:
@@ -64,7 +65,7 @@ class Server:
         self.eng = _gen.engine_of(self.model)
         if not self.eng.has_tokenizer:
             raise ValueError(f"{self.model.path}: the model file has no usable tokenizer")
-        self.batch = _core.Batch(self.model._m)
+        self.batch = _core.Batch(self.model._m, bool(cfg.batched_decode))
         self.raw = self.model.is_demo if cfg.raw is None else cfg.raw
         self.defaults = self.eng.default_params()
         self.n_vocab = self.model.n_vocab

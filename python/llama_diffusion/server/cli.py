@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-prompt-tokens", type=int, default=8192, help="longest prompt accepted (default 8192)")
     ap.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body (default 1 MiB)")
     ap.add_argument("--kv-type", default="f32", choices=["f32", "f16", "q8_0"])
+    ap.add_argument("--decode", choices=["batched", "loop"], default="batched",
+                    help="batched: one decoder pass over all active canvases per step (default); loop: one per request")
     ap.add_argument("--alias", help="model name reported by /v1/models (default: the file name)")
     raw = ap.add_mutually_exclusive_group()
     raw.add_argument("--raw", dest="raw", action="store_true", default=None,
@@ -56,14 +58,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     limits = Limits(max_body_bytes=a.max_body_bytes, max_tokens=a.max_tokens_limit, max_prompt_tokens=a.max_prompt_tokens)
     cfg = ServerConfig(model=a.model, api_key=a.api_key, max_batch=a.max_batch, max_queue=a.max_queue,
                        ctx_size=a.ctx_size, n_threads=a.threads, prefill_chunk=a.prefill_chunk, model_name=a.alias,
-                       raw=a.raw, limits=limits, kv_type=a.kv_type)
+                       raw=a.raw, limits=limits, kv_type=a.kv_type,
+                       batched_decode=a.decode == "batched")
     try:
         srv = Server(cfg)
     except (OSError, ValueError) as e:
         print(f"llama-diffusion-server: {e}", file=sys.stderr)
         return 1
     print(f"llama-diffusion-server: serving '{srv.name}' ({srv.model.path}) on http://{a.host}:{a.port}/v1 "
-          f"(max batch {a.max_batch}, queue {a.max_queue}{', API key required' if a.api_key else ''})",
+          f"({a.decode} decode, max batch {a.max_batch}, queue {a.max_queue}{', API key required' if a.api_key else ''})",
           file=sys.stderr, flush=True)
     uvicorn.run(srv.app(), host=a.host, port=a.port, log_level="warning", access_log=False)
     return 0

@@ -4,8 +4,10 @@ Each iteration it (1) admits queued requests into the batch up to ``max_batch`` 
 the next step; every sequence has its own canvases), (2) drops the sequences whose client went away
 (``Job.cancel``), (3) encodes one chunk of ``prefill_chunk`` prompt tokens for each sequence still
 prefilling, so a long prompt never stalls the others for more than a chunk, and (4) advances every
-ready sequence by one denoising step with one ``_core.Batch.step`` call (the GIL is released while
-the C++ runs). Events go back to each request's asyncio queue: ``("draft", step, tokens)`` when the
+ready sequence by one denoising step with one ``_core.Batch.step`` call: one decoder pass over all
+their canvases (attention per sequence on its own KV cache, the FFN and expert matmuls on all the
+rows together), then the vocab head and sampler per sequence (the GIL is released while the C++
+runs). Events go back to each request's asyncio queue: ``("draft", step, tokens)`` when the
 client asked for drafts, ``("text", delta)`` for committed text, and finally ``("done", info)`` or
 ``("error", message)``.
 
