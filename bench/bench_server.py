@@ -13,7 +13,7 @@ batch size from the server's /metrics.
 
     PYTHONPATH=build/dev/pkg python bench/bench_server.py --clients 1 2 4 8 --decode batched
     PYTHONPATH=build/dev/pkg python bench/bench_server.py -m bench/models/dg-2L-Q4_K_M.gguf --max-tokens 256 \
-        --extra '{"diffusion_eb_max_steps": 2}' --requests-per-client 1
+        --extra '{"diffusion_eb_max_steps": 2}' --requests-per-client 1 --token-prompts
 
 --decode loop runs one decoder pass per request (for comparison with the batched pass).
 """
@@ -63,6 +63,8 @@ def start_server(args):
 
 
 def one_request(base, prompt, seed, args):
+    if args.token_prompts:  # models without a tokenizer: 64 token ids derived from the prompt text
+        prompt = [5 + (ord(prompt[i % len(prompt)]) * 31 + i * 7 + seed) % 200 for i in range(64)]
     body = {"prompt": prompt, "max_tokens": args.max_tokens, "seed": seed, "stream": True,
             "stream_options": {"include_usage": True}}
     body.update(args.extra)
@@ -145,6 +147,8 @@ def main():
     ap.add_argument("--decode", choices=["batched", "loop"], default="batched")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--extra", type=json.loads, default={}, help="extra request fields (JSON)")
+    ap.add_argument("--token-prompts", action="store_true",
+                    help="send 64 token ids instead of text (for files without a tokenizer, e.g. make_bench_gguf.py's)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     proc, base = start_server(args)

@@ -114,6 +114,16 @@ def test_completion_equals_generate(client, demo):
     assert all(s <= 12 for s in ref.stats["steps_per_canvas"])
 
 
+def test_temperature_mapping(client, demo):
+    d = G.engine_of(demo).default_params()
+    r = client.completions.create(model="diffusiongemma-demo", prompt="import re\n", max_tokens=64, seed=4,
+                                  temperature=0.5)
+    ref = G.generate(demo, "import re\n", max_tokens=64, seed=4, t_min=d["t_min"] * 0.5, t_max=d["t_max"] * 0.5)
+    assert r.choices[0].text == ref.text
+    other = G.generate(demo, "import re\n", max_tokens=64, seed=4)
+    assert other.text != ref.text   # the mapping matters (the test can fail)
+
+
 def test_chat_and_stream(client, demo):
     msgs = [{"role": "system", "content": "# utilities"}, {"role": "user", "content": "def add(a, b):"}]
     kw = dict(model="diffusiongemma-demo", messages=msgs, max_tokens=64, seed=7)

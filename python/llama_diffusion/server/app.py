@@ -63,8 +63,9 @@ class Server:
             raise ValueError(f"{self.model.path}: the server runs block diffusion and needs a diffusion-gemma model, "
                              f"this file is {self.model.architecture}")
         self.eng = _gen.engine_of(self.model)
-        if not self.eng.has_tokenizer:
-            raise ValueError(f"{self.model.path}: the model file has no usable tokenizer")
+        # Without a usable tokenizer (e.g. the benchmark files of bench/make_bench_gguf.py) only token-id
+        # prompts are accepted and the answers carry no text (usage still counts the tokens).
+        self.has_tokenizer = bool(self.eng.has_tokenizer)
         self.batch = _core.Batch(self.model._m, bool(cfg.batched_decode))
         self.raw = self.model.is_demo if cfg.raw is None else cfg.raw
         self.defaults = self.eng.default_params()
@@ -103,6 +104,9 @@ class Server:
         return b"".join(chunks)
 
     def prompt_ids(self, r: GenRequest) -> List[int]:
+        if not self.has_tokenizer and (r.chat or isinstance(r.prompt, str)):
+            raise APIError(400, "this model file has no usable tokenizer: send the prompt as token ids to "
+                           "/v1/completions", "invalid_request_error", "messages" if r.chat else "prompt")
         if r.chat:
             if self.raw:
                 ids = self.eng.tokenize("\n".join(c for _, c in r.messages), True, True)

@@ -49,6 +49,8 @@ class _Text:
                 self.eos_seen = True
                 break
             self.ids.append(int(t))
+        if not self.eng.has_tokenizer:
+            return ""
         text = self.eng.detokenize(self.ids, True).decode("utf-8", errors="replace")
         while text.endswith("\ufffd"):
             text = text[:-1]
@@ -182,7 +184,7 @@ class Scheduler:
             return
         if j.include_drafts:
             draft = seq.draft
-            text = j.eng.detokenize(draft, True).decode("utf-8", errors="replace")
+            text = j.eng.detokenize(draft, True).decode("utf-8", errors="replace") if j.eng.has_tokenizer else ""
             j.emit("draft", seq.last_step, list(draft), text)
         if seq.committed:
             delta = j.text.push(seq.commit_tokens)
