@@ -22,6 +22,7 @@ void register_model(pybind11::module_ & m);     // tokenizer and chat format
 void register_engine(pybind11::module_ & m);    // models (DiffusionGemma, Gemma 3), KV cache
 void register_generate(pybind11::module_ & m);  // block-diffusion sampler and generation loop
 void register_backend(pybind11::module_ & m);   // one backend's ops on numpy inputs (op tests)
+void register_batch(pybind11::module_ & m);     // step-at-a-time sequences for the server (bind-batch.cpp)
 
 // The C++ model held by a _core.Model object and the lock that serialises calls on it (model-lock.h),
 // so that a _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is

@@ -34,4 +34,5 @@ PYBIND11_MODULE(_core, m) {
     ld::py::register_engine(m);
     ld::py::register_generate(m);
     ld::py::register_backend(m);
+    ld::py::register_batch(m);
 }

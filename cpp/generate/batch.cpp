@@ -1,0 +1,242 @@
+// Step-at-a-time block diffusion (Sequence) and the batched step (see batch.h).
+#include "generate/batch.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "common/error.h"
+
+namespace ld::gen {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+bool is_eos(const std::vector<int32_t> & eos, int32_t id) { return std::find(eos.begin(), eos.end(), id) != eos.end(); }
+
+}  // namespace
+
+Sequence::Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, bool greedy)
+    : p_(p), greedy_(greedy), seq_(m.new_sequence()), prompt_(std::move(prompt)),
+      noise_(p.deterministic, p.seed, m.hparams().n_vocab) {
+    if (p_.mode != GenMode::diffusion) throw Error("sequence: only the diffusion mode can be batched");
+    p_.validate(m);
+    const HParams & hp = m.hparams();
+    if (prompt_.empty()) throw Error("sequence: the prompt is empty (no tokens)");
+    for (size_t i = 0; i < prompt_.size(); ++i)
+        if (prompt_[i] < 0 || prompt_[i] >= hp.n_vocab)
+            throw Error(strfmt("sequence: prompt token %d at index %zu is outside the vocabulary [0, %d)", prompt_[i], i,
+                               hp.n_vocab));
+    C_ = hp.canvas_length;
+    H_ = hp.n_embd;
+    has_sc_ = m.weights().has_self_cond();
+    const int64_t P = (int64_t)prompt_.size();
+    n_canvas_ = (p_.max_tokens + C_ - 1) / C_;
+    if (p_.max_canvases > 0) n_canvas_ = std::min<int64_t>(n_canvas_, p_.max_canvases);
+    if (p_.n_ctx > 0) {
+        const int64_t fit = (p_.n_ctx - P) / C_;
+        if (fit < 1)
+            throw Error(strfmt("sequence: %lld prompt tokens leave no room for a canvas of %lld in a context of %lld",
+                               (long long)P, (long long)C_, (long long)p_.n_ctx));
+        if (fit < n_canvas_) { n_canvas_ = fit; ctx_limited_ = true; }
+    }
+    canvas_.resize((size_t)C_);
+    argmax_.resize((size_t)C_);
+    fresh_.resize((size_t)C_);
+    accept_.resize((size_t)C_);
+    out_.resize(C_, H_, false);
+    r_.stats.prompt_tokens = P;
+}
+
+int64_t Sequence::prefill(Model & m, int64_t max_tokens) {
+    if (done_) return prompt_remaining();
+    int64_t n = prompt_remaining();
+    if (max_tokens > 0) n = std::min(n, max_tokens);
+    if (n > 0) {
+        const auto t0 = Clock::now();
+        m.encode(*seq_, prompt_.data() + n_prefilled_, n, -1, nullptr);
+        n_prefilled_ += n;
+        r_.stats.prefill_ms += ms_since(t0);
+    }
+    return prompt_remaining();
+}
+
+void Sequence::cancel() {
+    if (!done_) finish("cancelled");
+}
+
+void Sequence::finish(const char * reason) {
+    done_ = true;
+    GenStats & s = r_.stats;
+    if (s.stop_reason.empty()) s.stop_reason = reason;
+    s.generate_ms = gen_ms_;
+    s.generated_tokens = (int64_t)r_.tokens.size();
+    s.delivered_tokens = 0;
+    for (int32_t t : r_.tokens) {
+        if (is_eos(p_.eos_ids, t)) break;
+        ++s.delivered_tokens;
+    }
+    s.ms_per_step = s.n_steps > 0 ? s.generate_ms / (double)s.n_steps : 0.0;
+    s.tokens_per_s = s.generate_ms > 0.0 ? 1000.0 * (double)s.delivered_tokens / s.generate_ms : 0.0;
+    s.peak_rss_bytes = peak_rss_bytes();
+}
+
+void Sequence::begin_canvas() {
+    canvas_key_ = (uint64_t)seq_->cache().next_pos();
+    noise_.fill(canvas_.data(), C_, canvas_key_, 0);
+    argmax_ = canvas_;
+    have_sc_ = false;
+    stop_.reset(p_.sampler.stability, p_.sampler.confidence, C_);
+    n_ = p_.sampler.max_steps;
+    steps_ = 0;
+    started_ = true;
+}
+
+void Sequence::prepare_step() {
+    if (!ready()) throw Error(done_ ? "sequence: step after the end of generation" : "sequence: step before the prompt is encoded");
+    committed_ = false;
+    if (!started_) begin_canvas();
+}
+
+Model::StepJob Sequence::job() {
+    const int32_t N = p_.sampler.max_steps;
+    temperature_ = step_temperature(p_.sampler, n_);
+    Model::StepJob j;
+    j.seq = seq_.get();
+    j.canvas = canvas_.data();
+    j.C = C_;
+    j.use_soft = have_sc_;
+    j.head.temperature = temperature_;
+    j.head.sample = !p_.deterministic && !greedy_;
+    j.head.want_soft = has_sc_;
+    j.head.seed = p_.seed;
+    j.head.canvas_key = canvas_key_;
+    j.head.step_key = (uint64_t)(N - n_ + 1);
+    j.argmax = out_.argmax.data();
+    j.draw = out_.draw.data();
+    j.entropy = out_.entropy.data();
+    return j;
+}
+
+void Sequence::step(Model & m) {
+    const auto t0 = Clock::now();
+    prepare_step();
+    m.decode_steps({job()});
+    finish_step(m);
+    gen_ms_ += ms_since(t0);
+    if (done_) finish("");  // finish_canvas ended generation and set the stop reason; the stats
+}
+
+void Sequence::finish_step(Model & m) {
+    const int32_t N = p_.sampler.max_steps;
+    const uint64_t step_key = (uint64_t)(N - n_ + 1);
+    have_sc_ = has_sc_;  // the head left this step's soft embedding in seq_ for the next step
+    const int64_t n_acc = entropy_bound_accept(out_.entropy.data(), C_, p_.sampler.entropy_bound, accept_.data());
+    noise_.fill(fresh_.data(), C_, canvas_key_, step_key);
+    for (int64_t i = 0; i < C_; ++i) canvas_[(size_t)i] = accept_[(size_t)i] ? out_.draw[(size_t)i] : fresh_[(size_t)i];
+    argmax_ = out_.argmax;
+    const bool stop = stop_.update(argmax_.data(), out_.entropy.data());
+    ++steps_;
+    ++r_.stats.n_steps;
+    ev_ = StepEvent{};
+    ev_.canvas = b_;
+    ev_.step = steps_;
+    ev_.steps_remaining = n_;
+    ev_.max_steps = N;
+    ev_.draft = argmax_.data();
+    ev_.C = C_;
+    ev_.n_accepted = n_acc;
+    ev_.mean_entropy = stop_.last_mean_entropy();
+    ev_.temperature = temperature_;
+    --n_;
+    if (stop || n_ < 1) finish_canvas(m);
+}
+
+void Sequence::finish_canvas(Model & m) {
+    r_.stats.steps_per_canvas.push_back(steps_);
+    ++r_.stats.n_canvases;
+    commit_ = argmax_;
+    // Pad after the first EOS (spec §8.5).
+    int64_t first_eos = -1;
+    for (int64_t i = 0; i < C_; ++i)
+        if (is_eos(p_.eos_ids, commit_[(size_t)i])) { first_eos = i; break; }
+    bool over = false;
+    if (first_eos >= 0) {
+        for (int64_t i = first_eos + 1; i < C_; ++i) commit_[(size_t)i] = p_.pad_id;
+        over = true;
+        r_.stats.stop_reason = "eos";
+    }
+    r_.tokens.insert(r_.tokens.end(), commit_.begin(), commit_.end());
+    committed_ = true;
+    ++b_;
+    started_ = false;
+    if (over || b_ >= n_canvas_) {
+        const int64_t keep = first_eos >= 0 ? first_eos + 1 : C_;
+        r_.pending.assign(commit_.begin(), commit_.begin() + keep);
+        if (!over) r_.stats.stop_reason = ctx_limited_ ? "context" : "length";
+        done_ = true;
+        return;
+    }
+    // Encode only the committed canvas, at the positions the decoder used for it.
+    m.encode(*seq_, commit_.data(), C_, -1, nullptr);
+}
+
+void step_batch(Model & m, const std::vector<Sequence *> & seqs, bool batched) {
+    std::vector<Sequence *> live;
+    for (Sequence * s : seqs) {
+        if (!s || !s->ready()) continue;
+        try {
+            s->prepare_step();
+            live.push_back(s);
+        } catch (const std::exception & e) {
+            s->fail(e.what());
+        }
+    }
+    if (live.empty()) return;
+    const auto t0 = Clock::now();
+    bool decoded = false;
+    if (batched && live.size() > 1) {
+        std::vector<Model::StepJob> jobs;
+        for (Sequence * s : live) jobs.push_back(s->job());
+        try {
+            m.decode_steps(jobs);
+            decoded = true;
+        } catch (const std::exception &) {
+            decoded = false;  // find the culprit below: each sequence alone
+        }
+    }
+    std::vector<Sequence *> ok;
+    if (decoded) {
+        ok = live;
+    } else {
+        for (Sequence * s : live) {
+            try {
+                m.decode_steps({s->job()});
+                ok.push_back(s);
+            } catch (const std::exception & e) {
+                s->fail(e.what());
+            }
+        }
+    }
+    const double decode_ms = ms_since(t0);
+    for (Sequence * s : ok) {
+        const auto t1 = Clock::now();
+        try {
+            s->finish_step(m);
+            s->gen_ms_ += decode_ms + ms_since(t1);
+            if (s->done_) s->finish("");
+        } catch (const std::exception & e) {
+            s->fail(e.what());
+        }
+    }
+}
+
+void Sequence::fail(const std::string & what) {
+    error_ = what;
+    finish("error");
+}
+
+}  // namespace ld::gen
