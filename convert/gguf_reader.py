@@ -1,7 +1,7 @@
 """Minimal validating GGUF reader for the requantize tool: metadata (kept typed, so it can be
 written back unchanged) and tensor infos, with tensor data read in row chunks from a memory map.
 
-Every length and offset is checked against the bytes that remain (spec/gguf.md §1.7); a bad file
+Every length and offset is checked against the bytes that remain (docs/format.md §1.7); a bad file
 raises ConvertError, never an IndexError or a huge allocation.
 """
 import mmap

@@ -1,6 +1,6 @@
 """GGUF constants used by the converter: tensor type ids/block sizes and metadata value types.
 
-Facts from the GGUF v3 format (spec/gguf.md Part A). Only what the writer, the reader of the
+Facts from the GGUF v3 format (docs/format.md §1-§2). Only what the writer, the reader of the
 requantize tool and the type recipes need; the engine's C++ table (types.h) is the authority.
 """
 
