@@ -8,8 +8,8 @@ FLOPs = 4 * head_dim * (visible query-key pairs summed over heads) (q.k and p.v,
 
 For each ISA, K/V type and thread count it prints the median wall time of --repeats runs (after one warm-up),
 GFLOP/s by wall time and GFLOP/s per CPU-second (process CPU time of the op: meaningful also on a loaded
-machine), and the fraction of the f32 FMA peak (--peak, GFLOP/s per core; default 330, the AVX-512 figure
-of spec/landscape.md section 0).
+machine), and the fraction of the f32 FMA peak (--peak, GFLOP/s per core; default 330, the per-core AVX-512 FMA
+peak of an AMD EPYC CI machine kind).
 
     PYTHONPATH=build/<dir>/pkg python bench/bench_attention.py [--prefix 1000,8000] [--threads 1,2]
         [--isa avx512,avx2] [--kv F32,Q8_0] [--repeats 5] [--markdown out.md]

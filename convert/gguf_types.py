@@ -1,6 +1,6 @@
 """GGUF constants used by the converter: metadata value types, the writer's constants, and the
 tensor type table, which is the engine's own (read from the C++ traits through ld.quants, not a
-second copy). Facts from the GGUF v3 format (spec/gguf.md Part A).
+second copy). Facts from the GGUF v3 format (docs/format.md §1-§2).
 """
 
 GGUF_MAGIC = b"GGUF"

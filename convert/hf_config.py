@@ -1,6 +1,6 @@
 """config.json / generation_config.json of a DiffusionGemma checkpoint -> HParams.
 
-Accepts both spellings of the full-attention layer geometry (spec/diffusiongemma.md §2):
+Accepts both spellings of the full-attention layer geometry (docs/algorithm.md §2):
 transformers 5.x writes `text_config.per_layer_config = {"5": {"head_dim": 512,
 "num_key_value_heads": 2}, ...}`; the Google config.json (5.8.0.dev0) writes
 `text_config.global_head_dim` / `num_global_key_value_heads`. The GGUF schema has one head dim and

@@ -1,5 +1,5 @@
 """GGUF metadata of a `diffusion-gemma` file: general.*, architecture hyperparameters and the
-diffusion.* sampler defaults, keys and value types exactly as in spec/gguf.md Part B."""
+diffusion.* sampler defaults, keys and value types exactly as in docs/format.md §B."""
 from typing import List, Tuple
 
 from .errors import ConvertError

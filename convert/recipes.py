@@ -1,5 +1,5 @@
 """Per-tensor type plan for each --outtype, following llama-quantize's selection rules
-(spec/gguf.md §3.3), so our Q4_K_M of the real model has the published per-type counts
+(docs/format.md §3.3), so our Q4_K_M of the real model has the published per-type counts
 (F32 423, Q4_K 194, Q5_0 33, Q8_0 28, Q6_K 14).
 
 Rules, in order:

@@ -1,4 +1,4 @@
-"""HF DiffusionGemma tensor names -> the `diffusion-gemma` GGUF tensor table (spec/gguf.md Part B).
+"""HF DiffusionGemma tensor names -> the `diffusion-gemma` GGUF tensor table (docs/format.md §B).
 
 The expected table is derived from the config alone (so the type plan of the real model can be
 computed without weights); the checkpoint is then validated against it. Shapes are GGUF dims

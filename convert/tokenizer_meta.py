@@ -1,5 +1,5 @@
 """tokenizer.json (+ tokenizer_config.json, special_tokens_map.json, chat_template.jinja) ->
-tokenizer.ggml.* metadata of the `gemma4` BPE tokenizer (spec/gguf.md Part B).
+tokenizer.ggml.* metadata of the `gemma4` BPE tokenizer (docs/format.md §B).
 
 Tokens are written in id order (holes filled with "[PAD<id>]", type UNUSED). Token types: byte
 tokens "<0xXX>" BYTE, special added tokens CONTROL, other added tokens and the Gemma-4 tool/channel

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the small demo DiffusionGemma model (issue 7) on the CPython standard library.
+"""Train the small demo DiffusionGemma model on the CPython standard library.
 
 Reproducible end to end (seeded) on a 2-core CPU with torch + transformers + tokenizers:
 
@@ -10,7 +10,7 @@ Reproducible end to end (seeded) on a 2-core CPU with torch + transformers + tok
      (SentencePiece spaces U+2581 via a normalizer, no pre-tokenizer, <0xXX> byte tokens, Gemma 4
      special tokens; ids <pad>0 <eos>1 <bos>2 <unk>3 <mask>4, then turn/channel/tool/image markers).
   3. model: transformers' DiffusionGemmaForBlockDiffusion (sliding + full layers, MoE + shared MLP,
-     self-conditioning), trained with the published recipe (spec/diffusiongemma.md §15):
+     self-conditioning), trained with the published recipe (docs/algorithm.md §15):
      causal-LM loss of the encoder on the clean sequence + flat diffusion loss on one canvas block
      whose tokens are replaced by uniform random tokens with rate t ~ U(0.001, 1]; the decoder reads
      the encoder's KV cache of the text before the block; two-pass self-conditioning (pass 1 without
@@ -47,7 +47,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Gemma 4 special tokens (spec §10). Our ids differ from the real vocabulary past <mask>.
+# Gemma 4 special tokens (docs/algorithm.md §10). Our ids differ from the real vocabulary past <mask>.
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>",
             "<|turn>", "<turn|>", "<|channel>", "<channel|>", "<|think|>",
             "<|tool>", "<tool|>", "<|tool_call>", "<tool_call|>", "<|tool_response>", "<tool_response|>",
@@ -56,7 +56,7 @@ PAD, EOS, BOS, UNK = 0, 1, 2, 3
 SP = "\u2581"  # SentencePiece space
 EOS_IDS = [EOS, SPECIALS.index("<turn|>"), SPECIALS.index("<|tool_response>")]  # as the real [1, 106, 50]
 
-# Gemma 4 chat format (spec §10), thinking off by default.
+# Gemma 4 chat format (docs/algorithm.md §10), thinking off by default.
 CHAT_TEMPLATE = (  # no whitespace-control dashes: every newline in the literals is significant
     "{{ bos_token }}"
     "{% if messages and messages[0]['role'] == 'system' %}"
@@ -454,7 +454,7 @@ def save_checkpoint(model, tok, out_dir, args):
 
 
 def write_summary(path, args, info, evals, diff, samples, sweep):
-    lines = ["# Demo DiffusionGemma training (issue 7)", "",
+    lines = ["# Demo DiffusionGemma training", "",
              "Produced by `tools/train_demo.py`; the checkpoint itself is not committed "
              "(re-run the script to rebuild it).", "",
              "## Setup", "",

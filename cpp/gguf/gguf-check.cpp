@@ -1,4 +1,4 @@
-// Tensor data validation (see gguf-check.h; spec/gguf.md §1.7 item 12). Each checked block type is
+// Tensor data validation (see gguf-check.h; docs/format.md §1.7 item 12). Each checked block type is
 // described by the byte offsets of its float fields, taken from the packed structs of
 // ld-ggml/blocks.h with offsetof, so a layout is written down once. Plain F32/F16/BF16 arrays are
 // scanned in chunks with a branch-free OR of "exponent all ones", then the chunk with a hit is

@@ -1,4 +1,4 @@
-// Optional validation of tensor *data* (spec/gguf.md §1.7 item 12; llama.cpp's --check-tensors):
+// Optional validation of tensor *data* (docs/format.md §1.7 item 12; llama.cpp's --check-tensors):
 // NaN/Inf in F32/F16/BF16 values, NaN/Inf in the fp16 (Q8_K: f32) scale fields of the block types
 // whose layout is in ld-ggml/blocks.h, and the reserved E8M0 exponent 0xFF of MXFP4. Quant codes are
 // integers and are never checked. It touches every block of every tensor (the whole file), so it is

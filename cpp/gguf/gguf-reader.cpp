@@ -1,4 +1,4 @@
-// GGUF parsing and validation (see gguf-reader.h and spec/gguf.md §1). Every read goes through
+// GGUF parsing and validation (see gguf-reader.h and docs/format.md §1). Every read goes through
 // Parser::need(), which checks the byte count against what remains; every size computation
 // uses checked 64-bit arithmetic; every count is bounded before anything is allocated.
 #include "gguf/gguf-reader.h"

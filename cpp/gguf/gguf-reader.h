@@ -1,5 +1,5 @@
 // The GGUF reader: opens a GGUF v2/v3 file (memory-mapped, read-only, zero copy) or a caller's
-// buffer, validates every field against the bytes that remain (spec/gguf.md §1.7), and exposes
+// buffer, validates every field against the bytes that remain (docs/format.md §1.7), and exposes
 // the metadata (typed getters) and the tensor table (views into the mapping).
 //
 // Guarantees: malformed input throws FormatError naming the key or tensor, the file offset and

@@ -1,10 +1,11 @@
 // Model hyper-parameters read from GGUF metadata, for the two architectures the engine runs:
-//   * `diffusion-gemma` (DiffusionGemma, spec/gguf.md Part B): per-layer KV head counts, the
+//   * `diffusion-gemma` (DiffusionGemma, docs/format.md §B): per-layer KV head counts, the
 //     sliding-window pattern, dual head dims (sliding / full), both RoPE bases, softcap, MoE sizes,
 //     canvas length and the `diffusion.*` sampler defaults;
 //   * `gemma3` (Gemma 3, autoregressive, llama.cpp-style GGUF): no MoE, every 6th layer global,
 //     query scale head_dim^-1/2, local RoPE base 10000 unless the file says otherwise.
-// A missing required key, a wrong architecture or inconsistent values throw ld::Error naming the key.
+// A missing required key, a wrong architecture, inconsistent values, a float that is not finite or
+// out of range, or a size above the bounds in hparams.cpp throw ld::Error naming the key.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +20,7 @@ enum class ModelArch { diffusion_gemma, gemma3 };
 
 const char * model_arch_name(ModelArch a);  // "diffusion-gemma", "gemma3"
 
-// Entropy-bound sampler defaults of a DiffusionGemma file (spec §8.1); optional keys.
+// Entropy-bound sampler defaults of a DiffusionGemma file (docs/algorithm.md §8.1); optional keys.
 struct SamplerDefaults {
     int32_t max_steps = 48;
     float t_min = 0.4f, t_max = 0.8f;

@@ -1,4 +1,4 @@
-// The Gemma 4 chat format as code (no Jinja), spec/diffusiongemma.md §10:
+// The Gemma 4 chat format as code (no Jinja), docs/algorithm.md §10:
 //
 //   <bos>
 //   <|turn>system\n[<|think|>\n]{system}<turn|>\n      only with a system message or thinking on

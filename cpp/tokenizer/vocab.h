@@ -1,4 +1,4 @@
-// The tokenizer vocabulary as GGUF files carry it (tokenizer.ggml.* keys, spec/gguf.md Part B):
+// The tokenizer vocabulary as GGUF files carry it (tokenizer.ggml.* keys, docs/format.md §B):
 // token strings, scores, token types, BPE merges, special ids and the add_bos/add_eos flags.
 //
 // Vocab is a plain struct so the tokenizer can be built from any source (a GGUF file through

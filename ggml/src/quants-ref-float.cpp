@@ -1,5 +1,5 @@
 // Reference conversion of the plain 16-bit float types (F16, BF16) to and from f32.
-// Rules: spec gguf.md §2.2 (exact widening; nearest-even narrowing, NaN kept quiet).
+// Rules: docs/format.md §2.2 (exact widening; nearest-even narrowing, NaN kept quiet).
 #include "ld-ggml/quants-ref.h"
 
 namespace ld::ggml {

@@ -1,6 +1,6 @@
 // Reference dequantization of the non-linear 4-bit types IQ4_NL, IQ4_XS and the FP4 type MXFP4,
 // our own error-minimising IQ4 quantizers, and the reference MXFP4 quantizer.
-// Layouts and formulas: spec gguf.md §2.2-§2.3.
+// Layouts and formulas: docs/format.md §2.2-§2.3.
 //
 // MXFP4 quantization is bit-identical to gguf-py / ggml's reference: e = floor(log2(amax)) - 2 + 127
 // (0 when amax is 0 or NaN; clamped to 0..254 where that formula leaves the byte range), then per

@@ -1,7 +1,7 @@
 // Reference dequantization of the K-quants (Q2_K..Q6_K, Q8_K), our own error-minimising quantizers
 // for the K-quant weight types, and the exact Q8_K activation quantizer.
-// Layouts and dequant formulas: spec gguf.md §2.3 (multiplication order as written there, so the
-// output is bit-identical to gguf-py); Q8_K rule: §2.5.
+// Layouts and dequant formulas: docs/format.md §2.3 (multiplication order as written there, so the
+// output is bit-identical to gguf-py); Q8_K rule: docs/format.md §2.5.
 //
 // Weight quantizers (not bit-matched to anything: gguf cannot quantize these types).
 //  1. Each super-block is scaled by a power of two so its largest |x| lies in [0.5, 1); all fitting
@@ -717,7 +717,7 @@ void quantize_row_q6_K_ref(const float * x, block_q6_K * y, int64_t n) {
     }
 }
 
-// Q8_K (spec §2.5): signed max (first on ties), iscale = -127/max, q = min(127, nearest_even(iscale*x)),
+// Q8_K (docs/format.md §2.5): signed max (first on ties), iscale = -127/max, q = min(127, nearest_even(iscale*x)),
 // d = 1/iscale as f32 (negative when max > 0), bsums per 16. A zero block gives d = 0, q = 0, bsums = 0.
 void quantize_row_q8_K_ref(const float * x, block_q8_K * y, int64_t n) {
     const int64_t nb = n / QK_K;

@@ -1,6 +1,6 @@
 // Reference dequantization and quantization of the legacy 32-value block types Q4_0, Q4_1, Q5_0,
 // Q5_1, Q8_0 (reference rule and the x86 runtime activation rule) and Q8_1.
-// Layouts and formulas: spec gguf.md §2.3; activation rules: §2.5. The quantizers reproduce the
+// Layouts and formulas: docs/format.md §2.3; activation rules: docs/format.md §2.5. The quantizers reproduce the
 // reference rules bit for bit (gguf-py's quantize and ggml's *_ref functions): f32 arithmetic in the
 // order written here, and no FMA contraction (the build uses -ffp-contract=off).
 #include <cmath>

@@ -120,7 +120,7 @@ class GGUFFile:
         return self._reader.tensor(name)
 
     def check_tensors(self, n_threads: int = 0) -> int:
-        """Validate every tensor's data (spec gguf.md §1.7 item 12, like llama.cpp's --check-tensors):
+        """Validate every tensor's data (docs/format.md §1.7 item 12, like llama.cpp's --check-tensors):
         no NaN/Inf in F32/F16/BF16 values or in the fp16 scale fields (``d``, ``dmin``, ``m``) of the
         block types, and no reserved E8M0 exponent 0xFF in MXFP4 blocks. Quant codes are integers and
         are not checked; IQ1/IQ2/IQ3, TQ and NVFP4 tensors pass unchecked. Reads the whole file

@@ -9,7 +9,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# GGUF per-layer suffix -> HF per-layer suffix (spec/gguf.md Part B tensor table)
+# GGUF per-layer suffix -> HF per-layer suffix (docs/format.md §B)
 LAYER_MAP = {
     "attn_norm.weight": "input_layernorm.weight",
     "attn_q.weight": "self_attn.q_proj.weight",

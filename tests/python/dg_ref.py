@@ -1,6 +1,6 @@
 """Helpers for the model tests: tiny random DiffusionGemma checkpoints built in-process with
 transformers (float32, every norm / scale / layer scalar randomised, encoder scalars != decoder),
-an F32 GGUF writer that follows spec/gguf.md Part B (fused or split experts, tensors can be
+an F32 GGUF writer that follows docs/format.md §B (fused or split experts, tensors can be
 dropped or reshaped for the error tests), and HF reference passes (encoder KV cache, canvas
 logits with and without self-conditioning, AR logits, committing a canvas).
 """

@@ -1,4 +1,4 @@
-"""The built-in demo model (issue 7): the GGUF shipped inside the package (llama_diffusion/models/),
+"""The built-in demo model: the GGUF shipped inside the package (llama_diffusion/models/),
 used by llama-diffusion-cli without -m and by ld.Model() / generate(None, ...) without a path.
 
 References: the CLI run without -m must give the same tokens as an explicit `-m <demo> --raw` run

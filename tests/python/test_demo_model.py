@@ -1,4 +1,4 @@
-"""The shipped demo model (issue 7: a small DiffusionGemma trained on the CPython stdlib,
+"""The shipped demo model (a small DiffusionGemma trained on the CPython stdlib,
 llama_diffusion/models/diffusiongemma-demo-q8_0.gguf) works with our engine:
 
 1. it loads with ld.Model and has the expected shape (diffusion-gemma, vocab 3072, canvas 32);

@@ -1,4 +1,4 @@
-"""The optional tensor-data check (spec gguf.md §1.7 item 12): GGUFFile.check_tensors(),
+"""The optional tensor-data check (docs/format.md §1.7 item 12): GGUFFile.check_tensors(),
 Model(check_tensors=True), _core.check_tensor_data and llama-diffusion-cli --check-tensors.
 
 Files are written with gguf-py's GGUFWriter from valid random data (quantized by gguf-py where it can,
@@ -25,7 +25,7 @@ from cli_helpers import find_cli
 gguf = pytest.importorskip("gguf")
 QT = gguf.GGMLQuantizationType
 
-# spec gguf.md §2.1/§2.3: type -> (values per block, bytes per block, {fp16 field: byte offset},
+# docs/format.md §2.1/§2.3: type -> (values per block, bytes per block, {fp16 field: byte offset},
 # [byte offsets inside the block that hold integer codes / packed scales, never checked])
 SPEC = {
     "Q4_0": (32, 18, {"d": 0}, [2, 16]),

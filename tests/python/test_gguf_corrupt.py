@@ -1,5 +1,5 @@
 """A corrupt-file corpus generated from an enumerated list of faults (one per item of the
-validation checklist of spec/gguf.md §1.7, plus truncation at every section boundary and inside
+validation checklist of docs/format.md §1.7, plus truncation at every section boundary and inside
 every record). Each file must be rejected with llama_diffusion.GGUFError whose message names the
 fault; none may crash the process. Also: v2 accepted, big-endian rejected."""
 import struct

@@ -1,6 +1,6 @@
 """Dense CPU matmul (ld.ops.matmul) for every weight type and every ISA this machine runs.
 
-Three layers (spec gguf.md §2.6):
+Three layers (docs/format.md §2.6):
 1. the optimized GEMM of each ISA against the generic reference (matmul_ref): the integer block
    sums are identical, only the f32 combination of scales differs -> |diff| <= 1e-6 * sum|w*x|;
    the generic ISA is the reference itself (bit-equal);

@@ -1,5 +1,5 @@
 """DiffusionGemma parity with HF transformers (float32, eager attention) on tiny random checkpoints
-built in the test run and written to F32 GGUF (spec/gguf.md Part B).
+built in the test run and written to F32 GGUF (docs/format.md §B).
 
 Checked within 1e-4 max abs: the encoder KV cache of every layer, the AR logits of the encoder,
 canvas logits without and with self-conditioning, and a two-canvas sequence (commit a canvas by

@@ -1,5 +1,5 @@
 """Reference quantization / dequantization of every block type (ld.quants) against the PyPI `gguf`
-package and against small numpy oracles written from spec gguf.md §2.
+package and against small numpy oracles written from docs/format.md §2.
 
 * dequantization: bit-identical to gguf.quants.dequantize on random blocks (random bytes with every
   fp16 scale patched to a finite value: sane, subnormal, large) and on every tensor of the real
@@ -24,7 +24,7 @@ import llama_diffusion as ld  # noqa: E402
 # gguf's numpy code warns on the overflowing inputs we feed on purpose
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
-# byte offsets of the fp16 scale fields inside each block (spec gguf.md §2.3)
+# byte offsets of the fp16 scale fields inside each block (docs/format.md §2.3)
 FP16_FIELDS = {
     "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
     "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208],
@@ -242,7 +242,7 @@ def test_quantize_nan_inf_like_gguf(t):
 
 
 def test_f16_signaling_nan_stays_nan():
-    # numpy keeps a signalling NaN signalling; we follow spec §2.2 (quiet NaN). Both are NaN.
+    # numpy keeps a signalling NaN signalling; we follow docs/format.md §2.2 (quiet NaN). Both are NaN.
     x = np.array([0x7F800001, 0xFFA00000], np.uint32).view(np.float32)
     y = ld.quants.quantize(x, "F16").view(np.float16)
     assert np.all(np.isnan(y))
@@ -349,7 +349,7 @@ def test_own_quantizer_zeros_and_extremes(t):
 # ----------------------------------------------------------------------------- activation quantizers
 
 def q8_k_oracle(x):
-    """Spec §2.5 Q8_K, written in numpy: bytes of the blocks (f32 d, int8 qs[256], int16 bsums[16])."""
+    """docs/format.md §2.5 Q8_K, written in numpy: bytes of the blocks (f32 d, int8 qs[256], int16 bsums[16])."""
     xb = x.reshape(-1, 256).astype(np.float32)
     out = []
     for row in xb:

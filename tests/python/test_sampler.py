@@ -1,4 +1,4 @@
-"""The sampler pieces against numpy re-statements of spec §8.3-8.4: temperature schedule, entropy-bound
+"""The sampler pieces against numpy re-statements of docs/algorithm.md §8.3-§8.4: temperature schedule, entropy-bound
 acceptance, stable-and-confident stopping, canvas noise (formula and counter RNG), and the vocab head
 (plain and fused) against a numpy softmax: argmax, entropy, expected embedding, and the categorical
 draws' distribution."""

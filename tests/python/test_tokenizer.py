@@ -6,7 +6,7 @@
 * The real Gemma 3 270M vocabulary (262144 tokens), compared with transformers' tokenizer
   loaded from the GGUF itself, through both tokenizer models: "llama" (the file as it is) and
   "gemma4" (the same vocabulary with transformers' merge list written out).
-* The chat format: the token ids of the example in spec/diffusiongemma.md §10 on the real
+* The chat format: the token ids of the example in docs/algorithm.md §10 on the real
   vocabulary renamed to Gemma 4's special tokens.
 """
 import json
@@ -381,7 +381,7 @@ def gemma4_like(gemma3):
 
 
 def test_gemma4_chat_example_ids(gemma4_like):
-    """spec/diffusiongemma.md §10: user "Why is the sky blue?", thinking off."""
+    """docs/algorithm.md §10: user "Why is the sky blue?", thinking off."""
     msgs = [{"role": "user", "content": "Why is the sky blue?"}]
     for tok in gemma4_like[:2]:
         assert tok.apply_chat_template(msgs) == SKY_IDS

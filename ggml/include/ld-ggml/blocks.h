@@ -1,7 +1,7 @@
 // The byte layout of every GGUF/ggml quantization block, defined once for every backend
 // (C++ now; CUDA and Metal include it later). All fields are bytes, u16/fp16 or packed u32, so the
 // structs have 2-byte natural alignment and no padding; the static_asserts pin every size.
-// Layouts and element orders are described in shared spec gguf.md §2.3 and in the comments below.
+// Layouts and element orders are described in docs/format.md §2.3 and in the comments below.
 #pragma once
 
 #include <cstddef>

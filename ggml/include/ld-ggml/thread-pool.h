@@ -34,7 +34,8 @@ public:
     // Runs fn(task, thread) for task in [0, n_tasks) on all threads (the caller is thread 0) and
     // returns when every task is done. Tasks are handed out dynamically. Calls from several threads
     // are serialised (each waits for the running one). A task that calls parallel_for on the pool
-    // running it gets that inner loop run on its own thread, in order (no deadlock). An exception
+    // running it gets that inner loop run on its own thread, in order (no deadlock); tasks must not
+    // call parallel_for on another pool whose tasks could call back into this one. An exception
     // thrown by a task is rethrown here (the first one; the remaining tasks still run).
     void parallel_for(int64_t n_tasks, const std::function<void(int64_t task, int thread)> & fn);
 

@@ -59,7 +59,7 @@ size_t row_size(Type t, int64_t ne0);
 
 // The x86 runtime flavour of the Q8_0 activation quantizer (127/amax multiplier, round half to
 // even), which ggml's AVX paths use for activations; the reference rule is Type::Q8_0's
-// from_float_ref. See spec gguf.md §2.5.
+// from_float_ref. See docs/format.md §2.5.
 void quantize_row_q8_0_x86(const float * src, void * dst, int64_t n);
 
 }  // namespace ld::ggml

@@ -3,7 +3,7 @@
 // vec_dot_type (types.h): Q8_0 / Q8_1 / Q8_K blocks quantized by the reference quantizers of
 // quants-ref.h, f16 / bf16 values for F16 / BF16 weights, plain f32 for F32 weights.
 //
-// Numerics follow spec gguf.md §2.6 exactly: per block (or per super-block for the K types) the
+// Numerics follow docs/format.md §2.6 exactly: per block (or per super-block for the K types) the
 // integer part is an exact int32 sum, then it is scaled in f32:
 //   legacy 32-blocks:  sum += (float)isum * (d_w * d_a)          (+ m_w * s_a for Q4_1 / Q5_1 x Q8_1)
 //   MXFP4:             sum += (float)isum * (e8m0_half(e) * d_a)

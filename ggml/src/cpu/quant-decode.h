@@ -1,4 +1,4 @@
-// Scalar decoders of the packed fields of the block types (spec gguf.md §2.3), shared by the generic
+// Scalar decoders of the packed fields of the block types (docs/format.md §2.3), shared by the generic
 // dot products and the weight unpackers of the matmul: each returns the small integers exactly as
 // stored (quant codes, sub-block scales and mins), never a float. Included by files built with different
 // ISA flags (generic, AVX-512/AMX, NEON): everything has internal linkage so no out-of-line copy compiled

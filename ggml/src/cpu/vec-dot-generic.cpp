@@ -1,5 +1,5 @@
 // Generic (scalar, reference) dot products, one per weight type, against the activation row in
-// the weight's vec_dot_type. Exact int32 sums per block, then f32 scaling as in spec gguf.md §2.6
+// the weight's vec_dot_type. Exact int32 sums per block, then f32 scaling as in docs/format.md §2.6
 // (see vec-dot.h). No SIMD, no FMA contraction (the build uses -ffp-contract=off).
 #include "ld-ggml/vec-dot.h"
 
