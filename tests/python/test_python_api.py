@@ -190,7 +190,7 @@ def test_ctrl_c_during_prefill():
     assert r.returncode == 0, r.stderr
     words = r.stdout.split()
     assert words[0] == "interrupted", r.stdout
-    assert float(words[1]) < 1.5, r.stdout  # one 256-token chunk, not the 12000-token prefill
+    assert float(words[1]) < 3.0, r.stdout  # one 256-token chunk, not the 12000-token prefill (~8 s)
     assert int(words[2]) == 0  # the half-encoded prompt is dropped
 
 
