@@ -344,8 +344,8 @@ struct Printer {
 // A prompt past the model's trained context warns; past -c it is an error.
 void check_prompt_length(size_t n, const Args & a, const HParams & hp) {
     if (a.ctx > 0 && (int64_t)n >= a.ctx)
-        throw Error(strfmt("the prompt is %zu tokens, which does not fit in the context of -c %lld tokens", n,
-                           (long long)a.ctx));
+        throw Error(strfmt("no room to generate: the prompt is %zu tokens, which does not fit in the context of -c %lld "
+                           "tokens", n, (long long)a.ctx));
     if (hp.n_ctx_train > 0 && (int64_t)n > hp.n_ctx_train)
         std::fprintf(stderr, "llama-diffusion-cli: warning: the prompt is %zu tokens, longer than the model's context "
                              "length %lld; quality degrades past it\n", n, (long long)hp.n_ctx_train);

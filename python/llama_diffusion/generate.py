@@ -59,13 +59,13 @@ def engine_of(model: ModelLike = None) -> "_core.Engine":
         return model
     if model is None:
         path = _demo.default_model_path()
-        eng = _core.Engine(path, 0, "f32")
+        default = _core.Engine(path, 0, "f32")
         if _demo.is_demo_path(path):
             _demo.announce(path)
-        return eng
+        return default
     if isinstance(model, (str, os.PathLike)):
         return _core.Engine(os.fspath(model), 0, "f32")
-    eng = getattr(model, "_ld_engine", None)
+    eng: Optional[_core.Engine] = getattr(model, "_ld_engine", None)
     if eng is None:
         core = getattr(model, "_m", None)
         if not isinstance(core, _core.Model):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -76,8 +76,8 @@ class GGUFFile:
         self.size: int = r.size                    # bytes of the file opened (the first shard)
         self.total_size: int = r.total_size        # bytes of every shard together
         self.shard_paths: List[str] = list(r.shard_paths)
-        self._metadata = None
-        self._types = None
+        self._metadata: Optional[Dict[str, Any]] = None
+        self._types: Optional[Dict[str, str]] = None
         self.tensors: List[TensorInfo] = [TensorInfo(*t) for t in r.tensors()]
         self._by_name = {t.name: t for t in self.tensors}
 

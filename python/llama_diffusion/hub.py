@@ -19,7 +19,7 @@ import fnmatch
 import os
 import re
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["HubError", "parse_spec", "select_files", "download", "main"]
 
@@ -31,7 +31,7 @@ class HubError(ValueError):
     """A repository, tag or file that cannot be resolved (the message says what is available)."""
 
 
-def _hf():  # type: ignore[no-untyped-def]
+def _hf() -> Any:
     try:
         import huggingface_hub
     except ImportError:

@@ -115,11 +115,11 @@ class Model:
 
     @property
     def architecture(self) -> str:
-        return self._m.hparams["architecture"]
+        return str(self._m.hparams["architecture"])
 
     @property
     def n_vocab(self) -> int:
-        return self._m.hparams["n_vocab"]
+        return int(self._m.hparams["n_vocab"])
 
     @property
     def kv_length(self) -> int:
@@ -184,7 +184,7 @@ class Model:
     def ar_logits(self, ids: ArrayLike, pos0: Optional[int] = None) -> np.ndarray:
         """Encodes ids (appending to the cache) and returns the last position's logits [V]."""
         self._ld_pending = []
-        return self._m.encode(np.asarray(ids, dtype=np.int32).reshape(-1), pos0, True)
+        return np.asarray(self._m.encode(np.asarray(ids, dtype=np.int32).reshape(-1), pos0, True))
 
     def decode_canvas(self, canvas_ids: ArrayLike, sc_logits: Optional[ArrayLike] = None) -> np.ndarray:
         """Canvas logits [C, V] for canvas_ids at positions next_pos..next_pos+C-1 (cache unchanged).

@@ -64,7 +64,7 @@ def test_ctrl_c_during_prefill(tmp_path):
     dt = time.perf_counter() - t0
     assert p.returncode == 130, err
     assert "interrupted during the prompt's prefill" in err
-    assert dt < 2.0, dt  # one encoder chunk, not the whole prompt
+    assert dt < 3.0, dt  # one encoder chunk, not the whole prompt (tens of seconds)
 
 
 def test_default_model_variable(tmp_path):

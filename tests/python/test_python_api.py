@@ -190,7 +190,7 @@ def test_ctrl_c_during_prefill():
     assert r.returncode == 0, r.stderr
     words = r.stdout.split()
     assert words[0] == "interrupted", r.stdout
-    assert float(words[1]) < 1.5, r.stdout  # one 256-token chunk, not the 12000-token prefill
+    assert float(words[1]) < 3.0, r.stdout  # one 256-token chunk, not the 12000-token prefill (~8 s)
     assert int(words[2]) == 0  # the half-encoded prompt is dropped
 
 
@@ -243,3 +243,17 @@ def test_mypy_strict_on_a_user_script(tmp_path):
     assert r.returncode == 1
     assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in r.stdout
     assert 'Unexpected keyword argument "max_tokenz"' in r.stdout
+
+
+TYPED_MODULES = ["generate", "model", "params", "hub", "_stream", "events", "threads", "demo"]
+
+
+def test_mypy_strict_on_the_typed_modules(tmp_path):
+    """The modules behind the public API pass mypy --strict themselves (kernels' test hooks excluded)."""
+    pytest.importorskip("mypy")
+    pkg = pathlib.Path(ld.__file__).resolve().parent
+    files = [str(pkg / f"{m}.py") for m in TYPED_MODULES]
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
+                        "--cache-dir", str(tmp_path / ".mypy"), *files], cwd=pkg.parent, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
