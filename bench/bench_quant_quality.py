@@ -1,4 +1,4 @@
-"""Quantization quality of the built-in demo model (issue 15): writes bench/results/quant-quality.md.
+"""Quantization quality of the built-in demo model: writes bench/results/quant-quality.md.
 
 No full-precision checkpoint of the demo ships (tools/train_demo.py's output is not committed, and
 re-training takes ~80 min), so the F32 base is the shipped Q8_0 file dequantized to F32 by
@@ -100,7 +100,7 @@ def main():
 def write_md(path, rows, args, text):
     r0 = rows["f32"]
     d0 = r0["denoise"]
-    L = ["# Quantization quality of the demo model (issue 15)", "",
+    L = ["# Quantization quality of the demo model", "",
          "Produced by `python bench/bench_quant_quality.py` "
          f"(`--windows {args.windows}`), {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
          f"{args.threads} threads.", "",

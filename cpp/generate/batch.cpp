@@ -159,7 +159,7 @@ void Sequence::finish_canvas(Model & m) {
     r_.stats.steps_per_canvas.push_back(steps_);
     ++r_.stats.n_canvases;
     commit_ = argmax_;
-    // Pad after the first EOS (spec §8.5).
+    // Pad after the first EOS (docs/algorithm.md §8.5).
     int64_t first_eos = -1;
     for (int64_t i = 0; i < C_; ++i)
         if (is_eos(p_.eos_ids, commit_[(size_t)i])) { first_eos = i; break; }

@@ -213,7 +213,7 @@ GenResult Generator::run_diffusion(const std::vector<int32_t> & prompt, const Ge
         r.stats.steps_per_canvas.push_back(steps);
         ++r.stats.n_canvases;
 
-        // Commit the argmax canvas; pad after the first EOS (spec §8.5).
+        // Commit the argmax canvas; pad after the first EOS (docs/algorithm.md §8.5).
         int64_t first_eos = -1;
         for (int64_t i = 0; i < C; ++i)
             if (is_eos(p.eos_ids, argmax_c[(size_t)i])) { first_eos = i; break; }

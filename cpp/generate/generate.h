@@ -1,4 +1,4 @@
-// Generation on a loaded model: the multi-canvas block-diffusion loop (spec §8.2-8.5) and an
+// Generation on a loaded model: the multi-canvas block-diffusion loop (docs/algorithm.md §8.2-§8.5) and an
 // autoregressive mode on the same weights, with streaming callbacks, cancellation and statistics.
 //
 // Diffusion (per canvas b, positions continue after the model's KV cache):

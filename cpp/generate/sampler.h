@@ -1,4 +1,4 @@
-// The entropy-bound sampler of DiffusionGemma (spec §8.3-8.4), per denoising step of one canvas:
+// The entropy-bound sampler of DiffusionGemma (docs/algorithm.md §8.3-§8.4), per denoising step of one canvas:
 //   T(n)      = t_min + (t_max − t_min)·n/N            n = steps remaining (N … 1)
 //   accept    : sort entropies ascending; position at rank k is accepted when the sum of the
 //               entropies ranked before it is ≤ entropy_bound (the lowest one always is)

@@ -1,5 +1,5 @@
 // The vocab head of one denoising step: from the decoder's output to everything the sampler needs,
-// per canvas position c (spec §6-8, DESIGN.md "the vocab is streamed"):
+// per canvas position c (docs/algorithm.md §6-§8, docs/architecture.md: the vocabulary is streamed):
 //   raw_c   = softcap(h_c · Eᵀ)            [V] canvas logits (h = final-normed hidden state)
 //   pl_c    = raw_c / T                    processed logits (T = the step's temperature)
 //   argmax  = first index of max pl_c

@@ -10,7 +10,7 @@
 // Accepted layout: any tensor order, any gaps, as long as every tensor is aligned, inside the
 // data section and overlaps no other tensor (a superset of what ggml writes).
 //
-// Split (sharded) models (spec/gguf.md §1.5): File::open of the first shard
+// Split (sharded) models (docs/format.md §1.5): File::open of the first shard
 // `NAME-00001-of-0000N.gguf` also maps the other N-1 shards and presents one model: metadata from
 // the first shard, the tensor table of all shards (each TensorInfo points into its own shard's
 // mapping; TensorInfo::shard says which). Every shard's split.no / split.count /

@@ -1,4 +1,4 @@
-// Split (sharded) GGUF models, spec/gguf.md §1.5: the first shard `NAME-00001-of-0000N.gguf`
+// Split (sharded) GGUF models, docs/format.md §1.5: the first shard `NAME-00001-of-0000N.gguf`
 // names the others by the same pattern. File::attach_shards maps shards 2..N, checks every
 // shard's split.no / split.count / split.tensors.count, and appends their tensor tables to the
 // first shard's, so the model reads as one File (each tensor still points into its own shard).

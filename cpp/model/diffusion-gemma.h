@@ -1,4 +1,4 @@
-// DiffusionGemma: the shared Gemma-4 stack run in two modes (spec §4-7).
+// DiffusionGemma: the shared Gemma-4 stack run in two modes (docs/algorithm.md §4-§7).
 //   * encoder (Model::encode): causal prefill writing the KV cache with the encoder layer scalars;
 //   * decoder: a canvas of C tokens at positions Lc..Lc+C-1 (Lc = next position after the cache),
 //     bidirectional within the canvas, attending to the cached prefix (all of it in full layers,

@@ -1,4 +1,4 @@
-// The transposed embedding used by self-conditioning (spec §7): soft[C, H] = P[C, V] · E[V, H] with
+// The transposed embedding used by self-conditioning (docs/algorithm.md §7): soft[C, H] = P[C, V] · E[V, H] with
 // P = softmax(sc_logits). E is stored as V rows of H values, but the contraction runs over V, so
 // the dense matmul kernel (y = x · Wᵀ, W rows of length K) needs Eᵀ: H rows of V values. This
 // builds Eᵀ once (lazily, on the first self-conditioned pass) and runs the product as one matmul.

@@ -1,5 +1,5 @@
 // The one transformer block shared by the DiffusionGemma encoder and decoder passes and by Gemma 3
-// (spec §4). For S tokens with residual stream x [S, H]:
+// (docs/algorithm.md §4). For S tokens with residual stream x [S, H]:
 //
 //   a = rms(x)·attn_norm;  q = rms_head(a Wq)·q_norm;  kr = a Wk;  v = Wv ? a Wv : kr
 //   k = rms_head(kr)·k_norm;  v = v_norm ? rms_head(v) : v;  RoPE(q, k) (rotate-half)

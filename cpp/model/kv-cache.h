@@ -1,7 +1,7 @@
 // The KV cache of the encoder (prefix) tokens: per layer the K (after k_norm and RoPE) and V (after
 // v_norm) rows of every cached token with its absolute position.
 //   * full layers keep every token;
-//   * sliding layers keep the last W-1 tokens (HF DynamicCache semantics, spec §5).
+//   * sliding layers keep the last W-1 tokens (HF DynamicCache semantics, docs/algorithm.md §5).
 // Rows are stored as f32 (default), f16 or q8_0 (head_dim a multiple of 32), in the memory of the
 // backend that runs the layer (place(); the CPU backend's memory is host memory).
 //

@@ -10,7 +10,7 @@
 // the rest of each GPU layer runs on the GPU. Rows cross between backends only at whole-layer (and
 // expert-block) boundaries.
 //
-// Encoder pass (spec §5): tokens at positions pos0.. (default: after the cached tokens), causal
+// Encoder pass (docs/algorithm.md §5): tokens at positions pos0.. (default: after the cached tokens), causal
 // (sliding layers: the query and the W-1 previous tokens), processed in chunks of chunk_size()
 // tokens so memory stays bounded; every layer's K/V is appended to the cache. Without an AR head
 // request it skips the last layer's FFN and the final norm / LM head (only K/V matter).

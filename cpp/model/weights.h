@@ -3,7 +3,7 @@
 // scalars). Every tensor's shape and type is checked against the HParams on load; a missing or
 // misshapen tensor throws ld::Error naming it and the expected shape (GGUF order, ne0 first).
 //
-// Names follow spec/gguf.md Part B (diffusion-gemma) and llama.cpp's gemma3 layout. Expert
+// Names follow docs/format.md §B (diffusion-gemma) and llama.cpp's gemma3 layout. Expert
 // tensors may be fused (ffn_gate_up_exps {E, 2*Fe, X}, gate half first) or split
 // (ffn_gate_exps + ffn_up_exps {E, Fe, X}); self-conditioning tensors are optional.
 #pragma once

@@ -7,7 +7,7 @@
         f.tensor("output_norm.weight")  # float32, dequantized, numpy shape = reversed GGUF shape
         f.check_tensors()               # opt-in data check: NaN/Inf values and scales (reads the whole file)
 
-A split model (``NAME-00001-of-0000N.gguf``, spec/gguf.md §1.5) opens from its first shard as one
+A split model (``NAME-00001-of-0000N.gguf``, docs/format.md §1.5) opens from its first shard as one
 file: ``metadata`` is the first shard's, ``tensors`` spans every shard (``TensorInfo.shard`` and
 ``file_offset`` say where each one lives), ``shard_paths`` lists the files and ``total_size`` is
 their sum. A missing or mismatched shard raises ``GGUFError``.

@@ -1,4 +1,4 @@
-"""Split (sharded) GGUF models, spec/gguf.md §1.5: shards written by the `gguf` package's own
+"""Split (sharded) GGUF models, docs/format.md §1.5: shards written by the `gguf` package's own
 writer (GGUFWriter split_max_tensors / split_max_size / small_first_shard) open from the first
 shard as one model in ld.GGUFFile (checked against gguf.GGUFReader on every shard), every split.*
 key and count is checked (missing, renamed, foreign and inconsistent shards are clear errors),
