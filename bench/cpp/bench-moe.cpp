@@ -2,7 +2,8 @@
 // experts; gate_up Q4_K 2816->1408, down Q5_0 / Q8_0 704->2816), for profiling with perf (the Python
 // module is stripped). Build against the static core library, e.g.
 //   g++ -O2 -std=c++17 -Iggml/include bench/cpp/bench-moe.cpp build/dev/libld_ggml.a -lpthread -o /tmp/bench-moe
-// Usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS. Prints the median CPU-time rate.
+// Usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS. Prints the median CPU-time rate per
+// core and its ratio to the vnni int8 peak measured in the same run (cpu_peak_gops).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -56,10 +57,13 @@ int main(int argc, char ** argv) {
         wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         cpu.push_back((double)(std::clock() - c0) / CLOCKS_PER_SEC);
     }
+    const double vnni = cpu_peak_gops("vnni", 0.3), amx = cpu_peak_gops("amx_int8", 0.2);
     std::sort(cpu.begin(), cpu.end());
     std::sort(wall.begin(), wall.end());
     const double fl = 2.0 * N * TK * K * M;
-    std::printf("%s %s threads %d: median cpu %.1f ms (%.1f GFLOP/s per core), wall %.1f ms\n", which.c_str(), argv[2], nth,
-                cpu[cpu.size() / 2] * 1e3, fl / (cpu[cpu.size() / 2] / nth) / 1e9, wall[wall.size() / 2] * 1e3);
+    const double rate = fl / cpu[cpu.size() / 2] / 1e9;  // CPU time summed over the threads: per core
+    std::printf("%s %s threads %d: median cpu %.1f ms, %.1f GFLOP/s per core of CPU time = %.1f%% of the vnni peak "
+                "(%.0f GOP/s per core, measured now; amx_int8 %.0f), wall %.1f ms\n", which.c_str(), argv[2], nth,
+                cpu[cpu.size() / 2] * 1e3, rate, 100.0 * rate / vnni, vnni, amx, wall[wall.size() / 2] * 1e3);
     return 0;
 }
