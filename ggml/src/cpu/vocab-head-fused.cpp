@@ -99,7 +99,6 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
         part.assign((size_t)(C * H), 0.0f);
     }
     if (sparse) {
-        w_kept.assign(w_tile.size(), 0.0f);
         tau.assign((size_t)C, 0.0f);
         keep.assign((size_t)tile, 0);
         kept.reserve((size_t)tile);
@@ -167,6 +166,8 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
             n_used = (int64_t)kept.size();
             if (n_used < nt) {  // pack the kept columns of w together (zero padded to Eᵀ's block)
                 n_prod = et->cols(n_used);
+                // sized by the kept rows only, on demand (no page faults for a tile that keeps every row)
+                if (w_kept.size() < (size_t)(C * n_prod)) w_kept.resize((size_t)(C * n_prod));
                 pool->parallel_for(n_blocks, [&](int64_t blk, int) {
                     for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
                         const float * wc = w_tile.data() + c * nc;
