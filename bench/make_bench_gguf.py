@@ -5,7 +5,9 @@ benchmarking the engine (`llama-diffusion-bench model -m FILE`), in seconds and 
 Dimensions (google/diffusiongemma-26B-A4B-it, layer for layer): hidden 2816, 16 query heads,
 sliding layers 8 KV heads x head dim 256 (window 1024), full layers 2 KV heads x head dim 512 with
 no V projection, 128 experts top-8 of width 704, dense / self-conditioning MLP width 2112, vocab
-262,144, canvas 256, softcap 30. Default layers: 2 (sliding, full).
+262,144, canvas 256, softcap 30. Default layers: 2 (sliding, full); `--layers real` gives the
+real model's 30 layers (5 sliding then 1 full, five times: 25 sliding + 5 full; 15.65 GiB at
+Q4_K_M, written in about a minute without quantizing), `--layers N` the first N of that pattern.
 
 How: the converter's own planner (llama_diffusion.convert) is run on a generated config.json and a
 minimal tokenizer.json, so the tensor table, the metadata and the llama-quantize type plan
@@ -19,10 +21,13 @@ model, so only timing means anything.
 
 Tokenizer: a minimal gemma4 BPE vocabulary of 262,144 entries (Gemma-like specials 0 <pad>,
 1 <eos>, 2 <bos>, 3 <unk>, 4 <mask>, 105 <|turn>, 106 <turn|>, the 256 <0xXX> byte tokens, the
-printable ASCII characters, then <unusedK> filler), no merges, with a Gemma-4 chat template.
+printable ASCII characters, then <unusedK> filler), no merges (a valid character-level BPE: the
+CLI loads the file and runs it end to end), with a Gemma-4 chat template.
 
     PYTHONPATH=build/<dir>/pkg python bench/make_bench_gguf.py --outtype q4_k_m -o bench/models/dg-2L-Q4_K_M.gguf
     PYTHONPATH=build/<dir>/pkg python bench/make_bench_gguf.py --outtype q8_0   -o bench/models/dg-2L-Q8_0.gguf
+    PYTHONPATH=build/<dir>/pkg python bench/make_bench_gguf.py --layers real   -o bench/models/dg-30L-Q4_K_M.gguf
+    llama-diffusion-cli -m bench/models/dg-30L-Q4_K_M.gguf -p "hello" -n 256 -s 1
 
 (*.gguf files are git-ignored.)
 """
@@ -40,6 +45,8 @@ REAL = dict(vocab_size=262144, hidden_size=2816, intermediate_size=2112, num_att
             num_key_value_heads=8, head_dim=256, global_head_dim=512, num_global_key_value_heads=2,
             num_experts=128, top_k_experts=8, moe_intermediate_size=704, sliding_window=1024)
 CANVAS = 256
+# The real model's layer pattern (30 layers): five sliding-window layers then one full-attention layer.
+REAL_LAYERS = (["sliding_attention"] * 5 + ["full_attention"]) * 5
 POOL_ROWS = 4096      # distinct random rows per (type, row length); tiled over the tensor
 CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|turn>{{ m['role'] }}\n{{ m['content'] }}<turn|>\n"
                  "{% endfor %}{% if add_generation_prompt %}<|turn>model\n{% endif %}")
@@ -160,23 +167,43 @@ def write(out_path, outtype, layer_types, dims, seed=1234, threads=2, force=Fals
     return out_path
 
 
+def layers_from_args(layers, layer_types):
+    """The layer type list of --layers (real | N) or --layer-types (comma list of s / f; default s,f)."""
+    if layers is not None and layer_types is not None:
+        raise SystemExit("give --layers or --layer-types, not both")
+    if layers is not None:
+        if layers == "real":
+            return list(REAL_LAYERS)
+        try:
+            n = int(layers)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= len(REAL_LAYERS):
+            raise SystemExit(f"--layers: expected 'real' or a layer count in 1..{len(REAL_LAYERS)}, got {layers!r}")
+        return list(REAL_LAYERS[:n])
+    code = {"s": "sliding_attention", "f": "full_attention"}
+    try:
+        return [code[x.strip()] for x in (layer_types or "s,f").split(",")]
+    except KeyError as e:
+        raise SystemExit(f"--layer-types: unknown layer type {e} (use s or f)") from None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--outfile", required=True, help="output GGUF path")
     ap.add_argument("--outtype", default="q4_k_m", type=str.lower,
                     help="q4_k_m (default), q8_0, or any converter --outtype")
-    ap.add_argument("--layer-types", default="s,f", help="comma list of s (sliding) / f (full); default s,f")
+    ap.add_argument("--layer-types", default=None, help="comma list of s (sliding) / f (full); default s,f")
+    ap.add_argument("--layers", default=None,
+                    help="'real' (the real 30-layer pattern: 25 sliding + 5 full) or N (its first N layers); "
+                         "not with --layer-types")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--force", action="store_true", help="overwrite an existing output file")
     for k, v in REAL.items():  # overridable only for quick smoke tests; defaults are the real model
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=v)
     args = ap.parse_args(argv)
-    code = {"s": "sliding_attention", "f": "full_attention"}
-    try:
-        layer_types = [code[x.strip()] for x in args.layer_types.split(",")]
-    except KeyError as e:
-        raise SystemExit(f"--layer-types: unknown layer type {e} (use s or f)") from None
+    layer_types = layers_from_args(args.layers, args.layer_types)
     dims = {k: getattr(args, k) for k in REAL}
     from llama_diffusion.convert.errors import ConvertError
     try:

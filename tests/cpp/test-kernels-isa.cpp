@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "ld-ggml/blocks.h"
 #include "ld-ggml/cpu-features.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
@@ -321,6 +322,49 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
     }
 }
 
+// The avx512 Q4_K panel (vector scale decoding, 16 rows at a time) holds exactly the codes and the
+// f32 scales of the scalar unpacker (mm::unpack_row), zero scales for the rows past n_rows: full,
+// partial (two row halves, one empty) panels, with random scale bytes (every 6-bit pattern).
+void test_q4k_panel(const std::vector<MmTable> & tables) {
+    std::mt19937 rng(29);
+    for (const MmTable & tb : tables) {
+        if (tb.isa != CpuIsa::avx512) continue;
+        const int R = tb.k->R;
+        const int64_t K = 3 * 256, nb = K / 32;
+        const size_t rb = row_size(Type::Q4_K, K);
+        std::vector<uint8_t> w(rb * (size_t)R);
+        for (auto & b : w) b = (uint8_t)rng();
+        for (size_t o = 0; o < w.size(); o += sizeof(block_q4_K)) {  // finite d, dmin of both signs
+            const fp16_t d = f32_to_fp16(std::ldexp((float)(rng() % 200) - 100.0f, -12));
+            const fp16_t dm = f32_to_fp16(std::ldexp((float)(rng() % 200) - 100.0f, -14));
+            std::memcpy(&w[o], &d, 2);
+            std::memcpy(&w[o + 2], &dm, 2);
+        }
+        const size_t pbytes = tb.k->panel_bytes(Type::Q4_K, K);
+        std::vector<uint8_t> pbuf(pbytes + 64);
+        uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
+        const size_t q_bytes = ((size_t)K * R + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
+        for (int n_rows : {R, 20, 5}) {
+            tb.k->pack_panel(Type::Q4_K, w.data(), rb, n_rows, K, panel);
+            const float * s1 = reinterpret_cast<const float *>(panel + q_bytes);
+            const float * s2 = reinterpret_cast<const float *>(panel + q_bytes + s_bytes);
+            bool ok = true;
+            std::vector<uint8_t> u((size_t)K);
+            std::vector<float> a((size_t)nb), m((size_t)nb);
+            for (int r = 0; r < R; ++r) {
+                if (r < n_rows) mm::unpack_row(Type::Q4_K, w.data() + rb * (size_t)r, K, u.data(), a.data(), m.data());
+                for (int64_t b = 0; b < nb; ++b) {
+                    const float wa = r < n_rows ? a[(size_t)b] : 0.0f, wm = r < n_rows ? m[(size_t)b] : 0.0f;
+                    ok = ok && std::memcmp(&s1[b * R + r], &wa, 4) == 0 && std::memcmp(&s2[b * R + r], &wm, 4) == 0;
+                }
+                for (int64_t k = 0; r < n_rows && k < K; ++k)  // code k of row r: byte k%4 of dword k/4 at [k/4][r]
+                    ok = ok && panel[(size_t)(k / 4) * R * 4 + (size_t)r * 4 + (size_t)(k % 4)] == u[(size_t)k];
+            }
+            check(ok, ld::strfmt("table %s: Q4_K panel of %d rows equals the scalar unpacker bit for bit", tb.name, n_rows));
+        }
+    }
+}
+
 // ---- 3. nn ops ----
 
 bool close(float got, double want, double rtol, double atol) {
@@ -539,6 +583,7 @@ int main() {
         test_moe(isas, pool);
         const std::vector<MmTable> tables = mm_tables(isas);
         test_mm_tables(tables, pool);
+        test_q4k_panel(tables);
         test_nn_ops(isas, pool);
         test_attention(isas, pool);
         test_nn_tables(isas);

@@ -8,7 +8,12 @@
 //   2. the fused head with a Q8_0 / Q6_K embedding against the plain head (materialised logits,
 //      TransposedEmbedding) and against a float64 softmax of the same logits: argmax, entropy,
 //      draws, and soft = Σ p_v E_v within the 8-bit rounding of E and p;
-//   3. the fused head's outputs are bit-identical for 1, 2 and 3 threads.
+//   3. the fused head's outputs are bit-identical for 1, 2 and 3 threads;
+//   4. sparse self-conditioning (soft_drop_mass = 1e-6) on a peaked softmax: rows are skipped, argmax,
+//      entropy and draws equal the exact mode's, soft is within 1e-6 * max|E| (+ f32 rounding) of a
+//      float64 Σ p_v E_v for an F32 embedding (within the 8-bit rounding for Q8_0 / Q6_K), bit-identical
+//      for 1, 2 and 3 threads; exact mode uses every row; a flat softmax keeps every row and equals the
+//      exact mode bit for bit.
 // Tests 1 (also with a BF16 embedding) and 2 run once per ISA this CPU and build can run (forced with
 // cpu_isa_set), so every kernel of ld-ggml/dequant-rows.h that builds the tiles is covered.
 #include <cmath>
@@ -205,6 +210,109 @@ void test_thread_count() {
     }
 }
 
+// ggml::vocab_head_fused on [C, H] hidden states with embedding e (tied), drop mass eps.
+struct SparseOut {
+    std::vector<int32_t> argmax, draw;
+    std::vector<float> entropy, soft;
+    int64_t rows = -1;
+};
+SparseOut run_head(const std::vector<float> & hidden, int64_t C, int64_t H, int64_t V, const Emb & e, float eps,
+                   int nth, int64_t tile) {
+    SparseOut o;
+    o.argmax.resize((size_t)C);
+    o.draw.resize((size_t)C);
+    o.entropy.resize((size_t)C);
+    o.soft.resize((size_t)(C * H));
+    ggml::VocabHeadArgs a;
+    a.hidden = hidden.data();
+    a.C = C; a.H = H; a.V = V;
+    a.out_w = a.embd = e.m.data;
+    a.out_type = a.embd_type = e.m.type;
+    a.temperature = 0.7f;
+    a.seed = 3;
+    a.argmax = o.argmax.data(); a.draw = o.draw.data(); a.entropy = o.entropy.data(); a.soft = o.soft.data();
+    a.soft_drop_mass = eps;
+    a.soft_rows_used = &o.rows;
+    ggml::ThreadPool pool(nth);
+    ggml::vocab_head_fused(a, &pool, tile);
+    return o;
+}
+
+void test_sparse() {
+    const int64_t C = 6, H = 256, V = 3000, tile = 512;
+    std::mt19937 g(17);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> f((size_t)(V * H)), hidden((size_t)(C * H)), flat((size_t)(C * H));
+    for (auto & x : f) x = nd(g);
+    for (auto & x : hidden) x = 0.75f * nd(g);  // logits ~ N(0, 12^2): a peaked softmax
+    for (auto & x : flat) x = 0.002f * nd(g);   // logits ~ 0: every row matters
+    for (ggml::Type t : {ggml::Type::F32, ggml::Type::Q8_0, ggml::Type::Q6_K}) {
+        const Emb e = make_emb(f, H, V, t);
+        const std::vector<float> Ed = dequant(e.m);
+        const SparseOut ex = run_head(hidden, C, H, V, e, 0.0f, 2, tile);
+        const SparseOut sp = run_head(hidden, C, H, V, e, 1e-6f, 2, tile);
+        CHECK(ex.rows == V);
+        CHECK(sp.rows > 0 && sp.rows < V / 2);
+        std::printf("  sparse soft (%s): %lld of %lld rows used\n", ggml::type_name((int32_t)t), (long long)sp.rows, (long long)V);
+        CHECK(sp.argmax == ex.argmax && sp.draw == ex.draw && sp.entropy == ex.entropy);
+        for (int64_t c = 0; c < C; ++c) {
+            // float64 reference of the same logits: the F32 product of the kernels is close to this one
+            std::vector<double> lg((size_t)V);
+            double m = -1e300;
+            for (int64_t v = 0; v < V; ++v) {
+                double d = 0.0;
+                for (int64_t h = 0; h < H; ++h) d += (double)hidden[(size_t)(c * H + h)] * Ed[(size_t)(v * H + h)];
+                lg[(size_t)v] = d / 0.7;
+                m = std::max(m, lg[(size_t)v]);
+            }
+            double s = 0.0, emax = 0.0;
+            for (int64_t v = 0; v < V; ++v) s += std::exp(lg[(size_t)v] - m);
+            for (float x : Ed) emax = std::max(emax, (double)std::fabs(x));
+            double err_sp = 0.0, err_ex = 0.0;
+            for (int64_t h = 0; h < H; ++h) {
+                double ref = 0.0;
+                for (int64_t v = 0; v < V; ++v) ref += std::exp(lg[(size_t)v] - m) / s * Ed[(size_t)(v * H + h)];
+                err_sp = std::max(err_sp, std::fabs(sp.soft[(size_t)(c * H + h)] - ref));
+                err_ex = std::max(err_ex, std::fabs(ex.soft[(size_t)(c * H + h)] - ref));
+            }
+            if (t == ggml::Type::F32) {
+                // the dropped mass (<= 1e-6) plus the f32 rounding of the logits (relative ~1e-5 here)
+                CHECK(err_sp <= 1e-6 * emax + 1e-4 * emax);
+                CHECK(std::fabs(err_sp - err_ex) <= 1e-6 * emax + 1e-6);
+            } else {
+                // the quantized logits (Q8_0 activations) move p away from the float64 reference for both
+                // modes alike; sparse vs exact: the dropped mass plus the 8-bit roundings of Eᵀ and of p, whose
+                // blocks group other rows in sparse mode (each at most half a step, amax / 254, per mode)
+                double d = 0.0;
+                for (int64_t h = 0; h < H; ++h)
+                    d = std::max(d, (double)std::fabs(sp.soft[(size_t)(c * H + h)] - ex.soft[(size_t)(c * H + h)]));
+                if (!(d <= 1e-6 * emax + 4.0 * emax / 254.0))
+                    std::fprintf(stderr, "sparse %s c %lld: |sparse - exact| %g, err %g / %g, emax %g\n",
+                                 ggml::type_name((int32_t)t), (long long)c, d, err_sp, err_ex, emax);
+                CHECK(d <= 1e-6 * emax + 4.0 * emax / 254.0);
+                CHECK(err_sp <= 1.5 * err_ex + emax / 254.0);
+            }
+        }
+        for (int nth : {1, 3}) {
+            const SparseOut o = run_head(hidden, C, H, V, e, 1e-6f, nth, tile);
+            CHECK(o.rows == sp.rows && o.argmax == sp.argmax && o.draw == sp.draw);
+            CHECK(std::memcmp(o.soft.data(), sp.soft.data(), sizeof(float) * o.soft.size()) == 0);
+        }
+        // a flat softmax: no row is negligible, so sparse mode is the exact mode
+        const SparseOut fe = run_head(flat, C, H, V, e, 0.0f, 2, tile), fs = run_head(flat, C, H, V, e, 1e-6f, 2, tile);
+        CHECK(fs.rows == V);
+        CHECK(std::memcmp(fe.soft.data(), fs.soft.data(), sizeof(float) * fe.soft.size()) == 0);
+    }
+    bool threw = false;
+    try {
+        const Emb e = make_emb(f, H, V, ggml::Type::F32);
+        run_head(hidden, C, H, V, e, 1.5f, 1, tile);
+    } catch (const std::exception &) {
+        threw = true;
+    }
+    CHECK(threw);  // soft_drop_mass outside [0, 1)
+}
+
 }  // namespace
 
 int main() {
@@ -215,6 +323,11 @@ int main() {
         test_fused_vs_plain();
     }
     test_thread_count();
+    for (ggml::CpuIsa isa : ggml::cpu_isas_available()) {
+        ggml::cpu_isa_set(isa);
+        std::printf("isa %s: sparse self-conditioning\n", ggml::cpu_isa_name(isa));
+        test_sparse();
+    }
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -55,6 +55,42 @@ def test_bench_model_json(small_file, capsys):
     assert res["canvas"] == 32 and res["layer_types"] == ["s", "f"]
 
 
+def test_layers_option():
+    real = make_bench_gguf.layers_from_args("real", None)
+    assert len(real) == 30 and real.count("full_attention") == 5
+    assert [i for i, t in enumerate(real) if t == "full_attention"] == [5, 11, 17, 23, 29]
+    assert make_bench_gguf.layers_from_args("7", None) == real[:7]
+    assert make_bench_gguf.layers_from_args(None, None) == ["sliding_attention", "full_attention"]
+    assert make_bench_gguf.layers_from_args(None, "f,s") == ["full_attention", "sliding_attention"]
+    for bad in (("0", None), ("31", None), ("many", None), ("real", "s,f"), (None, "s,x")):
+        with pytest.raises(SystemExit):
+            make_bench_gguf.layers_from_args(*bad)
+
+
+def test_tokenizer_is_character_level_like_hf(small_file):
+    """The file's BPE vocabulary has no merges: the engine loads it and tokenizes as HF tokenizers does
+    on the same tokenizer.json (character level, byte fallback for the rest)."""
+    import json
+    from tokenizers import Tokenizer as HFTokenizer
+    from llama_diffusion.tokenizer import Tokenizer
+    tj, _ = make_bench_gguf.tokenizer_files(SMALL["vocab_size"])
+    hf = HFTokenizer.from_str(json.dumps(tj))
+    ours = Tokenizer.from_gguf(small_file)
+    for text in ("def f(x):\n    return x + 1", "hello world", "caf\u00e9 \u2603"):
+        assert ours.encode(text, False) == hf.encode(text, add_special_tokens=False).ids, text
+
+
+def test_cli_runs_the_bench_file(small_file):
+    import subprocess
+    from cli_helpers import find_cli
+    cli = find_cli()
+    assert cli, "llama-diffusion-cli not found"
+    p = subprocess.run([cli, "-m", small_file, "-p", "def f(x):", "-n", "16", "-s", "1", "-t", "1",
+                        "--no-diffusion-visual"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "tokens delivered" in p.stderr
+
+
 def test_bench_model_rejects_bad_args(small_file):
     with pytest.raises(SystemExit):
         bench_model.run(["-m", small_file, "--repeats", "0"])

@@ -249,8 +249,12 @@ def test_bad_input_gives_clear_errors(tiny):
         Tokenizer.from_vocab(["a"], model="wordpiece")
     with pytest.raises(ValueError, match="scores"):
         Tokenizer.from_vocab(["a", "b"], model="llama", scores=[0.0])
-    with pytest.raises(ValueError, match="needs tokenizer.ggml.merges"):
-        Tokenizer.from_vocab(["a", "b"], model="gemma4")
+    # a BPE vocabulary with no merges is valid (character level), as in HF tokenizers
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers.models import BPE
+    hf_chars = HFTokenizer(BPE({"a": 0, "b": 1, "ab": 2}, []))
+    chars = Tokenizer.from_vocab(["a", "b", "ab"], model="gemma4")
+    assert chars.encode("abba", False) == hf_chars.encode("abba").ids == [0, 1, 1, 0]
     with pytest.raises(ValueError, match="merge 0"):
         Tokenizer.from_vocab(["a", "b"], model="gemma4", merges=["a b"])
     with pytest.raises(ValueError, match="bos token id 5"):

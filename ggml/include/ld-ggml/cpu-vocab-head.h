@@ -46,6 +46,16 @@ struct VocabHeadArgs {
     int32_t * draw = nullptr;         // [C]
     float * entropy = nullptr;        // [C]
     float * soft = nullptr;           // [C, H] or nullptr
+    // Sparse self-conditioning: 0 (default) = exact, soft sums every vocabulary row. eps > 0: soft skips
+    // the rows whose probability is provably negligible, with Σ over the skipped rows of p_v <= eps for
+    // every position (so |soft - exact soft| <= eps * max_v |E_v| per component, plus the rounding of
+    // the 8-bit Eᵀ blocks, grouped over the kept rows): in a tile, with the running maximum m and the
+    // running sum S (this tile included) of position c, row v is skipped for c when
+    // e^{l_v - m} <= eps * S / V; since the final sum is >= S, p_v <= eps / V, and the V rows add up to
+    // at most eps. A row is skipped when every position skips it; argmax, entropy and the draw always
+    // use every row. Tiles that keep every row give the exact mode's result bit for bit.
+    float soft_drop_mass = 0.0f;
+    int64_t * soft_rows_used = nullptr;  // out (optional): vocabulary rows the soft sum used, over all tiles
 };
 
 // The RNG key of one step's draws.
@@ -85,6 +95,9 @@ public:
     int64_t cols(int64_t nt) const { return (nt + blk_ - 1) / blk_ * blk_; }
     // Fills the tile for rows [v0, v0 + nt), nt <= max_nt. Deterministic for any thread count.
     void build(int64_t v0, int64_t nt, ThreadPool * pool);
+    // Fills the tile for the n <= max_nt rows rows[0..n) (vocabulary indices in [0, V), any order): column
+    // i of Eᵀ is row rows[i] of E (the sparse self-conditioning's kept rows).
+    void build_rows(const int32_t * rows, int64_t n, ThreadPool * pool);
     const void * data() const { return data_.data(); }   // [H rows of cols(nt)] after build
     Type type() const { return type_; }
 
@@ -99,6 +112,9 @@ private:
     int64_t H_ = 0, blk_ = 1, cols_ = 1;      // cols_: embedding columns per build task
     std::vector<uint8_t> data_;
     std::vector<std::vector<float>> scratch_;  // per thread: [32, H] dequantized rows
+    int64_t V_ = 0;
+    // column i of the tile is row (idx ? idx[i] : v0 + i) of E
+    void build_impl(int64_t v0, const int32_t * idx, int64_t nt, ThreadPool * pool);
 };
 
 }  // namespace ld::ggml

@@ -251,22 +251,47 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
                 _mm512_store_si512((void *)(base + (8 + i) * (R * 4)), _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4));
             }
         }
-        for (int rr = 0; rr < R; ++rr) {
-            if (rr >= n_rows) {
-                for (int j = 0; j < 8; ++j) { s1[(8 * b + j) * R + rr] = 0.0f; s2[(8 * b + j) * R + rr] = 0.0f; }
+        // the scales of 16 rows at a time: the header dwords of each row's super-block gathered (d | dmin,
+        // scales 0-3, 4-7, 8-11), the 6-bit (scale, min) pairs taken apart lane-wise; the same f32
+        // products as the scalar rule (unpack_row), rows past n_rows get zero
+        for (int rh = 0; rh < 2; ++rh) {
+            const __mmask16 live = (__mmask16)(n_rows - 16 * rh >= 16 ? 0xffff : n_rows <= 16 * rh ? 0 : (1u << (n_rows - 16 * rh)) - 1u);
+            if (!live) {
+                for (int j = 0; j < 8; ++j) {
+                    _mm512_store_ps(s1 + (8 * b + j) * R + 16 * rh, _mm512_setzero_ps());
+                    _mm512_store_ps(s2 + (8 * b + j) * R + 16 * rh, _mm512_setzero_ps());
+                }
                 continue;
             }
-            const block_q4_K & x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * rr)[b];
-            const float d = fp16_to_f32(x.d), dmin = fp16_to_f32(x.dmin);
+            const __m512i ridx = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * rh),
+                                                                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                                                    _mm512_set1_epi32((int)row_bytes));
+            const uint8_t * base = rows + (size_t)b * sizeof(block_q4_K);
+            const __m512i h0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)base, 1);
+            const __m512i S0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 4), 1);
+            const __m512i S1 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 8), 1);
+            const __m512i S2 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 12), 1);
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(h0, _mm512_set1_epi32(0xffff))));
+            const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h0, 16)));
+            const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3);
             for (int j = 0; j < 8; ++j) {
-                int sc, mn;
-                if (j < 4) { sc = x.scales[j] & 63; mn = x.scales[j + 4] & 63; }
-                else {
-                    sc = (x.scales[j + 4] & 15) | ((x.scales[j - 4] >> 6) << 4);
-                    mn = (x.scales[j + 4] >> 4) | ((x.scales[j] >> 6) << 4);
+                __m512i sc, mn;
+                if (j < 4) {
+                    sc = _mm512_and_si512(_mm512_srli_epi32(S0, 8 * j), m63);
+                    mn = _mm512_and_si512(_mm512_srli_epi32(S1, 8 * j), m63);
+                } else {
+                    const int sh = 8 * (j - 4);
+                    const __m512i c = _mm512_srli_epi32(S2, sh);
+                    sc = _mm512_or_si512(_mm512_and_si512(c, m15),
+                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S0, sh + 6), m3), 4));
+                    mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), m15),
+                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S1, sh + 6), m3), 4));
                 }
-                s1[(8 * b + j) * R + rr] = d * (float)sc;
-                s2[(8 * b + j) * R + rr] = -(dmin * (float)mn);
+                // s2 = -(dmin * mn) (a sign flip, as the scalar rule); missing rows +0
+                const __m512 v1 = _mm512_maskz_mul_ps(live, d, _mm512_cvtepi32_ps(sc));
+                const __m512 v2 = _mm512_maskz_xor_ps(live, _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)), _mm512_set1_ps(-0.0f));
+                _mm512_store_ps(s1 + (8 * b + j) * R + 16 * rh, v1);
+                _mm512_store_ps(s2 + (8 * b + j) * R + 16 * rh, v2);
             }
         }
     }

@@ -120,16 +120,25 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         const int n = (int)std::min<int64_t>(C, groups[g].n - i0);
         k->pack_tile(w, act, groups[g].ids + i0, n, K, tiles_base + tb * (size_t)t);
     });
-    // 2. tasks: (group, panel, chunk of tiles), panel-major so a thread reuses its packed panel
+    // 2. tasks: (group, run of PB consecutive panels, chunk of tiles), handed out longest first (cost ~
+    // panels x (tiles + the packing, worth ~2 tiles)): experts with many tokens start early and the
+    // threads finish together. A task packs each of its panels once and runs all its tiles over it.
+    // Every output element is computed by exactly one task, the same way for any thread count.
     const int64_t n_panels = (M + R - 1) / R;
     const int64_t chunk_tiles = std::max<int64_t>(1, 1024 / C);
-    struct Task { int32_t g; int32_t p; int64_t t0, t1; };
+    const int nt = pool.n_threads();
+    int64_t n_units = 0;  // (group, panel, tile chunk) units
+    for (size_t g = 0; g < groups.size(); ++g) n_units += n_panels * ((tile0[g + 1] - tile0[g] + chunk_tiles - 1) / chunk_tiles);
+    const int64_t PB = std::clamp<int64_t>(n_units / (16 * (int64_t)nt), 1, 8);  // panels per task
+    struct Task { int32_t g; int32_t p0, p1; int64_t t0, t1; int64_t cost; };
     std::vector<Task> tasks;
     for (size_t g = 0; g < groups.size(); ++g)
-        for (int64_t p = 0; p < n_panels; ++p)
-            for (int64_t t = tile0[g]; t < tile0[g + 1]; t += chunk_tiles)
-                tasks.push_back({(int32_t)g, (int32_t)p, t, std::min(tile0[g + 1], t + chunk_tiles)});
-    const int nt = pool.n_threads();
+        for (int64_t p = 0; p < n_panels; p += PB)
+            for (int64_t t = tile0[g]; t < tile0[g + 1]; t += chunk_tiles) {
+                const int64_t t1 = std::min(tile0[g + 1], t + chunk_tiles), p1 = std::min(n_panels, p + PB);
+                tasks.push_back({(int32_t)g, (int32_t)p, (int32_t)p1, t, t1, (p1 - p) * (t1 - t + 2)});
+            }
+    std::stable_sort(tasks.begin(), tasks.end(), [](const Task & a, const Task & b) { return a.cost > b.cost; });
     std::vector<std::vector<uint8_t>> panels((size_t)nt);
     std::vector<std::pair<int32_t, int32_t>> cached((size_t)nt, {-1, -1});
     pool.parallel_for((int64_t)tasks.size(), [&](int64_t ti, int th) {
@@ -138,35 +147,37 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         std::vector<uint8_t> & pbuf = panels[(size_t)th];
         if (pbuf.size() < pb + 64) pbuf.resize(pb + 64);
         uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
-        const int64_t r0 = (int64_t)T.p * R;
-        const int n_rows = (int)std::min<int64_t>(R, M - r0);
-        if (cached[(size_t)th] != std::make_pair(T.g, T.p)) {
-            k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
-            cached[(size_t)th] = {T.g, T.p};
-        }
-        if (k->compute_tiles) {  // the whole chunk in one call
-            const int nt = (int)(T.t1 - T.t0);
-            static thread_local std::vector<float *> yptr;
-            static thread_local std::vector<float * const *> ycols;
-            static thread_local std::vector<int> ncols;
-            yptr.resize((size_t)nt * C);
-            ycols.resize((size_t)nt);
-            ncols.resize((size_t)nt);
-            for (int i = 0; i < nt; ++i) {
-                const int64_t i0 = (T.t0 + i - tile0[(size_t)T.g]) * C;
-                ncols[(size_t)i] = (int)std::min<int64_t>(C, G.n - i0);
-                for (int c = 0; c < ncols[(size_t)i]; ++c) yptr[(size_t)i * C + c] = G.out[i0 + c] + r0;
-                ycols[(size_t)i] = yptr.data() + (size_t)i * C;
+        for (int32_t p = T.p0; p < T.p1; ++p) {
+            const int64_t r0 = (int64_t)p * R;
+            const int n_rows = (int)std::min<int64_t>(R, M - r0);
+            if (cached[(size_t)th] != std::make_pair(T.g, p)) {
+                k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
+                cached[(size_t)th] = {T.g, p};
             }
-            k->compute_tiles(w, panel, tiles_base + tb * (size_t)T.t0, tb, nt, K, n_rows, ncols.data(), ycols.data());
-            return;
-        }
-        float * ycol[64];
-        for (int64_t t = T.t0; t < T.t1; ++t) {
-            const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
-            const int n = (int)std::min<int64_t>(C, G.n - i0);
-            for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
-            k->compute(w, panel, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
+            if (k->compute_tiles) {  // the whole chunk in one call
+                const int ntl = (int)(T.t1 - T.t0);
+                static thread_local std::vector<float *> yptr;
+                static thread_local std::vector<float * const *> ycols;
+                static thread_local std::vector<int> ncols;
+                yptr.resize((size_t)ntl * C);
+                ycols.resize((size_t)ntl);
+                ncols.resize((size_t)ntl);
+                for (int i = 0; i < ntl; ++i) {
+                    const int64_t i0 = (T.t0 + i - tile0[(size_t)T.g]) * C;
+                    ncols[(size_t)i] = (int)std::min<int64_t>(C, G.n - i0);
+                    for (int c = 0; c < ncols[(size_t)i]; ++c) yptr[(size_t)i * C + c] = G.out[i0 + c] + r0;
+                    ycols[(size_t)i] = yptr.data() + (size_t)i * C;
+                }
+                k->compute_tiles(w, panel, tiles_base + tb * (size_t)T.t0, tb, ntl, K, n_rows, ncols.data(), ycols.data());
+                continue;
+            }
+            float * ycol[64];
+            for (int64_t t = T.t0; t < T.t1; ++t) {
+                const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
+                const int n = (int)std::min<int64_t>(C, G.n - i0);
+                for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
+                k->compute(w, panel, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
+            }
         }
     });
 }

@@ -8,6 +8,9 @@
 //      maximum m (soft is rescaled when m grows)
 //   3. soft[C, H] += w[C, cols] · E[v0 : v0 + nt]                    ggml::matmul with the tile's Eᵀ
 //      (EmbeddingTileT: F32 for F32 embeddings, Q8_0 otherwise, as the plain head's E)
+//      Sparse mode (soft_drop_mass = eps > 0): only the tile's rows that some position needs (weight
+//      above eps * S_c / V, cpu-vocab-head.h) enter the product, packed together (w's columns and Eᵀ's
+//      rows); a tile that keeps every row runs the exact product.
 // Every step is split into fixed tasks (matmul tiles, position blocks, 32-row groups), so the
 // results do not depend on the thread count.
 #include <algorithm>
@@ -66,6 +69,10 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
         throw Error(strfmt("vocab head: empty input (C %lld, H %lld, V %lld)", (long long)C, (long long)H, (long long)V));
     if (!a.hidden || !a.out_w || !a.argmax || !a.draw || !a.entropy || (a.soft && !a.embd))
         throw Error("vocab head: null argument");
+    if (!(a.soft_drop_mass >= 0.0f && a.soft_drop_mass < 1.0f))
+        throw Error(strfmt("vocab head: soft_drop_mass must be in [0, 1), got %g", (double)a.soft_drop_mass));
+    const bool sparse = a.soft && a.soft_drop_mass > 0.0f;
+    int64_t rows_used = 0;
     const bool want_soft = a.soft != nullptr;
     const float * hidden = a.hidden;
     const float cap = a.softcap;
@@ -83,11 +90,18 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
 
     // Self-conditioning: the tile's Eᵀ, the weights w [C, cols] and the tile's product [C, H].
     std::unique_ptr<EmbeddingTileT> et;
-    std::vector<float> w_tile, part;
+    std::vector<float> w_tile, part, w_kept, tau;
+    std::vector<uint8_t> keep;
+    std::vector<int32_t> kept;
     if (want_soft) {
         et = std::make_unique<EmbeddingTileT>(a.embd, a.embd_type, H, V, tile, pool->n_threads());
         w_tile.assign((size_t)(C * et->cols(tile)), 0.0f);
         part.assign((size_t)(C * H), 0.0f);
+    }
+    if (sparse) {
+        tau.assign((size_t)C, 0.0f);
+        keep.assign((size_t)tile, 0);
+        kept.reserve((size_t)tile);
     }
 
     for (int64_t v0 = 0; v0 < V; v0 += tile) {
@@ -128,11 +142,48 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
                     if (wc) wc[j] = (float)w;
                 }
                 if (wc) std::fill(wc + nt, wc + nc, 0.0f);
+                // sparse: this position's bound (S includes the tile; the final sum is >= S)
+                if (sparse) tau[(size_t)c] = (float)((double)a.soft_drop_mass * S.s / (double)V);
             }
         });
-        if (want_soft) {
-            et->build(v0, nt, pool);
-            matmul(w_tile.data(), C, nc, et->data(), et->type(), H, part.data(), pool);  // [C, H]
+        const float * w_prod = w_tile.data();  // the product's weights [C, n_prod] and its column count
+        int64_t n_prod = nc, n_used = nt;
+        if (sparse) {
+            // keep[j]: some position needs row v0 + j (fixed 256-row tasks; the flags depend on values only)
+            const int64_t n_rt = (nt + 255) / 256;
+            pool->parallel_for(n_rt, [&](int64_t t, int) {
+                const int64_t j0 = t * 256, j1 = std::min(nt, j0 + 256);
+                std::fill(keep.begin() + j0, keep.begin() + j1, (uint8_t)0);
+                for (int64_t c = 0; c < C; ++c) {
+                    const float * wc = w_tile.data() + c * nc;
+                    const float tc = tau[(size_t)c];
+                    for (int64_t j = j0; j < j1; ++j) keep[(size_t)j] |= (uint8_t)(wc[j] > tc);
+                }
+            });
+            kept.clear();
+            for (int64_t j = 0; j < nt; ++j)
+                if (keep[(size_t)j]) kept.push_back((int32_t)(v0 + j));
+            n_used = (int64_t)kept.size();
+            if (n_used < nt) {  // pack the kept columns of w together (zero padded to Eᵀ's block)
+                n_prod = et->cols(n_used);
+                // sized by the kept rows only, on demand (no page faults for a tile that keeps every row)
+                if (w_kept.size() < (size_t)(C * n_prod)) w_kept.resize((size_t)(C * n_prod));
+                pool->parallel_for(n_blocks, [&](int64_t blk, int) {
+                    for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
+                        const float * wc = w_tile.data() + c * nc;
+                        float * o = w_kept.data() + c * n_prod;
+                        for (int64_t i = 0; i < n_used; ++i) o[i] = wc[kept[(size_t)i] - v0];
+                        std::fill(o + n_used, o + n_prod, 0.0f);
+                    }
+                });
+                w_prod = w_kept.data();
+            }
+        }
+        rows_used += n_used;
+        if (want_soft && n_used > 0) {
+            if (n_used == nt) et->build(v0, nt, pool);
+            else et->build_rows(kept.data(), n_used, pool);
+            matmul(w_prod, C, n_prod, et->data(), et->type(), H, part.data(), pool);  // [C, H]
             pool->parallel_for(n_blocks, [&](int64_t blk, int) {
                 for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
                     float * soft = a.soft + c * H;
@@ -142,6 +193,7 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
             });
         }
     }
+    if (a.soft_rows_used) *a.soft_rows_used = want_soft ? rows_used : 0;
     for (int64_t c = 0; c < C; ++c) {
         const OnlineStats & S = stats[(size_t)c];
         vocab_head_check_finite(S.s, S.a, c);

@@ -28,7 +28,7 @@ inline void prefetch_for_write(const void * p) {
 
 EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V, int64_t max_nt, int n_threads)
     : E_(E), etype_(etype) {
-    (void)V;
+    V_ = V;
     H_ = H;
     in_ = type_traits(etype);
     if (!in_ || !in_->to_float)
@@ -44,7 +44,18 @@ EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V,
         scratch_.assign((size_t)std::max(1, n_threads), std::vector<float>((size_t)(kGroup * cols_)));
 }
 
-void EmbeddingTileT::build(int64_t v0, int64_t nt, ThreadPool * pool) {
+void EmbeddingTileT::build(int64_t v0, int64_t nt, ThreadPool * pool) { build_impl(v0, nullptr, nt, pool); }
+
+void EmbeddingTileT::build_rows(const int32_t * rows, int64_t n, ThreadPool * pool) {
+    for (int64_t i = 0; i < n; ++i)
+        if (rows[i] < 0 || rows[i] >= V_)
+            throw Error(strfmt("vocab head: tile row %d is outside the vocabulary of %lld rows", (int)rows[i], (long long)V_));
+    build_impl(0, rows, n, pool);
+}
+
+void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, ThreadPool * pool) {
+    LD_GGML_ASSERT(nt >= 0 && (size_t)H_ * row_size(type_, cols(nt)) <= data_.size());
+    auto vrow = [&](int64_t r) -> int64_t { return idx ? (int64_t)idx[r] : v0 + r; };
     const int64_t nc = cols(nt);
     const size_t out_row = row_size(type_, nc);  // bytes of one Eᵀ row (nc values)
     LD_GGML_ASSERT((size_t)H_ * out_row <= data_.size());
@@ -54,13 +65,13 @@ void EmbeddingTileT::build(int64_t v0, int64_t nt, ThreadPool * pool) {
     const int64_t n_hc = (H_ + cols_ - 1) / cols_, n_gr = (n_groups + kGroupsPerTask - 1) / kGroupsPerTask;
     if (type_ == Type::F32) {
         // Exact transpose, straight from the rows of E (no padding: block 1).
-        const float * src = (const float *)E_ + v0 * H_;
+        const float * src = (const float *)E_;
         float * dst = (float *)data_.data();
         pool->parallel_for(n_hc * n_gr, [&](int64_t task, int) {
             const int64_t h0 = (task % n_hc) * cols_, h1 = std::min(H_, h0 + cols_);
             const int64_t r0 = (task / n_hc) * kGroupsPerTask * kGroup, r1 = std::min(nt, r0 + kGroupsPerTask * kGroup);
             for (int64_t h = h0; h < h1; ++h)
-                for (int64_t r = r0; r < r1; ++r) dst[h * nc + r] = src[r * H_ + h];
+                for (int64_t r = r0; r < r1; ++r) dst[h * nc + r] = src[vrow(r) * H_ + h];
         });
         return;
     }
@@ -80,7 +91,7 @@ void EmbeddingTileT::build(int64_t v0, int64_t nt, ThreadPool * pool) {
                 for (int64_t k = 0; k < hw; ++k)
                     prefetch_for_write(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(block_q8_0) - 1);
             for (int64_t r = 0; r < nv; ++r)
-                to_float_((const uint8_t *)E_ + (size_t)(v0 + r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk,
+                to_float_((const uint8_t *)E_ + (size_t)vrow(r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk,
                           rows + r * hw, hw);
             if (nv < kGroup) std::fill(rows + nv * hw, rows + kGroup * hw, 0.0f);  // padding columns
             quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(block_q8_0), out_row);
