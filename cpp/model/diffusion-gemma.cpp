@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/error.h"
@@ -84,10 +85,53 @@ const float * DiffusionGemma::decode_pass(const std::vector<PassIn> & in) {
     be.rms_norm(x, S, H, nullptr, hp_.eps, x);  // weightless post_norm
     capture_rows(0, be, x, S);
     upload_positions(pos);
-    x = run_layers(x, S, true, segs, 0);
+    x = run_decoder_layers(x, S, segs);
     float * hidden = hidden_.f32(S * H);
     be.rms_norm(x, S, H, head_->vecs.get(w_.output_norm), hp_.eps, hidden);
     return hidden;
+}
+
+float * DiffusionGemma::run_decoder_layers(float * x, int64_t S, const std::vector<PassSegment> & segs) {
+    ggml::Backend & be = *head_->be;
+    const bool one_backend = gpu_ && head_ == gpu_.get() && !placement_.cpu_moe &&
+                             n_layers_on(gpu_->be->kind()) == hp_.n_layer;
+    static const bool disabled = std::getenv("LD_NO_GRAPHS") != nullptr;  // debugging: always eager
+    if (!one_backend || capture_ || disabled || !be.supports_capture()) return run_layers(x, S, true, segs, 0);
+    std::string key = strfmt("%p %lld", (const void *)x, (long long)S);
+    for (const PassSegment & sg : segs) {
+        key += strfmt(" | %p %lld %lld %d", (const void *)sg.seq, (long long)sg.row0, (long long)sg.n, sg.canvas_begin);
+        for (int il = 0; il < hp_.n_layer; ++il) {
+            const LayerKv & kv = sg.seq->cache_.layer(il);
+            key += strfmt(" %p:%lld", kv.k_data(), (long long)kv.n_rows());
+        }
+    }
+    if (key == graph_key_ && graph_id_ >= 0) {
+        be.replay(graph_id_);
+        ++graph_replays_;
+        return x;
+    }
+    if (key != graph_key_) {
+        // First use: run eagerly (this also grows every scratch buffer and cache to its size).
+        if (graph_id_ >= 0) be.capture_release(graph_id_);
+        graph_id_ = -1;
+        graph_key_ = key;
+        return run_layers(x, S, true, segs, 0);
+    }
+    be.capture_begin();
+    try {
+        run_layers(x, S, true, segs, 0);
+    } catch (...) {
+        try {
+            be.capture_end();
+        } catch (...) {
+        }
+        graph_key_.clear();
+        throw;
+    }
+    graph_id_ = be.capture_end();
+    be.replay(graph_id_);
+    ++graph_replays_;
+    return x;
 }
 
 void DiffusionGemma::decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) {

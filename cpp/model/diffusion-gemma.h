@@ -50,6 +50,11 @@ private:
     // The decoder pass over the canvases of `in` (rows concatenated in order); returns hidden [ΣC, H] on the
     // head backend (hidden_ below).
     const float * decode_pass(const std::vector<PassIn> & in);
+    // The decoder's layers. With the whole model on one backend that can record ops (CUDA graphs; the
+    // sim device), the layers of a denoising step are recorded once and replayed on the following steps
+    // of the canvas: the recorded ops bake in every pointer, shape and KV length, so the recording is
+    // keyed by them (a new key runs eagerly once, then records on its second use).
+    float * run_decoder_layers(float * x, int64_t S, const std::vector<PassSegment> & segs);
 
     TransposedEmbedding embd_t_;
     // On the head backend: self-conditioning scratch [C, H], [C, F], [C, F]; hidden states [C, H]; the
@@ -57,6 +62,15 @@ private:
     DevBuf sc_, g_, u_, hidden_, soft_in_, step_out_, logits_;
     ggml::Backend * bufs_on_ = nullptr;  // the backend the buffers above belong to
     void bind_buffers();
+    std::string graph_key_;              // what the recorded layers bake in
+    int graph_id_ = -1;                  // the recording of graph_key_ (-1: none yet)
+
+public:
+    // Decoder steps whose layers ran as a replayed recording (0 where the backend cannot record).
+    int64_t graph_replays() const { return graph_replays_; }
+
+private:
+    int64_t graph_replays_ = 0;
 };
 
 }  // namespace ld

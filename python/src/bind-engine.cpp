@@ -129,6 +129,10 @@ void register_engine(pyb::module_ & mod) {
              pyb::arg("n_gpu_layers") = -1, pyb::arg("cpu_moe") = false)
         .def_property_readonly("device", [](PyModel & p) { return p.m->placement().device; })
         .def_property_readonly("placement", [](PyModel & p) { return p.m->placement_summary(); })
+        .def_property_readonly("graph_replays", [](PyModel & p) -> int64_t {
+            auto * dg = dynamic_cast<DiffusionGemma *>(p.m.get());
+            return dg ? dg->graph_replays() : 0;
+        }, "Decoder steps whose layers ran as a replayed op recording (CUDA graphs; the sim device).")
         .def_property_readonly("hparams", [](PyModel & p) { return hparams_dict(p.m->hparams(), *p.m); })
         .def_property_readonly("n_threads", [](PyModel & p) { return p.m->n_threads(); })
         .def_property_readonly("kv_type", [](PyModel & p) { return std::string(ggml::type_name((int32_t)p.m->cache().type())); })

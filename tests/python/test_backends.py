@@ -173,6 +173,11 @@ def test_generation_equals_cpu(kw):
         a = cpu.generate("def fibonacci(n):", max_tokens=96, seed=1)
         b = other.generate("def fibonacci(n):", max_tokens=96, seed=1)
         assert a.tokens == b.tokens and a.stats["steps_per_canvas"] == b.stats["steps_per_canvas"]
+        # with the whole model on the device, the layers of a step run as a replayed recording (the sim
+        # device records ops like a CUDA graph); mixed placements run eagerly
+        one_backend = kw.get("n_gpu_layers") is None and not kw.get("cpu_moe")
+        replays = other._m.graph_replays
+        assert (replays > 0) if one_backend else (replays == 0), replays
         # plain head (materialised logits, downloaded) agrees with the fused head on the device
         c = other.generate("def fibonacci(n):", max_tokens=32, seed=5, deterministic=True, head="plain")
         d = cpu.generate("def fibonacci(n):", max_tokens=32, seed=5, deterministic=True, head="plain")

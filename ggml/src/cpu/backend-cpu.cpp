@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <unordered_map>
+#include <vector>
 
 #include "cpu/backend-cpu.h"
 #include "ld-ggml/backend.h"
@@ -155,9 +157,86 @@ public:
     }
     size_t weight_bytes() const override { return weight_bytes_; }
 
+    // Op capture with the semantics of a CUDA graph (backend.h), so the engine's capture path is tested
+    // without a GPU: while capturing, ops are recorded as closures over their arguments, not run;
+    // replay runs them in order with exactly those arguments.
+    bool supports_capture() const override { return true; }
+    void capture_begin() override {
+        if (capturing_) throw Error("sim: capture_begin: a capture is already open");
+        capturing_ = true;
+        recording_.clear();
+    }
+    int capture_end() override {
+        if (!capturing_) throw Error("sim: capture_end: no capture is open");
+        capturing_ = false;
+        graphs_.emplace(next_id_, std::move(recording_));
+        recording_.clear();
+        return next_id_++;
+    }
+    void replay(int id) override {
+        no_capture("replay");
+        auto it = graphs_.find(id);
+        if (it == graphs_.end()) throw Error(strfmt("sim: replay: no captured graph %d", id));
+        for (const auto & op : it->second) op();
+        ++replays_;
+    }
+    void capture_release(int id) noexcept override { graphs_.erase(id); }
+
+    void upload(void * dst, const void * src, size_t bytes) override { no_capture("upload"); CpuBackend::upload(dst, src, bytes); }
+    void download(void * dst, const void * src, size_t bytes) override { no_capture("download"); CpuBackend::download(dst, src, bytes); }
+    void synchronize() override { no_capture("synchronize"); }
+    void copy(void * dst, const void * src, size_t bytes) override { rec([=] { CpuBackend::copy(dst, src, bytes); }); }
+    void matmul(const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M, float * y) override {
+        rec([=] { CpuBackend::matmul(x, N, K, w, wtype, M, y); });
+    }
+    void moe_matmul(const MoeArgs & a) override { rec([=] { CpuBackend::moe_matmul(a); }); }
+    void rms_norm(const float * x, int64_t n_rows, int64_t n, const float * w, float eps, float * out) override {
+        rec([=] { CpuBackend::rms_norm(x, n_rows, n, w, eps, out); });
+    }
+    void rope_neox(float * x, int64_t n_tok, int64_t n_head, int64_t head_dim, const int32_t * pos,
+                   const RopeParams & p) override {
+        rec([=] { CpuBackend::rope_neox(x, n_tok, n_head, head_dim, pos, p); });
+    }
+    void geglu(const float * gate, const float * up, int64_t n_rows, int64_t n, int64_t ld_in, float * out) override {
+        rec([=] { CpuBackend::geglu(gate, up, n_rows, n, ld_in, out); });
+    }
+    void softcap(const float * x, int64_t n, float cap, float * out) override { rec([=] { CpuBackend::softcap(x, n, cap, out); }); }
+    void softmax(const float * x, int64_t n_rows, int64_t n, float * out) override {
+        rec([=] { CpuBackend::softmax(x, n_rows, n, out); });
+    }
+    void router_topk(const float * logits, int64_t n_tok, int64_t n_expert, int64_t k, const float * scale,
+                     int32_t * ids, float * wts) override {
+        rec([=] { CpuBackend::router_topk(logits, n_tok, n_expert, k, scale, ids, wts); });
+    }
+    void attention(const AttnArgs & a) override { rec([=] { CpuBackend::attention(a); }); }
+    void add(const float * a, const float * b, int64_t n, float * out) override { rec([=] { CpuBackend::add(a, b, n, out); }); }
+    void scale(const float * x, int64_t n, float s, float * out) override { rec([=] { CpuBackend::scale(x, n, s, out); }); }
+    void get_rows(const void * w, Type wtype, int64_t ne0, int64_t n_rows, const int32_t * ids, int64_t n, float s,
+                  float * out) override {
+        rec([=] { CpuBackend::get_rows(w, wtype, ne0, n_rows, ids, n, s, out); });
+    }
+    void store_rows(const float * src, int64_t n, int64_t width, Type t, void * dst) override {
+        rec([=] { CpuBackend::store_rows(src, n, width, t, dst); });
+    }
+    void vocab_head(const VocabHeadArgs & a) override { rec([=] { CpuBackend::vocab_head(a); }); }
+
 private:
+    template <typename F>
+    void rec(F && f) {
+        if (capturing_) recording_.emplace_back(std::forward<F>(f));
+        else f();
+    }
+    void no_capture(const char * op) const {
+        if (capturing_) throw Error(std::string("sim: ") + op + " is not allowed while ops are being captured");
+    }
+
     std::unordered_map<const void *, void *> weights_;
     size_t weight_bytes_ = 0;
+    bool capturing_ = false;
+    std::vector<std::function<void()>> recording_;
+    std::unordered_map<int, std::vector<std::function<void()>>> graphs_;
+    int next_id_ = 1;
+    int64_t replays_ = 0;
 };
 
 }  // namespace
