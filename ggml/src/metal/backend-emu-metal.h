@@ -1,0 +1,16 @@
+// The Metal backend with its kernels run by the Linux emulator (msl-emu.h): the real op layer
+// (ops-metal.cpp) and the real .metal kernels compiled as C++, on host memory. For tests only (it is
+// slow: every GPU thread is a fiber); it checks that every buffer a kernel is given lies inside memory
+// of this backend, fills fresh allocations with NaN bytes, and reports the emulator's strictness errors
+// as ggml::Error.
+#pragma once
+
+#include <memory>
+
+#include "ld-ggml/backend.h"
+
+namespace ld::ggml::metal {
+
+std::unique_ptr<Backend> metal_emu_backend_create();
+
+}  // namespace ld::ggml::metal

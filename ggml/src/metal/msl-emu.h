@@ -1,0 +1,622 @@
+// A strict emulator of the Metal Shading Language subset our kernels use, so the .metal sources compile as
+// C++17 on Linux and run in tests (no Mac here). Include it after every standard header and before the
+// kernels: it defines the MSL keywords (kernel, device, constant, threadgroup, thread) as macros.
+//
+// Execution: msl_emu::dispatch(groups, threads_per_group, body) runs the grid threadgroup by threadgroup;
+// every thread of a group is a fiber (ucontext) on the calling OS thread, scheduled cooperatively, so
+//   * threadgroup_barrier() suspends a thread until every thread of its group has reached a barrier;
+//   * simd_sum / simd_max / simd_min / simd_prefix_exclusive_sum / simd_shuffle / simd_broadcast and the
+//     simdgroup_matrix load / store are collectives over the 32 lanes of a simdgroup: a lane waits until
+//     every active (not returned) lane of its simdgroup has reached the same operation.
+// Strictness (each violation throws msl_emu::Error, which dispatch() rethrows on the caller's thread):
+//   * threadgroup memory (declared with LD_TG) is checked per element: an index outside the array, a read
+//     of an element never written in this threadgroup, and two threads touching one element between two
+//     barriers with at least one write (a missing barrier) are errors;
+//   * a barrier that some thread of the group never reaches (it returned, or it waits in a different
+//     simdgroup op), simdgroup ops that differ between lanes, non-uniform simdgroup_matrix arguments, a
+//     shuffle from an inactive lane, and more than 32 KiB of threadgroup memory are errors.
+// Device memory is plain host memory (unchecked here; the tests use exact-size buffers).
+#pragma once
+
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ld-ggml/fp16.h"
+
+namespace msl_emu {
+
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct uint3 {
+    uint32_t x = 0, y = 0, z = 0;
+    uint3() = default;
+    uint3(uint32_t a, uint32_t b, uint32_t c) : x(a), y(b), z(c) {}
+};
+
+// half: IEEE binary16 storage; arithmetic happens in float after conversion (round-to-nearest-even).
+struct half {
+    uint16_t bits = 0;
+    half() = default;
+    half(float f) : bits(ld::ggml::f32_to_fp16(f)) {}
+    operator float() const { return ld::ggml::fp16_to_f32(bits); }
+};
+
+struct ThreadIds {
+    uint3 tgpig;          // threadgroup_position_in_grid
+    uint32_t tiitg = 0;   // thread_index_in_threadgroup
+    uint32_t tiisg = 0;   // thread_index_in_simdgroup
+    uint32_t sgitg = 0;   // simdgroup_index_in_threadgroup
+    uint32_t ntg = 0;     // threads_per_threadgroup
+};
+using Body = std::function<void(const ThreadIds &)>;
+
+constexpr uint32_t kMaxThreads = 1024;
+constexpr size_t kMaxTgBytes = 32768;
+constexpr size_t kStackBytes = 128 * 1024;
+constexpr int32_t kMultiReader = -2;
+constexpr int32_t kSimdAccessor = 0x10000;  // accessor id of a whole simdgroup (matrix load/store)
+
+enum class FState { ready, at_barrier, at_simd, done };
+
+struct Fiber {
+    ucontext_t ctx;
+    std::vector<char> stack;
+    FState state = FState::ready;
+};
+
+struct SimdState {
+    const char * op = nullptr;
+    int arrivals = 0;
+    const void * in[32] = {};
+    void * out[32] = {};
+    bool present[32] = {};
+    void (*complete)(SimdState &, void *) = nullptr;  // the pending op's combine, type-erased
+    void * complete_ctx = nullptr;
+};
+
+// Per-element access record of threadgroup memory (epochs: barrier count + 1; 0 = never).
+struct Track {
+    uint32_t w_epoch = 0, r_epoch = 0;
+    int32_t writer = -1, reader = -1;
+};
+
+struct Group {
+    uint32_t n_threads = 0;
+    std::vector<Fiber> fibers;
+    ucontext_t sched;
+    uint32_t current = 0;
+    uint32_t epoch = 1;
+    uint64_t run_id = 0;
+    size_t tg_bytes = 0;
+    std::vector<SimdState> sg;
+    const Body * body = nullptr;
+    uint3 tgpig;
+    std::exception_ptr error;
+    int32_t acting_as = -1;  // != -1 while a simdgroup op touches memory on behalf of its simdgroup
+};
+
+inline Group *& cur_group() {
+    static Group * g = nullptr;
+    return g;
+}
+inline uint64_t & run_counter() {
+    static uint64_t n = 0;
+    return n;
+}
+
+inline int32_t accessor() {
+    Group & g = *cur_group();
+    return g.acting_as != -1 ? g.acting_as : (int32_t)g.current;
+}
+
+inline std::string who(int32_t id) {
+    if (id >= kSimdAccessor) return "simdgroup " + std::to_string(id - kSimdAccessor);
+    if (id == kMultiReader) return "several threads";
+    return "thread " + std::to_string(id);
+}
+
+inline void yield_to_scheduler() {
+    Group & g = *cur_group();
+    swapcontext(&g.fibers[g.current].ctx, &g.sched);
+}
+
+inline uint32_t active_lanes(const Group & g, uint32_t sgi) {
+    uint32_t n = 0;
+    for (uint32_t l = 0; l < 32; ++l) {
+        const uint32_t t = sgi * 32 + l;
+        if (t < g.n_threads && g.fibers[t].state != FState::done) ++n;
+    }
+    return n;
+}
+
+inline void release_simdgroup(Group & g, uint32_t sgi) {
+    SimdState & s = g.sg[sgi];
+    s.arrivals = 0;
+    s.op = nullptr;
+    s.complete = nullptr;
+    for (uint32_t l = 0; l < 32; ++l) {
+        s.present[l] = false;
+        const uint32_t t = sgi * 32 + l;
+        if (t < g.n_threads && g.fibers[t].state == FState::at_simd) g.fibers[t].state = FState::ready;
+    }
+}
+
+// A collective over the active lanes of the caller's simdgroup. combine(ins, outs, present) runs once,
+// on the last lane to arrive, while every other lane is suspended (their In/Out live on their stacks).
+template <class In, class Out, class F>
+struct Completer {
+    static void run(SimdState & s, void * ctx) {
+        (*(F *)ctx)((const In * const *)s.in, (Out * const *)s.out, s.present);
+    }
+};
+
+template <class In, class Out, class F>
+Out collective(const char * op, const In & in, F combine) {
+    Group & g = *cur_group();
+    const uint32_t me = g.current, sgi = me / 32, lane = me % 32;
+    SimdState & s = g.sg[sgi];
+    Out out{};
+    if (s.arrivals == 0) {
+        s.op = op;
+    } else if (std::strcmp(s.op, op) != 0) {
+        throw Error(std::string("divergent simdgroup operations: thread ") + std::to_string(me) + " calls " + op +
+                    " while other lanes of simdgroup " + std::to_string(sgi) + " wait in " + s.op);
+    }
+    s.in[lane] = &in;
+    s.out[lane] = &out;
+    s.present[lane] = true;
+    s.complete = &Completer<In, Out, F>::run;
+    s.complete_ctx = &combine;
+    if (++s.arrivals < (int)active_lanes(g, sgi)) {
+        g.fibers[me].state = FState::at_simd;
+        yield_to_scheduler();
+        if (g.error) throw Error("aborted");
+        return out;
+    }
+    combine((const In * const *)s.in, (Out * const *)s.out, s.present);
+    release_simdgroup(g, sgi);
+    return out;
+}
+
+inline void fiber_entry() {
+    Group & g = *cur_group();
+    const uint32_t me = g.current;
+    try {
+        ThreadIds ids;
+        ids.tgpig = g.tgpig;
+        ids.tiitg = me;
+        ids.tiisg = me % 32;
+        ids.sgitg = me / 32;
+        ids.ntg = g.n_threads;
+        (*g.body)(ids);
+        g.fibers[me].state = FState::done;
+        // Returning makes this lane inactive: a collective its simdgroup waits in may now be complete.
+        SimdState & s = g.sg[me / 32];
+        if (s.arrivals > 0 && s.arrivals == (int)active_lanes(g, me / 32)) {
+            g.acting_as = -1;
+            s.complete(s, s.complete_ctx);
+            release_simdgroup(g, me / 32);
+        }
+    } catch (...) {
+        if (!g.error) g.error = std::current_exception();
+        g.fibers[me].state = FState::done;
+    }
+    // uc_link returns to the scheduler
+}
+
+inline std::string state_list(const Group & g) {
+    std::string r;
+    for (uint32_t t = 0; t < g.n_threads && t < 64; ++t) {
+        const FState s = g.fibers[t].state;
+        r += s == FState::done ? 'R' : s == FState::at_barrier ? 'B' : s == FState::at_simd ? 'S' : '.';
+    }
+    return r + " (R returned, B at a barrier, S in a simdgroup op)";
+}
+
+inline void run_group(Group & g) {
+    g.run_id = ++run_counter();
+    g.epoch = 1;
+    g.tg_bytes = 0;
+    g.error = nullptr;
+    g.acting_as = -1;
+    for (SimdState & s : g.sg) s = SimdState{};
+    for (uint32_t t = 0; t < g.n_threads; ++t) {
+        Fiber & f = g.fibers[t];
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = f.stack.data();
+        f.ctx.uc_stack.ss_size = f.stack.size();
+        f.ctx.uc_link = &g.sched;
+        makecontext(&f.ctx, (void (*)())fiber_entry, 0);
+        f.state = FState::ready;
+    }
+    for (;;) {
+        bool ran = false;
+        for (uint32_t t = 0; t < g.n_threads; ++t) {
+            if (g.fibers[t].state != FState::ready) continue;
+            g.current = t;
+            swapcontext(&g.sched, &g.fibers[t].ctx);
+            ran = true;
+            if (g.error) std::rethrow_exception(g.error);
+        }
+        if (ran) continue;
+        uint32_t n_done = 0, n_bar = 0, n_simd = 0;
+        for (const Fiber & f : g.fibers) {
+            n_done += f.state == FState::done;
+            n_bar += f.state == FState::at_barrier;
+            n_simd += f.state == FState::at_simd;
+        }
+        if (n_done == g.n_threads) return;
+        if (n_simd == 0 && n_done == 0 && n_bar == g.n_threads) {
+            ++g.epoch;  // every thread reached the barrier: a new epoch of threadgroup memory accesses
+            for (Fiber & f : g.fibers) f.state = FState::ready;
+            continue;
+        }
+        throw Error("deadlock in threadgroup (" + std::to_string(g.tgpig.x) + "," + std::to_string(g.tgpig.y) + "," +
+                    std::to_string(g.tgpig.z) + "): a barrier or simdgroup op is not reached by every thread: " +
+                    state_list(g));
+    }
+}
+
+// Runs body for every thread of groups.x * groups.y * groups.z threadgroups of `threads` threads
+// (a multiple of 32, at most 1024), group after group.
+inline void dispatch(uint3 groups, uint32_t threads, const Body & body) {
+    if (threads == 0 || threads % 32 != 0 || threads > kMaxThreads)
+        throw Error("dispatch: threads per threadgroup must be a multiple of 32 in [32, 1024], got " +
+                    std::to_string(threads));
+    Group g;
+    g.n_threads = threads;
+    g.fibers.resize(threads);
+    for (Fiber & f : g.fibers) f.stack.resize(kStackBytes);
+    g.sg.resize(threads / 32);
+    g.body = &body;
+    Group * saved = cur_group();
+    cur_group() = &g;
+    try {
+        for (uint32_t z = 0; z < groups.z; ++z)
+            for (uint32_t y = 0; y < groups.y; ++y)
+                for (uint32_t x = 0; x < groups.x; ++x) {
+                    g.tgpig = uint3(x, y, z);
+                    run_group(g);
+                }
+    } catch (...) {
+        cur_group() = saved;
+        throw;
+    }
+    cur_group() = saved;
+}
+
+// ---- threadgroup memory ----------------------------------------------------------------------------
+template <class T>
+struct TgRef {
+    T * data;
+    Track * tr;
+    const char * name;
+    size_t i;
+
+    T load() const {
+        Group & g = *cur_group();
+        Track & t = tr[i];
+        const int32_t me = accessor();
+        if (t.w_epoch == 0)
+            throw Error(std::string("threadgroup read of ") + name + "[" + std::to_string(i) + "] by " + who(me) +
+                        " before any write in this threadgroup");
+        if (t.w_epoch == g.epoch && t.writer != me)
+            throw Error(std::string("threadgroup race (missing barrier): ") + name + "[" + std::to_string(i) +
+                        "] written by " + who(t.writer) + " and read by " + who(me) + " between two barriers");
+        if (t.r_epoch != g.epoch) {
+            t.r_epoch = g.epoch;
+            t.reader = me;
+        } else if (t.reader != me) {
+            t.reader = kMultiReader;
+        }
+        return data[i];
+    }
+    void store(const T & v) const {
+        Group & g = *cur_group();
+        Track & t = tr[i];
+        const int32_t me = accessor();
+        if (t.w_epoch == g.epoch && t.writer != me)
+            throw Error(std::string("threadgroup race (missing barrier): ") + name + "[" + std::to_string(i) +
+                        "] written by " + who(t.writer) + " and by " + who(me) + " between two barriers");
+        if (t.r_epoch == g.epoch && t.reader != me)
+            throw Error(std::string("threadgroup race (missing barrier): ") + name + "[" + std::to_string(i) +
+                        "] read by " + who(t.reader) + " and written by " + who(me) + " between two barriers");
+        t.w_epoch = g.epoch;
+        t.writer = me;
+        data[i] = v;
+    }
+    operator T() const { return load(); }
+    const TgRef & operator=(const T & v) const { store(v); return *this; }
+    const TgRef & operator=(const TgRef & o) const { store(o.load()); return *this; }
+    const TgRef & operator+=(const T & v) const { store(load() + v); return *this; }
+    const TgRef & operator-=(const T & v) const { store(load() - v); return *this; }
+    const TgRef & operator*=(const T & v) const { store(load() * v); return *this; }
+};
+
+// A checked pointer into one threadgroup array (what `threadgroup T *` is in MSL).
+template <class T>
+struct TgPtr {
+    T * data = nullptr;
+    Track * tr = nullptr;
+    size_t n = 0;
+    int64_t off = 0;
+    const char * name = "";
+
+    TgRef<T> operator[](int64_t i) const {
+        const int64_t j = off + i;
+        if (j < 0 || j >= (int64_t)n)
+            throw Error(std::string("out-of-bounds threadgroup access: ") + name + "[" + std::to_string(j) +
+                        "] of " + std::to_string(n) + " elements (thread " + std::to_string(cur_group()->current) + ")");
+        return TgRef<T>{data, tr, name, (size_t)j};
+    }
+    TgPtr operator+(int64_t d) const { TgPtr p = *this; p.off += d; return p; }
+    TgPtr operator-(int64_t d) const { TgPtr p = *this; p.off -= d; return p; }
+    TgRef<T> operator*() const { return (*this)[0]; }
+    bool same(const TgPtr & o) const { return data == o.data && off == o.off; }
+};
+
+// The storage behind one `LD_TG(T, name, n)` declaration: fresh (untracked, never written) for every
+// threadgroup run; shared by all the threads of the group.
+template <class T>
+struct TgSite {
+    const char * name;
+    size_t n;
+    uint64_t run = 0;
+    std::vector<T> data;
+    std::vector<Track> tr;
+    TgSite(const char * nm, size_t count) : name(nm), n(count) {}
+    TgPtr<T> get() {
+        Group & g = *cur_group();
+        if (run != g.run_id) {
+            run = g.run_id;
+            g.tg_bytes += n * sizeof(T);
+            if (g.tg_bytes > kMaxTgBytes)
+                throw Error("threadgroup memory over 32 KiB (" + std::to_string(g.tg_bytes) + " bytes at " + name + ")");
+            data.assign(n, T());
+            tr.assign(n, Track{});
+        }
+        return TgPtr<T>{data.data(), tr.data(), n, 0, name};
+    }
+};
+
+}  // namespace msl_emu
+
+// ---- the MSL surface -------------------------------------------------------------------------------
+namespace metal {
+
+using msl_emu::half;
+using msl_emu::uint3;
+using uchar = unsigned char;
+using ushort = unsigned short;
+using uint = unsigned int;
+using ulong = unsigned long;
+
+enum class mem_flags { mem_none = 0, mem_device = 1, mem_threadgroup = 2, mem_texture = 4 };
+
+inline void threadgroup_barrier(mem_flags) {
+    msl_emu::Group & g = *msl_emu::cur_group();
+    const uint32_t me = g.current;
+    if (g.sg[me / 32].arrivals > 0)
+        throw msl_emu::Error("threadgroup_barrier reached by thread " + std::to_string(me) +
+                             " while its simdgroup waits in " + g.sg[me / 32].op);
+    g.fibers[me].state = msl_emu::FState::at_barrier;
+    msl_emu::yield_to_scheduler();
+    if (g.error) throw msl_emu::Error("aborted");
+}
+
+// Math (MSL's metal:: and metal::precise:: functions; the emulator computes in float like the GPU).
+using std::abs;
+using std::ceil;
+using std::cos;
+using std::exp;
+using std::fabs;
+using std::floor;
+using std::isfinite;
+using std::isinf;
+using std::isnan;
+using std::log;
+using std::round;
+using std::sin;
+using std::sqrt;
+using std::tanh;
+inline float rsqrt(float x) { return 1.0f / std::sqrt(x); }
+inline float max(float a, float b) { return std::fmax(a, b); }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline uint max(uint a, uint b) { return a > b ? a : b; }
+inline uint min(uint a, uint b) { return a < b ? a : b; }
+namespace precise {
+inline float exp(float x) { return std::exp(x); }
+inline float log(float x) { return std::log(x); }
+inline float cos(float x) { return std::cos(x); }
+inline float sin(float x) { return std::sin(x); }
+inline float tanh(float x) { return std::tanh(x); }
+inline float sqrt(float x) { return std::sqrt(x); }
+inline float divide(float a, float b) { return a / b; }
+}  // namespace precise
+
+template <class To, class From>
+inline To as_type(const From & f) {
+    static_assert(sizeof(To) == sizeof(From), "as_type: sizes differ");
+    To t;
+    std::memcpy(&t, &f, sizeof t);
+    return t;
+}
+
+// ---- simdgroup functions (collectives over the active lanes) ----
+template <class T>
+inline T simd_sum(T v) {
+    auto f = [](const T * const * in, T * const * out, const bool * present) {
+        T s = T(0);
+        for (int l = 0; l < 32; ++l) if (present[l]) s += *in[l];
+        for (int l = 0; l < 32; ++l) if (present[l]) *out[l] = s;
+    };
+    return msl_emu::collective<T, T>("simd_sum", v, f);
+}
+template <class T>
+inline T simd_max(T v) {
+    auto f = [](const T * const * in, T * const * out, const bool * present) {
+        bool first = true;
+        T m = T(0);
+        for (int l = 0; l < 32; ++l) if (present[l]) { m = first ? *in[l] : (*in[l] > m ? *in[l] : m); first = false; }
+        for (int l = 0; l < 32; ++l) if (present[l]) *out[l] = m;
+    };
+    return msl_emu::collective<T, T>("simd_max", v, f);
+}
+template <class T>
+inline T simd_min(T v) {
+    auto f = [](const T * const * in, T * const * out, const bool * present) {
+        bool first = true;
+        T m = T(0);
+        for (int l = 0; l < 32; ++l) if (present[l]) { m = first ? *in[l] : (*in[l] < m ? *in[l] : m); first = false; }
+        for (int l = 0; l < 32; ++l) if (present[l]) *out[l] = m;
+    };
+    return msl_emu::collective<T, T>("simd_min", v, f);
+}
+template <class T>
+inline T simd_prefix_exclusive_sum(T v) {
+    auto f = [](const T * const * in, T * const * out, const bool * present) {
+        T s = T(0);
+        for (int l = 0; l < 32; ++l) if (present[l]) { *out[l] = s; s += *in[l]; }
+    };
+    return msl_emu::collective<T, T>("simd_prefix_exclusive_sum", v, f);
+}
+template <class T>
+struct ShuffleIn { T v; uint lane; };
+template <class T>
+inline T simd_shuffle(T v, ushort src_lane) {
+    auto f = [](const ShuffleIn<T> * const * in, T * const * out, const bool * present) {
+        for (int l = 0; l < 32; ++l) {
+            if (!present[l]) continue;
+            const uint s = in[l]->lane;
+            if (s >= 32 || !present[s])
+                throw msl_emu::Error("simd_shuffle from inactive lane " + std::to_string(s) + " (lane " + std::to_string(l) + ")");
+            *out[l] = in[s]->v;
+        }
+    };
+    return msl_emu::collective<ShuffleIn<T>, T>("simd_shuffle", ShuffleIn<T>{v, (uint)src_lane}, f);
+}
+template <class T>
+inline T simd_broadcast(T v, ushort src_lane) { return simd_shuffle(v, src_lane); }
+inline void simdgroup_barrier(mem_flags) {
+    auto f = [](const int * const *, int * const *, const bool *) {};
+    msl_emu::collective<int, int>("simdgroup_barrier", 0, f);
+}
+
+// ---- simdgroup matrices: every lane holds the whole 8x8 matrix; load/store are collectives that check
+// their arguments are uniform and touch memory once, on behalf of the simdgroup ----
+template <class T, int R, int C>
+struct simdgroup_matrix {
+    T e[R * C];
+};
+using simdgroup_float8x8 = simdgroup_matrix<float, 8, 8>;
+using simdgroup_half8x8 = simdgroup_matrix<half, 8, 8>;
+
+template <class T, int R, int C>
+inline simdgroup_matrix<T, R, C> make_filled_simdgroup_matrix(T v) {
+    simdgroup_matrix<T, R, C> m;
+    for (int i = 0; i < R * C; ++i) m.e[i] = v;
+    return m;
+}
+
+inline void require_full_simdgroup(const bool * present, const char * op) {
+    for (int l = 0; l < 32; ++l)
+        if (!present[l]) throw msl_emu::Error(std::string(op) + " with inactive lane " + std::to_string(l));
+}
+
+template <class T, int R, int C>
+struct MatLoadTg { msl_emu::TgPtr<T> p; ulong ld; };
+template <class T, int R, int C>
+inline void simdgroup_load(simdgroup_matrix<T, R, C> & m, msl_emu::TgPtr<T> src, ulong ld = C) {
+    using In = MatLoadTg<T, R, C>;
+    using Out = simdgroup_matrix<T, R, C>;
+    auto f = [](const In * const * in, Out * const * out, const bool * present) {
+        require_full_simdgroup(present, "simdgroup_load");
+        for (int l = 1; l < 32; ++l)
+            if (!in[l]->p.same(in[0]->p) || in[l]->ld != in[0]->ld) throw msl_emu::Error("simdgroup_load: arguments differ between lanes");
+        msl_emu::Group & g = *msl_emu::cur_group();
+        g.acting_as = msl_emu::kSimdAccessor + (int32_t)(g.current / 32);
+        Out r;
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) r.e[i * C + j] = in[0]->p[(int64_t)(i * in[0]->ld + j)].load();
+        g.acting_as = -1;
+        for (int l = 0; l < 32; ++l) *out[l] = r;
+    };
+    m = msl_emu::collective<In, Out>("simdgroup_load", In{src, ld}, f);
+}
+template <class T, int R, int C>
+struct MatLoadDev { const T * p; ulong ld; };
+template <class T, int R, int C>
+inline void simdgroup_load(simdgroup_matrix<T, R, C> & m, const T * src, ulong ld = C) {
+    using In = MatLoadDev<T, R, C>;
+    using Out = simdgroup_matrix<T, R, C>;
+    auto f = [](const In * const * in, Out * const * out, const bool * present) {
+        require_full_simdgroup(present, "simdgroup_load");
+        for (int l = 1; l < 32; ++l)
+            if (in[l]->p != in[0]->p || in[l]->ld != in[0]->ld) throw msl_emu::Error("simdgroup_load: arguments differ between lanes");
+        Out r;
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) r.e[i * C + j] = in[0]->p[i * in[0]->ld + j];
+        for (int l = 0; l < 32; ++l) *out[l] = r;
+    };
+    m = msl_emu::collective<In, Out>("simdgroup_load", In{src, ld}, f);
+}
+template <class T, int R, int C>
+struct MatStoreTg { simdgroup_matrix<T, R, C> m; msl_emu::TgPtr<T> p; ulong ld; };
+template <class T, int R, int C>
+inline void simdgroup_store(const simdgroup_matrix<T, R, C> & m, msl_emu::TgPtr<T> dst, ulong ld = C) {
+    using In = MatStoreTg<T, R, C>;
+    auto f = [](const In * const * in, int * const *, const bool * present) {
+        require_full_simdgroup(present, "simdgroup_store");
+        for (int l = 1; l < 32; ++l) {
+            if (!in[l]->p.same(in[0]->p) || in[l]->ld != in[0]->ld) throw msl_emu::Error("simdgroup_store: arguments differ between lanes");
+            if (std::memcmp(in[l]->m.e, in[0]->m.e, sizeof in[0]->m.e) != 0)
+                throw msl_emu::Error("simdgroup_store: the matrix differs between lanes");
+        }
+        msl_emu::Group & g = *msl_emu::cur_group();
+        g.acting_as = msl_emu::kSimdAccessor + (int32_t)(g.current / 32);
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) in[0]->p[(int64_t)(i * in[0]->ld + j)].store(in[0]->m.e[i * C + j]);
+        g.acting_as = -1;
+    };
+    msl_emu::collective<In, int>("simdgroup_store", In{m, dst, ld}, f);
+}
+// d = a * b + c (register-only: every lane computes its own copy, in float, k in order).
+template <class T, int N>
+inline void simdgroup_multiply_accumulate(simdgroup_matrix<T, N, N> & d, const simdgroup_matrix<T, N, N> & a,
+                                          const simdgroup_matrix<T, N, N> & b, const simdgroup_matrix<T, N, N> & c) {
+    simdgroup_matrix<T, N, N> r;
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) {
+            float s = (float)c.e[i * N + j];
+            for (int k = 0; k < N; ++k) s += (float)a.e[i * N + k] * (float)b.e[k * N + j];
+            r.e[i * N + j] = T(s);
+        }
+    d = r;
+}
+
+}  // namespace metal
+
+// MSL keywords and address spaces. `constant` data is read-only; the others are plain C++ here.
+#define kernel
+#define device
+#define constant const
+#define thread
+#define threadgroup
+// Threadgroup arrays: LD_TG(float, buf, 256) is `threadgroup float buf[256]` in MSL.
+#define LD_TG(T, name, n)                                              \
+    static ::msl_emu::TgSite<T> name##_site_(#name, (size_t)(n));      \
+    const ::msl_emu::TgPtr<T> name = name##_site_.get()
