@@ -196,7 +196,7 @@ int main() {
         p.wtype = LD_MT_F32;
         p.row_bytes = K * 4;
         CHECK(fails_with("race", uint3(1, 1, 1), 128, [&](const ThreadIds & t) {
-            ld_mul_mm(p, x.data(), (const uchar *)w.data(), y.data(), t.tgpig, t.tiitg, t.tiisg, t.sgitg, t.ntg);
+            ld_mul_mm(p, x.data(), (const uchar *)w.data(), y.data(), t.tgpig, t.tiitg, t.tiisg, t.sgitg, uint3(t.ntg, 1, 1));
         }));
     }
     std::printf("test-metal-emu: %s\n", failures ? "FAILED" : "ok");

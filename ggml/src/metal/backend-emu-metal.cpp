@@ -26,7 +26,7 @@ T * B(const Launch & l, int i) { return (T *)const_cast<void *>(l.bufs[i].p); }
 template <class T>
 const T & A(const Launch & l) { return *(const T *)l.args; }
 
-#define LD_IDS t.tgpig, t.tiitg, t.tiisg, t.sgitg, t.ntg
+#define LD_IDS t.tgpig, t.tiitg, t.tiisg, t.sgitg, msl_emu::uint3(t.ntg, 1, 1)
 
 void run_kernel(const Launch & l) {
     using msl_emu::ThreadIds;

@@ -120,7 +120,7 @@ kernel void ld_mul_mm_id(constant LdMatmulArgs & p [[buffer(0)]], device const f
 kernel void ld_moe_reduce(constant LdMoeArgs & p [[buffer(0)]], device const float * tmp [[buffer(1)]],
                           device const float * rw [[buffer(2)]], device const int * ids [[buffer(3)]],
                           device float * y [[buffer(4)]], LD_TIDS) {
-    const int i = (int)(tgpig.x * ntg + tiitg);
+    const int i = (int)(tgpig.x * ntg.x + tiitg);
     if (i >= p.N * p.M) return;
     const int n = i / p.M, m = i % p.M;
     float s = 0.0f;

@@ -6,27 +6,27 @@
 // out[i] = a[i] + b[i]   (buffers: a, b, out)
 kernel void ld_add(constant LdEltArgs & p [[buffer(0)]], device const float * a [[buffer(1)]],
                    device const float * b [[buffer(2)]], device float * out [[buffer(3)]], LD_TIDS) {
-    const int i = (int)(tgpig.x * ntg + tiitg);
+    const int i = (int)(tgpig.x * ntg.x + tiitg);
     if (i < p.n) out[i] = a[i] + b[i];
 }
 
 // out[i] = x[i] * s   (x, out)
 kernel void ld_scale(constant LdEltArgs & p [[buffer(0)]], device const float * x [[buffer(1)]],
                      device float * out [[buffer(2)]], LD_TIDS) {
-    const int i = (int)(tgpig.x * ntg + tiitg);
+    const int i = (int)(tgpig.x * ntg.x + tiitg);
     if (i < p.n) out[i] = x[i] * p.s;
 }
 
 // out[i] = cap * tanh(x[i] / cap)   (x, out)
 kernel void ld_softcap(constant LdEltArgs & p [[buffer(0)]], device const float * x [[buffer(1)]],
                        device float * out [[buffer(2)]], LD_TIDS) {
-    const int i = (int)(tgpig.x * ntg + tiitg);
+    const int i = (int)(tgpig.x * ntg.x + tiitg);
     if (i < p.n) out[i] = p.s * precise::tanh(x[i] / p.s);
 }
 
 // out[i] = s   (out)
 kernel void ld_fill(constant LdEltArgs & p [[buffer(0)]], device float * out [[buffer(1)]], LD_TIDS) {
-    const int i = (int)(tgpig.x * ntg + tiitg);
+    const int i = (int)(tgpig.x * ntg.x + tiitg);
     if (i < p.n) out[i] = p.s;
 }
 
@@ -34,7 +34,7 @@ kernel void ld_fill(constant LdEltArgs & p [[buffer(0)]], device float * out [[b
 // u = sqrt(2/pi) (x + 0.044715 x^3)   (gate, up, out [n_rows, n])
 kernel void ld_geglu(constant LdGegluArgs & p [[buffer(0)]], device const float * gate [[buffer(1)]],
                      device const float * up [[buffer(2)]], device float * out [[buffer(3)]], LD_TIDS) {
-    const int i = (int)(tgpig.x * ntg + tiitg);
+    const int i = (int)(tgpig.x * ntg.x + tiitg);
     if (i >= p.n_rows * p.n) return;
     const int r = i / p.n, c = i % p.n;
     const float g = gate[r * p.ld_in + c];
@@ -81,7 +81,7 @@ kernel void ld_rope_neox(constant LdRopeArgs & p [[buffer(0)]], device float * x
                          device const int * pos [[buffer(2)]], device const float * inv_freq [[buffer(3)]],
                          device const float * ff [[buffer(4)]], LD_TIDS) {
     const int half_rot = p.n_rot / 2;
-    const int g = (int)(tgpig.x * ntg + tiitg);
+    const int g = (int)(tgpig.x * ntg.x + tiitg);
     if (g >= p.n_tok * p.n_head * half_rot) return;
     const int i = g % half_rot, th = g / half_rot, t = th / p.n_head;
     float inv = inv_freq[i];
@@ -99,7 +99,7 @@ kernel void ld_rope_neox(constant LdRopeArgs & p [[buffer(0)]], device float * x
 kernel void ld_router_topk(constant LdRouterArgs & p [[buffer(0)]], device const float * logits [[buffer(1)]],
                            device const float * scale [[buffer(2)]], device int * ids [[buffer(3)]],
                            device float * wout [[buffer(4)]], LD_TIDS) {
-    const int t = (int)(tgpig.x * ntg + tiitg);
+    const int t = (int)(tgpig.x * ntg.x + tiitg);
     if (t >= p.n_tok) return;
     device const float * l = logits + (long)t * p.n_expert;
     float m = -INFINITY;
@@ -134,7 +134,7 @@ kernel void ld_router_topk(constant LdRouterArgs & p [[buffer(0)]], device const
 // (w, ids, out [n, ne0]); grid (ceil(ne0 / 256), n)
 kernel void ld_get_rows(constant LdGetRowsArgs & p [[buffer(0)]], device const uchar * w [[buffer(1)]],
                         device const int * ids [[buffer(2)]], device float * out [[buffer(3)]], LD_TIDS) {
-    const int k = (int)(tgpig.x * ntg + tiitg), i = (int)tgpig.y;
+    const int k = (int)(tgpig.x * ntg.x + tiitg), i = (int)tgpig.y;
     if (k >= p.ne0) return;
     const int id = ids[i];
     const bool ok = id >= 0 && id < p.n_rows;
@@ -161,7 +161,7 @@ kernel void ld_store_rows(constant LdStoreRowsArgs & p [[buffer(0)]], device con
         if (j == 0) b->d = (half)d;
         return;
     }
-    const int k = (int)(tgpig.x * ntg + tiitg);
+    const int k = (int)(tgpig.x * ntg.x + tiitg);
     if (k >= p.width) return;
     if (p.dst_type == LD_MT_F16) ((device half *)row)[k] = (half)xr[k];
     else ((device float *)row)[k] = xr[k];

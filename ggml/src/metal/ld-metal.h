@@ -24,7 +24,7 @@ using namespace metal;
 #define LD_TIDS                                                                                  \
     uint3 tgpig [[threadgroup_position_in_grid]], uint tiitg [[thread_index_in_threadgroup]],    \
         uint tiisg [[thread_index_in_simdgroup]], uint sgitg [[simdgroup_index_in_threadgroup]], \
-        uint ntg [[threads_per_threadgroup]]
+        uint3 ntg [[threads_per_threadgroup]]
 
 struct mblock_q8_0 { half d; ld_i8 qs[32]; };
 struct mblock_q5_0 { half d; uchar qh[4]; uchar qs[16]; };
