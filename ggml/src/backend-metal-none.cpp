@@ -3,11 +3,23 @@
 #include "backend-metal.h"
 
 #include "ld-ggml/error.h"
+#if defined(LD_HAVE_METAL_EMU)
+#include "metal/backend-emu-metal.h"
+#endif
 
 namespace ld::ggml::detail {
 
 std::vector<BackendInfo> metal_backend_infos() {
     BackendInfo i;
+#if defined(LD_HAVE_METAL_EMU)
+    if (metal::metal_emulator_requested()) {
+        i.kind = BackendKind::metal;
+        i.name = "metal:0";
+        i.description = "the Metal kernels under the Linux emulator (LD_METAL_EMULATOR=1; tests only, slow)";
+        i.compiled = i.available = true;
+        return {i};
+    }
+#endif
     i.kind = BackendKind::metal;
     i.name = "metal";
     i.description = "Apple GPUs";
@@ -21,7 +33,14 @@ std::vector<BackendInfo> metal_backend_infos() {
     return {i};
 }
 
-std::unique_ptr<Backend> metal_backend_create(int) {
+std::unique_ptr<Backend> metal_backend_create(int device) {
+#if defined(LD_HAVE_METAL_EMU)
+    if (metal::metal_emulator_requested()) {
+        if (device != 0) throw Error(strfmt("device 'metal:%d': the emulated Metal backend has only device 0", device));
+        return metal::metal_emu_backend_create();
+    }
+#endif
+    (void)device;
     throw Error("device 'metal': " + metal_backend_infos()[0].reason);
 }
 

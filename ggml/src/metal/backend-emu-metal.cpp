@@ -164,4 +164,9 @@ private:
 
 std::unique_ptr<Backend> metal_emu_backend_create() { return std::make_unique<EmuMetalBackend>(); }
 
+bool metal_emulator_requested() {
+    const char * v = std::getenv(kMetalEmulatorEnv);
+    return v && std::strcmp(v, "1") == 0;
+}
+
 }  // namespace ld::ggml::metal

@@ -13,4 +13,10 @@ namespace ld::ggml::metal {
 
 std::unique_ptr<Backend> metal_emu_backend_create();
 
+// The environment variable that makes device "metal" the emulated backend in builds with the emulator
+// (LD_METAL_EMU, on by default): LD_METAL_EMULATOR=1. For tests of the whole engine on the Metal
+// kernels without a Mac; never chosen otherwise.
+inline constexpr const char * kMetalEmulatorEnv = "LD_METAL_EMULATOR";
+bool metal_emulator_requested();
+
 }  // namespace ld::ggml::metal

@@ -18,7 +18,12 @@
 // Device memory is plain host memory (unchecked here; the tests use exact-size buffers).
 #pragma once
 
+#if defined(__APPLE__) && !defined(_XOPEN_SOURCE)
+#define _XOPEN_SOURCE 600  // macOS: the (deprecated) ucontext routines need it
+#endif
 #include <ucontext.h>
+
+#include <memory>
 
 #include <algorithm>
 #include <cmath>
@@ -72,9 +77,16 @@ enum class FState { ready, at_barrier, at_simd, done };
 
 struct Fiber {
     ucontext_t ctx;
-    std::vector<char> stack;
+    char * stack = nullptr;  // kStackBytes from the stack pool
     FState state = FState::ready;
 };
+
+// Fiber stacks, kept for the whole process (per OS thread) and reused by every dispatch.
+inline char * fiber_stack(size_t i) {
+    static thread_local std::vector<std::unique_ptr<char[]>> pool;
+    while (pool.size() <= i) pool.emplace_back(new char[kStackBytes]);
+    return pool[i].get();
+}
 
 struct SimdState {
     const char * op = nullptr;
@@ -108,7 +120,7 @@ struct Group {
 };
 
 inline Group *& cur_group() {
-    static Group * g = nullptr;
+    static thread_local Group * g = nullptr;
     return g;
 }
 inline uint64_t & run_counter() {
@@ -235,8 +247,8 @@ inline void run_group(Group & g) {
     for (uint32_t t = 0; t < g.n_threads; ++t) {
         Fiber & f = g.fibers[t];
         getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack.data();
-        f.ctx.uc_stack.ss_size = f.stack.size();
+        f.ctx.uc_stack.ss_sp = f.stack;
+        f.ctx.uc_stack.ss_size = kStackBytes;
         f.ctx.uc_link = &g.sched;
         makecontext(&f.ctx, (void (*)())fiber_entry, 0);
         f.state = FState::ready;
@@ -278,7 +290,7 @@ inline void dispatch(uint3 groups, uint32_t threads, const Body & body) {
     Group g;
     g.n_threads = threads;
     g.fibers.resize(threads);
-    for (Fiber & f : g.fibers) f.stack.resize(kStackBytes);
+    for (uint32_t t = 0; t < threads; ++t) g.fibers[t].stack = fiber_stack(t);
     g.sg.resize(threads / 32);
     g.body = &body;
     Group * saved = cur_group();
