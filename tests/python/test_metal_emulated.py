@@ -8,6 +8,8 @@ a commit; a short deterministic generation must give the CPU backend's tokens.
 On a Mac with a usable Metal GPU (an LD_METAL build), the same checks run on the real device instead.
 The kernel-level tests (every op and weight type) are the C++ executables test-metal-kernels and
 test-metal-emu (run by test_cpp.py through ctest)."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -41,8 +43,8 @@ def tiny(tmp_path_factory):
 
 
 def test_emulated_backend_is_listed_only_on_request(monkeypatch):
-    if real_metal():
-        pytest.skip("this machine has a real Metal GPU")
+    if sys.platform == "darwin":
+        pytest.skip("macOS: device metal is the real backend there (this checks the non-Apple build)")
     monkeypatch.delenv("LD_METAL_EMULATOR", raising=False)
     m = [b for b in ld.backends() if b["kind"] == "metal"]
     assert m and not m[0]["available"] and "no Metal backend" in m[0]["reason"]

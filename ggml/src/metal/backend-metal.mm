@@ -11,6 +11,7 @@
 //     kMaxPending dispatches (Metal orders command buffers of one queue and tracks buffer hazards);
 //     synchronize() commits and waits, and reports a failed command buffer as ggml::Error. upload,
 //     download and copy synchronize, then memcpy on the shared memory.
+// LD_METAL_EMULATOR=1 (builds with LD_METAL_EMU) swaps in the emulated backend, for tests.
 // Not run on a Mac yet: it compiles in the macOS workflow; the kernels' logic is tested on Linux under
 // the emulator (tests/cpp/test-metal-kernels.cpp).
 #import <Foundation/Foundation.h>
@@ -27,6 +28,9 @@
 #include "backend-metal.h"
 #include "ld-ggml/error.h"
 #include "metal/ops-metal.h"
+#if defined(LD_HAVE_METAL_EMU)
+#include "metal/backend-emu-metal.h"
+#endif
 
 namespace ld::ggml::metal {
 extern const char * const kEmbeddedSource;
@@ -254,6 +258,17 @@ private:
 
 std::vector<BackendInfo> metal_backend_infos() {
     std::vector<BackendInfo> out;
+#if defined(LD_HAVE_METAL_EMU)
+    if (metal::metal_emulator_requested()) {  // tests: the kernels under the emulator instead of the GPU
+        BackendInfo b;
+        b.kind = BackendKind::metal;
+        b.name = "metal:0";
+        b.description = "the Metal kernels under the emulator (LD_METAL_EMULATOR=1; tests only, slow)";
+        b.compiled = b.available = true;
+        out.push_back(b);
+        return out;
+    }
+#endif
     @autoreleasepool {
         NSArray<id<MTLDevice>> * devs = all_devices();
         for (NSUInteger i = 0; i < devs.count; ++i) {
@@ -284,6 +299,11 @@ std::vector<BackendInfo> metal_backend_infos() {
     return out;
 }
 
-std::unique_ptr<Backend> metal_backend_create(int device) { return std::make_unique<MetalBackend>(device); }
+std::unique_ptr<Backend> metal_backend_create(int device) {
+#if defined(LD_HAVE_METAL_EMU)
+    if (metal::metal_emulator_requested()) return metal::metal_emu_backend_create();
+#endif
+    return std::make_unique<MetalBackend>(device);
+}
 
 }  // namespace ld::ggml::detail
