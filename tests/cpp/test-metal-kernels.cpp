@@ -31,7 +31,12 @@
 #include "ld-ggml/quants-ref.h"
 #include "ld-ggml/types.h"
 #include "metal/backend-emu-metal.h"
+#include "metal/ops-metal.h"
 #include "test-check.h"
+
+namespace ld::ggml::metal {
+extern const char * const kEmbeddedSource;  // the generated one-file source (embed-source.cmake)
+}
 
 // The Metal-side block layouts (needs the emulator's MSL types; its keyword macros are unused below).
 #include "metal/msl-emu.h"
@@ -531,8 +536,25 @@ void test_vocab_draws(g::Backend & be) {
 
 }  // namespace
 
+// The source the Metal host compiles at run time (when no .metallib is found) is one self-contained
+// file that defines every kernel the op layer launches, by the names it uses.
+void test_embedded_source() {
+    const std::string src = g::metal::kEmbeddedSource;
+    for (int k = 0; k < (int)g::metal::Kernel::count; ++k) {
+        const std::string decl = std::string("kernel void ") + g::metal::kernel_name((g::metal::Kernel)k) + "(";
+        if (src.find(decl) == std::string::npos) {
+            std::fprintf(stderr, "embedded source lacks '%s'\n", decl.c_str());
+            CHECK(false);
+        }
+    }
+    CHECK(src.find("#include \"") == std::string::npos);  // local headers are inlined
+    CHECK(src.find("#include <metal_stdlib>") != std::string::npos);
+    CHECK(src.find("struct LdMatmulArgs") != std::string::npos && src.find("struct mblock_q6_K") != std::string::npos);
+}
+
 int main() {
     const auto t0 = std::chrono::steady_clock::now();
+    test_embedded_source();
     auto be = ld::ggml::metal::metal_emu_backend_create();
     try {
         for (g::Type t : kNative) test_matmul(*be, t, 5, 256, 40);
