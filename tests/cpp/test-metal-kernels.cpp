@@ -156,7 +156,7 @@ void test_matmul(g::Backend & be, g::Type t, int64_t N, int64_t K, int64_t M) {
     be.free(dy);
 }
 
-void test_moe(g::Backend & be, g::Type t, bool per_slot, bool weighted) {
+void test_moe(g::Backend & be, g::Type t, bool per_slot, bool weighted, bool bad_id = false) {
     const int64_t N = 5, K = 256, M = 40, E = 4, top_k = 2;
     const std::vector<float> wf = randv((size_t)(E * M * K));
     const std::vector<uint8_t> & wq = kept(quantize(wf, t, K));
@@ -167,6 +167,7 @@ void test_moe(g::Backend & be, g::Type t, bool per_slot, bool weighted) {
         ids[(size_t)(n * top_k)] = (int32_t)((n * 3) % E);
         ids[(size_t)(n * top_k + 1)] = (int32_t)((n * 3 + 1 + n % 2) % E);
     }
+    if (bad_id) ids[3] = (int32_t)E + 5;  // an id out of range: that slot's output is zero, nothing is read
     const std::vector<float> rw = randv((size_t)(N * top_k), 0.1f, 1.0f);
     const int64_t out_n = weighted ? N * M : N * top_k * M;
     std::vector<float> ref((size_t)out_n, 0.0f);
@@ -174,6 +175,7 @@ void test_moe(g::Backend & be, g::Type t, bool per_slot, bool weighted) {
     for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < top_k; ++s) {
             const int32_t e = ids[(size_t)(n * top_k + s)];
+            if (e < 0 || e >= E) continue;
             const float * xr = x.data() + (per_slot ? n * top_k + s : n) * K;
             for (int64_t m = 0; m < M; ++m) {
                 double d = 0.0, a = 0.0;
@@ -202,14 +204,16 @@ void test_moe(g::Backend & be, g::Type t, bool per_slot, bool weighted) {
     be.moe_matmul(a);
     const std::vector<float> y = down(be, a.y, (size_t)out_n);
     const std::string name = std::string("moe ") + g::type_name((int32_t)t) + (per_slot ? " per-slot" : " shared") +
-                             (weighted ? " weighted" : " raw");
+                             (weighted ? " weighted" : " raw") + (bad_id ? " bad id" : "");
     CHECK(close(name.c_str(), y, ref, 2e-5 * mag));
 }
 
 void test_attention(g::Backend & be, g::AttnMask mask, int32_t window, g::Type kv_type, int64_t head_dim, bool strided) {
     const int64_t n_q = 6, n_head = 4, n_kv_head = 2, n_kv = 45;
     const int32_t canvas_begin = 30;
-    std::vector<float> q = randv((size_t)(n_q * n_head * head_dim));
+    // strided: q rows of a fused QKV projection too (q_stride > n_head * head_dim)
+    const int64_t q_stride = strided ? n_head * head_dim + 2 * n_kv_head * head_dim : 0;
+    std::vector<float> q = randv((size_t)(n_q * (strided ? q_stride : n_head * head_dim)));
     std::vector<int32_t> qpos((size_t)n_q), kpos((size_t)n_kv);
     for (int64_t i = 0; i < n_q; ++i) qpos[(size_t)i] = canvas_begin + (int32_t)(i * 2);
     for (int64_t j = 0; j < n_kv; ++j) kpos[(size_t)j] = (int32_t)((j * 17) % n_kv);  // out of order
@@ -231,6 +235,7 @@ void test_attention(g::Backend & be, g::AttnMask mask, int32_t window, g::Type k
     a.n_q = n_q;
     a.n_head = n_head;
     a.head_dim = head_dim;
+    a.q_stride = q_stride;
     a.k = k.data();
     a.v = v.data();
     a.k_pos = kpos.data();
@@ -566,6 +571,8 @@ int main() {
         test_moe(*be, g::Type::Q5_0, true, true);
         test_moe(*be, g::Type::BF16, false, true);
         test_moe(*be, g::Type::Q4_0, true, false);  // fallback type
+        test_moe(*be, g::Type::Q8_0, false, false, true);
+        test_moe(*be, g::Type::Q8_0, true, true, true);
         for (g::Type kv : {g::Type::F32, g::Type::F16, g::Type::Q8_0}) {
             test_attention(*be, g::AttnMask::causal, 0, kv, 64, false);
             test_attention(*be, g::AttnMask::sliding, 5, kv, 64, kv == g::Type::F16);
