@@ -3,7 +3,8 @@
 // kernels: it defines the MSL keywords (kernel, device, constant, threadgroup, thread) as macros.
 //
 // Execution: msl_emu::dispatch(groups, threads_per_group, body) runs the grid threadgroup by threadgroup;
-// every thread of a group is a fiber (ucontext) on the calling OS thread, scheduled cooperatively, so
+// every thread of a group is a fiber (its own stack; ucontext, or a register switch on x86-64 Linux) on
+// the calling OS thread, scheduled cooperatively, so
 //   * threadgroup_barrier() suspends a thread until every thread of its group has reached a barrier;
 //   * simd_sum / simd_max / simd_min / simd_prefix_exclusive_sum / simd_shuffle / simd_broadcast and the
 //     simdgroup_matrix load / store are collectives over the 32 lanes of a simdgroup: a lane waits until
@@ -75,8 +76,33 @@ constexpr int32_t kSimdAccessor = 0x10000;  // accessor id of a whole simdgroup 
 
 enum class FState { ready, at_barrier, at_simd, done };
 
+// Context switches: on x86-64 Linux a hand-written switch of the callee-saved registers (no signal-mask
+// system call, unlike swapcontext); elsewhere ucontext. LD_MSL_EMU_UCONTEXT forces ucontext.
+// Under ASan / TSan ucontext is used: the sanitizers follow swapcontext, not a bare stack switch.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define LD_MSL_EMU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LD_MSL_EMU_SANITIZED 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__linux__) && !defined(LD_MSL_EMU_UCONTEXT) && !defined(LD_MSL_EMU_SANITIZED)
+#define LD_MSL_EMU_FAST_SWITCH 1
+// Saves rbp, rbx, r12-r15 and rsp of the running context into *save, resumes the one at `to`.
+__attribute__((naked, noinline)) static void fast_switch(void ** save, void * to) {
+    __asm__ volatile(
+        "pushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
+        "movq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n\t"
+        "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tret\n\t");
+}
+#endif
+
 struct Fiber {
+#if defined(LD_MSL_EMU_FAST_SWITCH)
+    void * sp = nullptr;
+#else
     ucontext_t ctx;
+#endif
     char * stack = nullptr;  // kStackBytes from the stack pool
     FState state = FState::ready;
 };
@@ -107,7 +133,11 @@ struct Track {
 struct Group {
     uint32_t n_threads = 0;
     std::vector<Fiber> fibers;
+#if defined(LD_MSL_EMU_FAST_SWITCH)
+    void * sched_sp = nullptr;
+#else
     ucontext_t sched;
+#endif
     uint32_t current = 0;
     uint32_t epoch = 1;
     uint64_t run_id = 0;
@@ -141,7 +171,11 @@ inline std::string who(int32_t id) {
 
 inline void yield_to_scheduler() {
     Group & g = *cur_group();
+#if defined(LD_MSL_EMU_FAST_SWITCH)
+    fast_switch(&g.fibers[g.current].sp, g.sched_sp);
+#else
     swapcontext(&g.fibers[g.current].ctx, &g.sched);
+#endif
 }
 
 inline uint32_t active_lanes(const Group & g, uint32_t sgi) {
@@ -225,8 +259,19 @@ inline void fiber_entry() {
         if (!g.error) g.error = std::current_exception();
         g.fibers[me].state = FState::done;
     }
-    // uc_link returns to the scheduler
+    // ucontext: uc_link returns to the scheduler
 }
+
+#if defined(LD_MSL_EMU_FAST_SWITCH)
+// The first frame of a fiber: runs the thread, then hands control back for good.
+[[noreturn]] inline void fiber_trampoline() {
+    fiber_entry();
+    Group & g = *cur_group();
+    void * dead = nullptr;
+    fast_switch(&dead, g.sched_sp);
+    __builtin_unreachable();
+}
+#endif
 
 inline std::string state_list(const Group & g) {
     std::string r;
@@ -246,11 +291,21 @@ inline void run_group(Group & g) {
     for (SimdState & s : g.sg) s = SimdState{};
     for (uint32_t t = 0; t < g.n_threads; ++t) {
         Fiber & f = g.fibers[t];
+#if defined(LD_MSL_EMU_FAST_SWITCH)
+        // [top - 8]: a null return address (the trampoline is entered as if called: rsp = 8 mod 16),
+        // [top - 16]: the trampoline (fast_switch's ret), then the six callee-saved registers.
+        void ** sp = (void **)(((uintptr_t)(f.stack + kStackBytes)) & ~(uintptr_t)15);
+        *--sp = nullptr;
+        *--sp = (void *)&fiber_trampoline;
+        for (int i = 0; i < 6; ++i) *--sp = nullptr;
+        f.sp = sp;
+#else
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = f.stack;
         f.ctx.uc_stack.ss_size = kStackBytes;
         f.ctx.uc_link = &g.sched;
         makecontext(&f.ctx, (void (*)())fiber_entry, 0);
+#endif
         f.state = FState::ready;
     }
     for (;;) {
@@ -258,7 +313,11 @@ inline void run_group(Group & g) {
         for (uint32_t t = 0; t < g.n_threads; ++t) {
             if (g.fibers[t].state != FState::ready) continue;
             g.current = t;
+#if defined(LD_MSL_EMU_FAST_SWITCH)
+            fast_switch(&g.sched_sp, g.fibers[t].sp);
+#else
             swapcontext(&g.sched, &g.fibers[t].ctx);
+#endif
             ran = true;
             if (g.error) std::rethrow_exception(g.error);
         }
