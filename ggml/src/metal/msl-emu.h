@@ -3,7 +3,7 @@
 // kernels: it defines the MSL keywords (kernel, device, constant, threadgroup, thread) as macros.
 //
 // Execution: msl_emu::dispatch(groups, threads_per_group, body) runs the grid threadgroup by threadgroup;
-// every thread of a group is a fiber (its own stack; ucontext, or a register switch on x86-64 Linux) on
+// every thread of a group is a fiber (its own stack; a register switch on x86-64 / AArch64, else ucontext) on
 // the calling OS thread, scheduled cooperatively, so
 //   * threadgroup_barrier() suspends a thread until every thread of its group has reached a barrier;
 //   * simd_sum / simd_max / simd_min / simd_prefix_exclusive_sum / simd_shuffle / simd_broadcast and the
@@ -76,8 +76,9 @@ constexpr int32_t kSimdAccessor = 0x10000;  // accessor id of a whole simdgroup 
 
 enum class FState { ready, at_barrier, at_simd, done };
 
-// Context switches: on x86-64 Linux a hand-written switch of the callee-saved registers (no signal-mask
-// system call, unlike swapcontext); elsewhere ucontext. LD_MSL_EMU_UCONTEXT forces ucontext.
+// Context switches: on x86-64 Linux and AArch64 (Linux, macOS) a hand-written switch of the callee-saved
+// registers (no signal-mask system call, unlike swapcontext); elsewhere ucontext. LD_MSL_EMU_UCONTEXT
+// forces ucontext.
 // Under ASan / TSan ucontext is used: the sanitizers follow swapcontext, not a bare stack switch.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define LD_MSL_EMU_SANITIZED 1
@@ -88,6 +89,7 @@ enum class FState { ready, at_barrier, at_simd, done };
 #endif
 #if defined(__x86_64__) && defined(__linux__) && !defined(LD_MSL_EMU_UCONTEXT) && !defined(LD_MSL_EMU_SANITIZED)
 #define LD_MSL_EMU_FAST_SWITCH 1
+constexpr int kSwitchFrameWords = 6;  // rbp, rbx, r12-r15 below the return address
 // Saves rbp, rbx, r12-r15 and rsp of the running context into *save, resumes the one at `to`.
 __attribute__((naked, noinline)) static void fast_switch(void ** save, void * to) {
     __asm__ volatile(
@@ -95,6 +97,32 @@ __attribute__((naked, noinline)) static void fast_switch(void ** save, void * to
         "movq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n\t"
         "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tret\n\t");
 }
+#elif defined(__aarch64__) && (defined(__linux__) || defined(__APPLE__)) && !defined(LD_MSL_EMU_UCONTEXT) && \
+    !defined(LD_MSL_EMU_SANITIZED)
+#define LD_MSL_EMU_FAST_SWITCH 1
+constexpr int kSwitchFrameWords = 20;  // x19-x28, x29, x30 (the return address), d8-d15: 160 bytes
+// AAPCS64: saves the callee-saved registers and sp of the running context into *save, resumes `to`.
+#define LD_MSL_EMU_A64_SWITCH_BODY \
+    "stp x19, x20, [sp, #-160]!\n\tstp x21, x22, [sp, #16]\n\tstp x23, x24, [sp, #32]\n\t" \
+    "stp x25, x26, [sp, #48]\n\tstp x27, x28, [sp, #64]\n\tstp x29, x30, [sp, #80]\n\t" \
+    "stp d8, d9, [sp, #96]\n\tstp d10, d11, [sp, #112]\n\tstp d12, d13, [sp, #128]\n\tstp d14, d15, [sp, #144]\n\t" \
+    "mov x9, sp\n\tstr x9, [x0]\n\tmov sp, x1\n\t" \
+    "ldp x21, x22, [sp, #16]\n\tldp x23, x24, [sp, #32]\n\tldp x25, x26, [sp, #48]\n\t" \
+    "ldp x27, x28, [sp, #64]\n\tldp x29, x30, [sp, #80]\n\tldp d8, d9, [sp, #96]\n\t" \
+    "ldp d10, d11, [sp, #112]\n\tldp d12, d13, [sp, #128]\n\tldp d14, d15, [sp, #144]\n\t" \
+    "ldp x19, x20, [sp], #160\n\tret\n\t"
+#if defined(__clang__)
+__attribute__((naked, noinline)) static void fast_switch(void ** save, void * to) {
+    __asm__ volatile(LD_MSL_EMU_A64_SWITCH_BODY);
+}
+#else
+// GCC has no naked functions on AArch64: one weak, hidden assembly function shared by every object.
+extern "C" void ld_msl_emu_switch_a64(void ** save, void * to);
+__asm__(".pushsection .text\n\t.p2align 2\n\t.weak ld_msl_emu_switch_a64\n\t.hidden ld_msl_emu_switch_a64\n\t"
+        ".type ld_msl_emu_switch_a64, %function\nld_msl_emu_switch_a64:\n\t" LD_MSL_EMU_A64_SWITCH_BODY
+        ".size ld_msl_emu_switch_a64, .-ld_msl_emu_switch_a64\n\t.popsection\n\t");
+inline void fast_switch(void ** save, void * to) { ld_msl_emu_switch_a64(save, to); }
+#endif
 #endif
 
 struct Fiber {
@@ -291,13 +319,21 @@ inline void run_group(Group & g) {
     for (SimdState & s : g.sg) s = SimdState{};
     for (uint32_t t = 0; t < g.n_threads; ++t) {
         Fiber & f = g.fibers[t];
-#if defined(LD_MSL_EMU_FAST_SWITCH)
+#if defined(LD_MSL_EMU_FAST_SWITCH) && defined(__x86_64__)
         // [top - 8]: a null return address (the trampoline is entered as if called: rsp = 8 mod 16),
         // [top - 16]: the trampoline (fast_switch's ret), then the six callee-saved registers.
         void ** sp = (void **)(((uintptr_t)(f.stack + kStackBytes)) & ~(uintptr_t)15);
         *--sp = nullptr;
         *--sp = (void *)&fiber_trampoline;
-        for (int i = 0; i < 6; ++i) *--sp = nullptr;
+        for (int i = 0; i < kSwitchFrameWords; ++i) *--sp = nullptr;
+        f.sp = sp;
+#elif defined(LD_MSL_EMU_FAST_SWITCH)
+        // aarch64: a 160-byte frame of zeros at the 16-aligned top except x30 (word 11) = the trampoline,
+        // where fast_switch's ret goes with sp back at the top; x29 = 0 ends the frame chain.
+        void ** sp = (void **)(((uintptr_t)(f.stack + kStackBytes)) & ~(uintptr_t)15);
+        sp -= kSwitchFrameWords;
+        for (int i = 0; i < kSwitchFrameWords; ++i) sp[i] = nullptr;
+        sp[11] = (void *)&fiber_trampoline;
         f.sp = sp;
 #else
         getcontext(&f.ctx);
