@@ -5,7 +5,7 @@
     requantize("dg-BF16.gguf", "dg-Q8_0.gguf", "q8_0")
 
 Modules: safetensors (streaming reader), hf_config (config.json), tensor_map (HF -> GGUF names),
-recipes (per-tensor type plan), tokenizer_meta, metadata, writer/gguf_reader (GGUF I/O),
+recipes (per-tensor type plan), tokenizer_meta, metadata, writer/split_writer (GGUF output; input is read with ld.GGUFFile),
 stream (the chunked encode loop), convert / quantize (the two tools).
 """
 from .convert import Plan, convert, plan_checkpoint, plan_from_config

@@ -2,6 +2,7 @@
 
     llama-diffusion-convert CHECKPOINT_DIR -o OUT.gguf --outtype q4_k_m
     llama-diffusion-convert CHECKPOINT_DIR --outtype q8_0 --dry-run     # print the plan only
+    llama-diffusion-convert CHECKPOINT_DIR -o OUT.gguf --split-max-size 48G   # OUT-00001-of-0000N.gguf, ...
 """
 import argparse
 import os
@@ -10,6 +11,7 @@ import sys
 from .convert import convert, plan_checkpoint
 from .errors import ConvertError
 from .recipes import OUTTYPES
+from .split_writer import add_split_args, split_limits
 
 PROG = "llama-diffusion-convert"
 
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print the plan (tensor names, shapes, types, output size) and write nothing")
     ap.add_argument("--threads", type=int, default=0, help="encoding threads (default: min(8, CPUs))")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_split_args(ap)
     return ap
 
 
@@ -46,10 +49,13 @@ def main(argv=None) -> int:
             name = os.path.basename(os.path.normpath(args.checkpoint))
             tname = "BF16" if args.outtype == "auto" else args.outtype.upper()
             out = os.path.join(args.checkpoint, f"{name}-{tname}.gguf")
+        max_size, max_tensors = split_limits(args)
         stats = convert(args.checkpoint, out, args.outtype, force=args.force, threads=args.threads,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, split_max_size=max_size, split_max_tensors=max_tensors)
         s = max(stats["seconds"], 1e-9)
-        print(f"wrote {out}: {stats['bytes_out'] / 1e6:.1f} MB in {s:.1f} s "
+        paths = stats["paths"]
+        shown = out if len(paths) == 1 else f"{len(paths)} shards {paths[0]} ... {os.path.basename(paths[-1])}"
+        print(f"wrote {shown}: {stats['bytes_out'] / 1e6:.1f} MB in {s:.1f} s "
               f"({stats['bytes_in'] / 1e6 / s:.1f} MB/s of checkpoint data)", file=sys.stderr)
         return 0
     except ConvertError as e:

@@ -24,6 +24,7 @@ from .safetensors import Checkpoint
 from .stream import Job, run_jobs
 from .tensor_map import TensorSpec, build_tensor_table, is_tied_duplicate, is_vision, rope_freqs
 from .tokenizer_meta import load_tokenizer
+from .split_writer import GGUFSplitWriter
 from .writer import GGUFStreamWriter
 
 
@@ -48,8 +49,12 @@ class Plan:
     def type_counts(self) -> dict:
         return type_counts(self.types)
 
-    def make_writer(self, out_path: str) -> GGUFStreamWriter:
-        w = GGUFStreamWriter(out_path)
+    def make_writer(self, out_path: str, split_max_size: int = 0, split_max_tensors: int = 0):
+        """A GGUFStreamWriter, or a GGUFSplitWriter when a split limit is set."""
+        if split_max_size or split_max_tensors:
+            w = GGUFSplitWriter(out_path, split_max_size, split_max_tensors)
+        else:
+            w = GGUFStreamWriter(out_path)
         for k, vt, v in self.kv:
             w.add_kv(k, vt, v)
         for s, t in zip(self.specs, self.types):
@@ -176,12 +181,21 @@ def check_output_path(out_path: str, force: bool) -> None:
         raise ConvertError(f"output file exists: {out_path} (use --force to overwrite)")
 
 
-def write_plan(plan: Plan, out_path: str, force: bool = False, threads: int = 0, progress: bool = True) -> dict:
-    """Stream the planned tensors into ``out_path``; returns {seconds, bytes_in, bytes_out}."""
+def check_output_paths(w, force: bool) -> None:
+    """check_output_path for every file a (split) writer will create."""
+    for p in (w.paths() if hasattr(w, "paths") else [w.path]):
+        check_output_path(p, force)
+
+
+def write_plan(plan: Plan, out_path: str, force: bool = False, threads: int = 0, progress: bool = True,
+               split_max_size: int = 0, split_max_tensors: int = 0) -> dict:
+    """Stream the planned tensors into ``out_path`` (or its shards); returns {seconds, bytes_in,
+    bytes_out, paths}."""
     if plan.checkpoint is None:
         raise ConvertError("no weights in the checkpoint directory: nothing to write (use --dry-run)")
     check_output_path(out_path, force)
-    w = plan.make_writer(out_path)
+    w = plan.make_writer(out_path, split_max_size, split_max_tensors)
+    check_output_paths(w, force)
     total = w.total_size()
     free = shutil.disk_usage(os.path.dirname(os.path.abspath(out_path))).free
     if free < total:
@@ -191,17 +205,20 @@ def write_plan(plan: Plan, out_path: str, force: bool = False, threads: int = 0,
     bytes_in = sum(j.n_rows * j.src_row_bytes for j in jobs)
     prog = Progress(len(jobs), bytes_in, enabled=progress)
     run_jobs(w, jobs, prog, threads=threads)
-    return {"seconds": prog.elapsed(), "bytes_in": bytes_in, "bytes_out": total}
+    paths = w.paths() if hasattr(w, "paths") else [out_path]
+    return {"seconds": prog.elapsed(), "bytes_in": bytes_in, "bytes_out": total, "paths": paths}
 
 
 def convert(directory: str, out_path: str, outtype: str = "bf16", force: bool = False,
-            threads: int = 0, progress: bool = True, log=_log) -> dict:
+            threads: int = 0, progress: bool = True, log=_log, split_max_size: int = 0,
+            split_max_tensors: int = 0) -> dict:
     """Convert a checkpoint directory to a GGUF file; returns write statistics."""
     check_output_path(out_path, force)
     plan = plan_checkpoint(directory, outtype)
     for n in plan.notes:
         log(n)
     try:
-        return write_plan(plan, out_path, force=force, threads=threads, progress=progress)
+        return write_plan(plan, out_path, force=force, threads=threads, progress=progress,
+                          split_max_size=split_max_size, split_max_tensors=split_max_tensors)
     finally:
         plan.checkpoint.close()

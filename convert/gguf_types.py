@@ -1,40 +1,24 @@
-"""GGUF constants used by the converter: tensor type ids/block sizes and metadata value types.
-
-Facts from the GGUF v3 format (spec/gguf.md Part A). Only what the writer, the reader of the
-requantize tool and the type recipes need; the engine's C++ table (types.h) is the authority.
+"""GGUF constants used by the converter: metadata value types, the writer's constants, and the
+tensor type table, which is the engine's own (read from the C++ traits through ld.quants, not a
+second copy). Facts from the GGUF v3 format (spec/gguf.md Part A).
 """
 
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSION = 3
 DEFAULT_ALIGNMENT = 32
 
-# name -> (ggml type id, values per block, bytes per block)
-TYPES = {
-    "F32": (0, 1, 4),
-    "F16": (1, 1, 2),
-    "Q4_0": (2, 32, 18),
-    "Q4_1": (3, 32, 20),
-    "Q5_0": (6, 32, 22),
-    "Q5_1": (7, 32, 24),
-    "Q8_0": (8, 32, 34),
-    "Q2_K": (10, 256, 84),
-    "Q3_K": (11, 256, 110),
-    "Q4_K": (12, 256, 144),
-    "Q5_K": (13, 256, 176),
-    "Q6_K": (14, 256, 210),
-    "IQ2_XXS": (16, 256, 66),
-    "IQ2_XS": (17, 256, 74),
-    "IQ3_XXS": (18, 256, 98),
-    "IQ1_S": (19, 256, 50),
-    "IQ4_NL": (20, 32, 18),
-    "IQ3_S": (21, 256, 110),
-    "IQ2_S": (22, 256, 82),
-    "IQ4_XS": (23, 256, 136),
-    "IQ1_M": (29, 256, 56),
-    "BF16": (30, 1, 2),
-    "MXFP4": (39, 32, 17),
-    "NVFP4": (40, 64, 36),
-}
+def _type_table():
+    """name -> (ggml type id, values per block, bytes per block), from the engine's C++ table
+    (ld.quants.type_info; ggml/ types.h is the one authority)."""
+    from .. import quants
+    table = {}
+    for name in quants.type_names():
+        info = quants.type_info(name)
+        table[name] = (int(info["id"]), int(info["block_size"]), int(info["type_size"]))
+    return table
+
+
+TYPES = _type_table()
 TYPE_BY_ID = {v[0]: k for k, v in TYPES.items()}
 FLOAT_TYPES = ("F32", "F16", "BF16")
 
@@ -75,6 +59,11 @@ VT_STRUCT = {
     VT.FLOAT64: "<d",
 }
 
+# GGUF type string (as ld.GGUFFile.metadata_types spells it) -> value type
+VT_BY_NAME = {n: i for i, n in enumerate(("UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL",
+                                          "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64"))}
+
+
 # Token types written to tokenizer.ggml.token_type
 class TokenType:
     NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -83,5 +72,5 @@ class TokenType:
 # llama_ftype written to general.file_type, per --outtype
 FILE_TYPE = {
     "f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q5_0": 8, "q4_k_m": 15, "q5_k_m": 17,
-    "q6_k": 18, "bf16": 32,
+    "q6_k": 18, "iq3_xxs": 23, "iq3_s": 26, "bf16": 32,
 }

@@ -5,12 +5,13 @@
 Rules, in order:
   1. kept F32: 1-D tensors, names not ending in "weight" (*.scale), *_norm.weight, the router
      (ffn_gate_inp.weight), rope_freqs, layer scalars;
-  2. default type of the outtype (f16 -> F16, q4_k_m -> Q4_K, ...);
+  2. default type of the outtype (f16 -> F16, q4_k_m -> Q4_K, iq3_s -> IQ3_S, ...; the IQ1/IQ2
+     outtypes need an importance matrix and are refused);
   3. bumps: the output tensor (or token_embd when tied) -> Q6_K (Q8_0 stays Q8_0, rows not
      divisible by 256 -> Q8_0); for Q4_K_M/Q5_K_M, attn_v and ffn_down* -> Q6_K where
      use_more_bits(i, n) (attn_v counted over attn_v tensors, ffn_down by layer);
   4. fallback when the row length ne0 is not a multiple of the block size:
-     Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, anything else (or a fallback that still does not
+     Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, IQ3_* -> IQ4_NL, anything else (or a fallback that still does not
      fit) -> F16.
 """
 import re
@@ -20,12 +21,16 @@ from typing import List, Sequence, Tuple
 from .errors import ConvertError
 from .gguf_types import block_size
 
-OUTTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q6_k", "q5_k_m", "q4_k_m", "auto")
+OUTTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q6_k", "q5_k_m", "q4_k_m", "iq3_s", "iq3_xxs", "auto",
+            "iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m")
+# Types llama-quantize makes only with an importance matrix, which we do not have: a clear error.
+IMATRIX_OUTTYPES = ("iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m")
 
 _DEFAULT = {"f32": "F32", "f16": "F16", "bf16": "BF16", "auto": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0",
-            "q5_0": "Q5_0", "q6_k": "Q6_K", "q5_k_m": "Q5_K", "q4_k_m": "Q4_K"}
+            "q5_0": "Q5_0", "q6_k": "Q6_K", "q5_k_m": "Q5_K", "q4_k_m": "Q4_K", "iq3_s": "IQ3_S",
+            "iq3_xxs": "IQ3_XXS"}
 _FALLBACK = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0", "Q2_K": "Q4_0", "Q3_K": "Q4_0",
-             "IQ4_XS": "IQ4_NL"}
+             "IQ4_XS": "IQ4_NL", "IQ3_S": "IQ4_NL", "IQ3_XXS": "IQ4_NL"}
 _LAYER_RE = re.compile(r"^blk\.(\d+)\.")
 
 
@@ -33,6 +38,9 @@ def normalize_outtype(outtype: str) -> str:
     o = outtype.lower()
     if o not in OUTTYPES:
         raise ConvertError(f"unknown output type {outtype!r}; choose one of {', '.join(OUTTYPES)}")
+    if o in IMATRIX_OUTTYPES:
+        raise ConvertError(f"output type {outtype!r} needs an importance matrix (as in llama-quantize), which this "
+                           "tool does not support; IQ3_S and IQ3_XXS quantize without one (--outtype iq3_s / iq3_xxs)")
     return "bf16" if o == "auto" else o
 
 

@@ -23,7 +23,7 @@ _NP_OF_VT = {
 
 
 def _enc_str(s) -> bytes:
-    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    b = s.encode("utf-8", "surrogateescape") if isinstance(s, str) else bytes(s)
     return struct.pack("<Q", len(b)) + b
 
 
@@ -136,6 +136,11 @@ class GGUFStreamWriter:
 
     def current_tensor(self) -> str:
         return self.tensors[self._cur][0]
+
+    @property
+    def tensors_done(self) -> int:
+        """How many tensors have been written completely."""
+        return self._cur
 
     def finish(self) -> None:
         if self._cur != len(self.tensors):

@@ -5,8 +5,6 @@
 // non-zero.
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "ld-ggml/error.h"
@@ -22,12 +20,5 @@ using ggml::strfmt;
 
 }  // namespace ld
 
-// Internal invariant (a bug if it fires, never user input).
-#define LD_ASSERT(cond)                                                                          \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            std::fprintf(stderr, "llama-diffusion: internal assertion failed: %s (%s:%d)\n",      \
-                         #cond, __FILE__, __LINE__);                                             \
-            std::abort();                                                                        \
-        }                                                                                        \
-    } while (0)
+// Internal invariant (a bug if it fires, never user input): the core's assertion.
+#define LD_ASSERT(cond) LD_GGML_ASSERT(cond)

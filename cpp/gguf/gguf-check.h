@@ -5,8 +5,8 @@
 // opt-in: llama-diffusion-cli --check-tensors, GGUFFile.check_tensors(), Model(check_tensors=True).
 //
 // Types checked: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K, Q8_K, IQ4_NL, IQ4_XS,
-// MXFP4. Not checked (no layout in blocks.h, or no float fields): IQ1_S, IQ1_M, IQ2_*, IQ3_*, TQ*,
-// NVFP4, Q1_0 and the integer types; their tensors pass unchecked.
+// MXFP4. Not checked (no float-field table here yet, or no layout in blocks.h, or no float fields):
+// IQ1_S, IQ1_M, IQ2_*, IQ3_*, TQ*, NVFP4, Q1_0 and the integer types; their tensors pass unchecked.
 #pragma once
 
 #include <cstddef>

@@ -21,6 +21,16 @@ namespace {
     throw IoError(strfmt("cannot %s '%s': %s", what, path.c_str(), std::strerror(err)), err, path);
 }
 
+#ifdef LD_GGUF_MMAP
+int64_t mtime_ns(const struct stat & st) {
+#if defined(__APPLE__)
+    return (int64_t)st.st_mtimespec.tv_sec * 1000000000 + st.st_mtimespec.tv_nsec;
+#else
+    return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+#endif
+}
+#endif
+
 }  // namespace
 
 #ifdef LD_GGUF_MMAP
@@ -49,11 +59,22 @@ Mapping::Mapping(const std::string & path) {
         data_ = static_cast<const uint8_t *>(p);
         mapped_ = true;
     }
-    ::close(fd);  // the mapping stays valid without the descriptor
+    fd_ = fd;  // kept for changed(); the mapping itself does not need it
+    mtime_ns_ = mtime_ns(st);
 }
 
 Mapping::~Mapping() {
     if (mapped_) ::munmap(const_cast<uint8_t *>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::string Mapping::changed() const {
+    struct stat st;
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0) return std::string();
+    if ((size_t)st.st_size != size_)
+        return strfmt("its size changed from %zu to %lld bytes", size_, (long long)st.st_size);
+    if (mtime_ns(st) != mtime_ns_) return "it was modified in place";
+    return std::string();
 }
 
 #else
@@ -74,6 +95,8 @@ Mapping::Mapping(const std::string & path) {
 }
 
 Mapping::~Mapping() = default;
+
+std::string Mapping::changed() const { return std::string(); }  // a private copy: never changes
 
 #endif
 

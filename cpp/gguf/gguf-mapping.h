@@ -1,6 +1,12 @@
 // A read-only view of a whole file's bytes: memory-mapped on POSIX systems (zero copy, pages
 // loaded on first touch), read into a heap buffer elsewhere. Opening failures throw IoError,
 // which carries the errno so Python can raise the matching OSError (FileNotFoundError, ...).
+//
+// A mapped file that is truncated while in use makes the next read of a lost page raise SIGBUS, and
+// one rewritten in place changes under the reader; replacing it by rename (how downloads and pip
+// install files) is harmless, the mapping keeps the old inode. So the mapping keeps the descriptor
+// and changed() compares the inode's size and modification time with those seen at open: callers
+// check it before each pass/generation and report a clear error (docs/format.md, "Files in use").
 #pragma once
 
 #include <cstddef>
@@ -34,7 +40,12 @@ public:
     const uint8_t * data() const { return data_; }
     size_t size() const { return size_; }
 
+    // "" while the mapped file is as it was at open; else what changed (size, modification time).
+    std::string changed() const;
+
 private:
+    int fd_ = -1;                  // POSIX: kept open for changed()
+    int64_t mtime_ns_ = 0;
     const uint8_t * data_ = nullptr;
     size_t size_ = 0;
     bool mapped_ = false;          // true: munmap on destruction

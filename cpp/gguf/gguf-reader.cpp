@@ -363,6 +363,12 @@ private:
 const char * TensorInfo::type_name() const { return ld::ggml::type_name(type); }
 
 File File::open(const std::string & path) {
+    File f = open_single(path);
+    f.attach_shards();
+    return f;
+}
+
+File File::open_single(const std::string & path) {
     File f;
     f.name_ = path;
     f.mapping_ = std::make_unique<Mapping>(path);
@@ -386,9 +392,22 @@ void File::parse() { Parser(*this).run(); }
 
 void File::fail(const std::string & msg) const { throw FormatError("invalid GGUF file '" + name_ + "': " + msg); }
 
+void File::check_unchanged() const {
+    if (!mapping_) return;
+    const std::string what = mapping_->changed();
+    if (!what.empty())
+        throw Error(strfmt("model file '%s' changed on disk while in use (%s): it was truncated or rewritten in place, "
+                           "so its mapped weights are no longer reliable; load the model again (to update a model "
+                           "file that is in use, write a new file and rename it over the old one)",
+                           name_.c_str(), what.c_str()));
+}
+
 std::string File::architecture() const {
     const Value * v = find("general.architecture");
-    return v ? std::string(v->as_string()) : std::string();
+    if (!v) return std::string();
+    const std::string_view a = v->as_string();
+    if (!utf8_valid(a)) fail("metadata 'general.architecture' is not valid UTF-8");
+    return std::string(a);
 }
 
 const Value * File::find(std::string_view key) const {

@@ -9,6 +9,12 @@
 //
 // Accepted layout: any tensor order, any gaps, as long as every tensor is aligned, inside the
 // data section and overlaps no other tensor (a superset of what ggml writes).
+//
+// Split (sharded) models (spec/gguf.md §1.5): File::open of the first shard
+// `NAME-00001-of-0000N.gguf` also maps the other N-1 shards and presents one model: metadata from
+// the first shard, the tensor table of all shards (each TensorInfo points into its own shard's
+// mapping; TensorInfo::shard says which). Every shard's split.no / split.count /
+// split.tensors.count is checked (gguf-split.cpp); a missing or mismatched shard is an error.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +58,7 @@ struct TensorInfo {
     uint64_t nbytes = 0;       // ne0/block * type_size * ne1 * ne2 * ne3
     const uint8_t * data = nullptr;  // points into the mapping (data_start + offset)
     uint64_t info_offset = 0;  // file offset of this tensor's info record (for messages)
+    uint32_t shard = 0;        // index of the shard file holding it (0 unless the model is split)
 
     int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
     const char * type_name() const;  // "Q4_K", "IQ2_XXS", ...
@@ -60,7 +67,10 @@ struct TensorInfo {
 class File {
 public:
     // Maps the file read-only. IoError when it cannot be opened, FormatError when it is malformed.
+    // The first shard of a split model opens the whole model (see the top of this file).
     static File open(const std::string & path);
+    // Maps exactly one file, never following split.* keys (one shard on its own).
+    static File open_single(const std::string & path);
     // Parses a caller-owned buffer without copying it; the buffer must outlive the File.
     // `name` is used in error messages.
     static File from_memory(const void * data, size_t size, const std::string & name = "<memory>");
@@ -76,6 +86,17 @@ public:
     const uint8_t * bytes() const { return base_; }
     size_t size() const { return size_; }
     uint64_t data_start() const { return data_start_; }     // absolute file offset of the data section
+
+    // ld::Error when the mapped file was truncated or rewritten in place since it was opened (reading
+    // it could then raise SIGBUS or see other bytes); checked before every pass and generation.
+    void check_unchanged() const;
+
+    // ---- shards (1 for an unsplit file; shard 0 is this file itself) ----
+    size_t n_shards() const { return 1 + shards_.size(); }
+    const std::string & shard_path(size_t i) const { return i == 0 ? name_ : shards_.at(i - 1).name_; }
+    uint64_t shard_data_start(size_t i) const { return i == 0 ? data_start_ : shards_.at(i - 1).data_start_; }
+    size_t shard_size(size_t i) const { return i == 0 ? size_ : shards_.at(i - 1).size_; }
+    uint64_t total_size() const;  // bytes of all shards together
 
     // general.architecture, or "" when absent.
     std::string architecture() const;
@@ -126,6 +147,7 @@ public:
 private:
     File() = default;
     void parse();
+    void attach_shards();  // gguf-split.cpp
     [[noreturn]] void fail(const std::string & msg) const;
     template <typename T> T int_in_range(std::string_view key, int64_t lo, int64_t hi) const;
 
@@ -142,6 +164,7 @@ private:
     std::unordered_map<std::string_view, size_t> key_index_;
     std::vector<TensorInfo> tensors_;
     std::unordered_map<std::string_view, size_t> tensor_index_;
+    std::vector<File> shards_;  // shards 1..N-1 of a split model (their mappings own the tensor data)
 
     friend class Parser;
 };

@@ -34,7 +34,7 @@ BlockConfig DiffusionGemma::layer_config(int il) const {
 void DiffusionGemma::bind_buffers() {
     if (bufs_on_ == head_->be.get()) return;
     bufs_on_ = head_->be.get();
-    for (DevBuf * b : {&sc_, &g_, &u_, &hidden_, &soft_, &soft_in_, &step_out_, &logits_}) b->bind(bufs_on_);
+    for (DevBuf * b : {&sc_, &g_, &u_, &hidden_, &soft_in_, &step_out_, &logits_}) b->bind(bufs_on_);
 }
 
 void DiffusionGemma::add_self_conditioning(const float * soft, int64_t C, float * x) {
@@ -56,25 +56,37 @@ void DiffusionGemma::add_self_conditioning(const float * soft, int64_t C, float 
     be.add(x, sc, C * H, x);
 }
 
-const float * DiffusionGemma::decode_pass(const int32_t * canvas, int64_t C, const float * soft) {
-    if (C < 1) throw Error("decode_canvas: empty canvas");
-    check_ids(canvas, C, "decode_canvas");
-    const int32_t begin = cache_.next_pos();
-    if ((int64_t)begin + C > INT32_MAX) throw Error("decode_canvas: positions overflow");
+const float * DiffusionGemma::decode_pass(const std::vector<PassIn> & in) {
     const int64_t H = hp_.n_embd;
+    int64_t S = 0;
+    std::vector<int32_t> ids, pos;
+    std::vector<PassSegment> segs;
+    for (const PassIn & p : in) {
+        if (p.C < 1) throw Error("decode_canvas: empty canvas");
+        check_ids(p.canvas, p.C, "decode_canvas");
+        for (const PassSegment & sg : segs)
+            if (sg.seq == p.seq) throw Error("decode_steps: a sequence appears twice in one batch");
+        const int32_t begin = p.seq->cache_.next_pos();
+        if ((int64_t)begin + p.C > INT32_MAX) throw Error("decode_canvas: positions overflow");
+        segs.push_back(PassSegment{S, p.C, p.seq, begin});
+        ids.insert(ids.end(), p.canvas, p.canvas + p.C);
+        for (int64_t i = 0; i < p.C; ++i) pos.push_back(begin + (int32_t)i);
+        S += p.C;
+    }
     bind_buffers();
     capture_begin();
     ggml::Backend & be = *head_->be;
 
-    float * x = head_->scratch.x.f32(C * H);  // [C, H]
-    embed(canvas, C, x);
-    if (soft) add_self_conditioning(soft, C, x);
-    be.rms_norm(x, C, H, nullptr, hp_.eps, x);  // weightless post_norm
-    capture_rows(0, be, x, C);
-    upload_positions(begin, C);
-    x = run_layers(x, C, true, begin, 0);
-    float * hidden = hidden_.f32(C * H);
-    be.rms_norm(x, C, H, head_->vecs.get(w_.output_norm), hp_.eps, hidden);
+    float * x = head_->scratch.x.f32(S * H);  // [S, H]
+    embed(ids.data(), S, x);
+    for (size_t i = 0; i < in.size(); ++i)
+        if (in[i].soft) add_self_conditioning(in[i].soft, in[i].C, x + segs[i].row0 * H);
+    be.rms_norm(x, S, H, nullptr, hp_.eps, x);  // weightless post_norm
+    capture_rows(0, be, x, S);
+    upload_positions(pos);
+    x = run_layers(x, S, true, segs, 0);
+    float * hidden = hidden_.f32(S * H);
+    be.rms_norm(x, S, H, head_->vecs.get(w_.output_norm), hp_.eps, hidden);
     return hidden;
 }
 
@@ -87,47 +99,77 @@ void DiffusionGemma::decode_hidden(const int32_t * canvas, int64_t C, const floa
         head_->be->upload(s, soft, sizeof(float) * (size_t)(C * H));
         soft_dev = s;
     }
-    const float * h = decode_pass(canvas, C, soft_dev);
+    const float * h = decode_pass({PassIn{&own_, canvas, C, soft_dev}});
     head_->be->download(hidden, h, sizeof(float) * (size_t)(C * H));
 }
 
 void DiffusionGemma::decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h,
                                  int32_t * argmax, int32_t * draw, float * entropy) {
+    StepJob j;
+    j.canvas = canvas;
+    j.C = C;
+    j.use_soft = use_soft;
+    j.head = h;
+    j.argmax = argmax;
+    j.draw = draw;
+    j.entropy = entropy;
+    decode_steps({j});
+}
+
+void DiffusionGemma::decode_steps(const std::vector<StepJob> & jobs) {
     const int64_t H = hp_.n_embd, V = hp_.n_vocab;
+    if (jobs.empty()) return;
     bind_buffers();
-    if (use_soft && soft_.capacity() < (size_t)(C * H) * sizeof(float))
-        throw Error("decode_step: no soft embedding from a previous step to condition on");
-    const float * hidden = decode_pass(canvas, C, use_soft ? soft_.f32(C * H) : nullptr);
+    std::vector<PassIn> in;
+    for (const StepJob & j : jobs) {
+        Sequence * seq = j.seq ? j.seq : &own_;
+        if (!j.canvas || !j.argmax || !j.draw || !j.entropy) throw Error("decode_steps: null argument");
+        const float * soft = nullptr;
+        if (j.use_soft) {
+            if (!seq->soft_valid_ || seq->soft_.capacity() < (size_t)(j.C * H) * sizeof(float))
+                throw Error("decode_step: no soft embedding from a previous step of this sequence to condition on");
+            soft = seq->soft_.f32(j.C * H);
+        }
+        in.push_back(PassIn{seq, j.canvas, j.C, soft});
+    }
+    const float * hidden = decode_pass(in);
     ggml::Backend & be = *head_->be;
     const Exec ex = head_->exec();
-    ggml::VocabHeadArgs a;
-    a.hidden = hidden;
-    a.C = C;
-    a.H = H;
-    a.V = V;
-    a.out_w = ex.mat(w_.output);
-    a.out_type = w_.output.type;
-    a.embd = ex.mat(w_.tok_embd);
-    a.embd_type = w_.tok_embd.type;
-    a.softcap = hp_.final_softcap;
-    a.temperature = h.temperature;
-    a.sample = h.sample;
-    a.seed = h.seed;
-    a.canvas_key = h.canvas_key;
-    a.step_key = h.step_key;
     const bool host = be.host_visible();
-    int32_t * dev = host ? nullptr : step_out_.i32(3 * C);  // [3, C]: argmax, draw, entropy bits
-    a.argmax = host ? argmax : dev;
-    a.draw = host ? draw : dev + C;
-    a.entropy = host ? entropy : (float *)(dev + 2 * C);
-    a.soft = h.want_soft ? soft_.f32(C * H) : nullptr;
-    be.vocab_head(a);
-    if (!host) {
-        std::vector<int32_t> back((size_t)(3 * C));
-        be.download(back.data(), dev, sizeof(int32_t) * (size_t)(3 * C));
-        std::copy(back.begin(), back.begin() + C, argmax);
-        std::copy(back.begin() + C, back.begin() + 2 * C, draw);
-        std::memcpy(entropy, back.data() + 2 * C, sizeof(float) * (size_t)C);
+    int64_t row = 0;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        const StepJob & j = jobs[i];
+        const int64_t C = j.C;
+        ggml::VocabHeadArgs a;
+        a.hidden = hidden + row * H;
+        a.C = C;
+        a.H = H;
+        a.V = V;
+        a.out_w = ex.mat(w_.output);
+        a.out_type = w_.output.type;
+        a.embd = ex.mat(w_.tok_embd);
+        a.embd_type = w_.tok_embd.type;
+        a.softcap = hp_.final_softcap;
+        a.temperature = j.head.temperature;
+        a.sample = j.head.sample;
+        a.seed = j.head.seed;
+        a.canvas_key = j.head.canvas_key;
+        a.step_key = j.head.step_key;
+        int32_t * dev = host ? nullptr : step_out_.i32(3 * C);  // [3, C]: argmax, draw, entropy bits
+        a.argmax = host ? j.argmax : dev;
+        a.draw = host ? j.draw : dev + C;
+        a.entropy = host ? j.entropy : (float *)(dev + 2 * C);
+        a.soft = j.head.want_soft ? in[i].seq->soft_.f32(C * H) : nullptr;
+        be.vocab_head(a);
+        in[i].seq->soft_valid_ = j.head.want_soft;
+        if (!host) {
+            std::vector<int32_t> back((size_t)(3 * C));
+            be.download(back.data(), dev, sizeof(int32_t) * (size_t)(3 * C));
+            std::copy(back.begin(), back.begin() + C, j.argmax);
+            std::copy(back.begin() + C, back.begin() + 2 * C, j.draw);
+            std::memcpy(j.entropy, back.data() + 2 * C, sizeof(float) * (size_t)C);
+        }
+        row += C;
     }
 }
 
@@ -156,7 +198,7 @@ void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const floa
         head_->be->upload(s, soft.data(), sizeof(float) * (size_t)(C * H));
         soft_dev = s;
     }
-    const float * hidden = decode_pass(canvas, C, soft_dev);
+    const float * hidden = decode_pass({PassIn{&own_, canvas, C, soft_dev}});
     ggml::Backend & be = *head_->be;
     float * lg = be.host_visible() ? logits : logits_.f32(C * V);
     lm_project(hidden, C, lg);

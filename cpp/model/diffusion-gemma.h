@@ -25,6 +25,7 @@ public:
     void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) override;
     void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
                      int32_t * draw, float * entropy) override;
+    void decode_steps(const std::vector<StepJob> & jobs) override;
 
     // Eᵀ for the self-conditioning product (built on first use; embedding-t.h).
     const TransposedEmbedding & embedding_t() {
@@ -38,13 +39,22 @@ protected:
 private:
     // x[C, H] += MLP(rms(soft·sqrt(H))·pre_norm) for the expected embedding soft [C, H]; on the head backend.
     void add_self_conditioning(const float * soft, int64_t C, float * x);
-    // The decoder pass; soft and the result hidden [C, H] on the head backend (hidden_ below).
-    const float * decode_pass(const int32_t * canvas, int64_t C, const float * soft);
+    // One canvas of a decoder pass: the sequence, its canvas ids (host) and its soft input (head backend or
+    // nullptr).
+    struct PassIn {
+        Sequence * seq = nullptr;
+        const int32_t * canvas = nullptr;
+        int64_t C = 0;
+        const float * soft = nullptr;
+    };
+    // The decoder pass over the canvases of `in` (rows concatenated in order); returns hidden [ΣC, H] on the
+    // head backend (hidden_ below).
+    const float * decode_pass(const std::vector<PassIn> & in);
 
     TransposedEmbedding embd_t_;
     // On the head backend: self-conditioning scratch [C, H], [C, F], [C, F]; hidden states [C, H]; the
-    // soft embedding kept between decode_step calls [C, H]; the step results [C] x 3; uploads.
-    DevBuf sc_, g_, u_, hidden_, soft_, soft_in_, step_out_, logits_;
+    // step results [C] x 3; uploads; logits.
+    DevBuf sc_, g_, u_, hidden_, soft_in_, step_out_, logits_;
     ggml::Backend * bufs_on_ = nullptr;  // the backend the buffers above belong to
     void bind_buffers();
 };

@@ -42,35 +42,38 @@ void attention_part(const HParams & hp, const LayerWeights & w, const BlockConfi
     be.rope_neox(q, S, nq, d, A.pos, rope);
     be.rope_neox(k, S, nkv, d, A.pos, rope);
 
-    LayerKv & kv = *A.kv;
-    kv.stage(k, v, A.pos, S);
-    ggml::AttnArgs at;
-    at.q = q;
-    at.q_pos = A.pos;
-    at.n_q = S;
-    at.n_head = nq;
-    at.head_dim = d;
-    at.k = kv.k_data();
-    at.v = kv.v_data();
-    at.k_pos = kv.pos_data();
-    at.kv_type = kv.type();
-    at.n_kv = kv.n_rows();
-    at.n_kv_head = nkv;
-    at.out = att;
-    at.scale = c.attn_scale;
-    if (A.decoder) {
-        at.mask = ggml::AttnMask::canvas;
-        at.canvas_begin = A.canvas_begin;
-        at.window = c.is_swa ? c.window : 0;
-    } else if (c.is_swa) {
-        at.mask = ggml::AttnMask::sliding;
-        at.window = c.window;
-    } else {
-        at.mask = ggml::AttnMask::causal;
+    for (int si = 0; si < A.n_segs; ++si) {
+        const BlockSegment & sg = A.segs[si];
+        LayerKv & kv = *sg.kv;
+        kv.stage(k + sg.row0 * nkv * d, v + sg.row0 * nkv * d, A.pos + sg.row0, sg.n);
+        ggml::AttnArgs at;
+        at.q = q + sg.row0 * nq * d;
+        at.q_pos = A.pos + sg.row0;
+        at.n_q = sg.n;
+        at.n_head = nq;
+        at.head_dim = d;
+        at.k = kv.k_data();
+        at.v = kv.v_data();
+        at.k_pos = kv.pos_data();
+        at.kv_type = kv.type();
+        at.n_kv = kv.n_rows();
+        at.n_kv_head = nkv;
+        at.out = att + sg.row0 * nq * d;
+        at.scale = c.attn_scale;
+        if (A.decoder) {
+            at.mask = ggml::AttnMask::canvas;
+            at.canvas_begin = sg.canvas_begin;
+            at.window = c.is_swa ? c.window : 0;
+        } else if (c.is_swa) {
+            at.mask = ggml::AttnMask::sliding;
+            at.window = c.window;
+        } else {
+            at.mask = ggml::AttnMask::causal;
+        }
+        be.attention(at);
+        if (A.decoder) kv.discard();
+        else kv.commit();
     }
-    be.attention(at);
-    if (A.decoder) kv.discard();
-    else kv.commit();
 
     mm(ex, att, S, w.wo, o);
     be.rms_norm(o, S, H, ex.vec(w.post_attn_norm), hp.eps, o);
@@ -180,9 +183,15 @@ void ffn_part(const HParams & hp, const LayerWeights & w, float * r, int64_t N, 
 
 void block_forward(const HParams & hp, const LayerWeights & w, const BlockConfig & cfg, const BlockArgs & args,
                    const Exec & ex, const Exec & moe) {
-    LD_ASSERT(args.x && args.pos && args.kv && args.S > 0 && ex.be && moe.be);
+    LD_ASSERT(args.x && args.pos && args.segs && args.n_segs >= 1 && args.S > 0 && ex.be && moe.be);
     LD_ASSERT(args.ffn_begin >= 0 && args.ffn_begin <= args.S);
-    LD_ASSERT(args.kv->backend() == ex.be);
+    int64_t row = 0;
+    for (int i = 0; i < args.n_segs; ++i) {
+        LD_ASSERT(args.segs[i].row0 == row && args.segs[i].n > 0 && args.segs[i].kv);
+        LD_ASSERT(args.segs[i].kv->backend() == ex.be);
+        row += args.segs[i].n;
+    }
+    LD_ASSERT(row == args.S);
     attention_part(hp, w, cfg, args, ex);
     const int64_t H = hp.n_embd;
     const int64_t n_ffn = args.S - args.ffn_begin;

@@ -36,16 +36,25 @@ struct BlockConfig {
     int32_t window = 0;             // sliding window W (swa layers)
 };
 
+// A run of rows that shares one KV cache: the rows [row0, row0 + n) of the call attend to this cache
+// (and to each other) only. One call may carry the canvases of several sequences (the batched decoder
+// pass): every matmul and the experts see all rows at once, attention runs per segment.
+struct BlockSegment {
+    int64_t row0 = 0, n = 0;
+    LayerKv * kv = nullptr;         // this layer's cache of the segment's sequence
+    int32_t canvas_begin = 0;       // decoder: the segment's first canvas position
+};
+
 // One call: the tokens, their positions, how they attend and what to do with the cache. x and pos are
 // in the memory of the layer's backend (Exec::be).
 struct BlockArgs {
     float * x = nullptr;            // [S, H] residual stream, updated in place
     int64_t S = 0;
     const int32_t * pos = nullptr;  // [S] absolute positions
-    LayerKv * kv = nullptr;         // this layer's cache
+    const BlockSegment * segs = nullptr;  // [n_segs] covering [0, S) in order (n_segs >= 1)
+    int n_segs = 0;
     bool decoder = false;           // false: causal (+ sliding) mask, K/V committed to the cache;
-                                    // true: canvas mask from canvas_begin, cache left unchanged
-    int32_t canvas_begin = 0;
+                                    // true: canvas mask from each segment's canvas_begin, caches unchanged
     int64_t ffn_begin = 0;          // the FFN runs on rows [ffn_begin, S) only (S = skip it)
     float layer_scalar = 1.0f;
 };

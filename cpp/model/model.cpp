@@ -67,7 +67,8 @@ std::unique_ptr<Model> Model::open(const std::string & path, int n_threads, ggml
 }
 
 Model::Model(gguf::File && f, int n_threads, ggml::Type kv_type)
-    : file_(std::move(f)), hp_(HParams::from_gguf(file_)), w_(Weights::load(file_, hp_)), cache_(hp_, kv_type) {
+    : file_(std::move(f)), hp_(HParams::from_gguf(file_)), w_(Weights::load(file_, hp_)), kv_type_(kv_type),
+      own_(hp_, kv_type) {
     if (n_threads > 0) {
         own_pool_ = std::make_unique<ggml::ThreadPool>(n_threads);
         pool_ = own_pool_.get();
@@ -78,7 +79,15 @@ Model::Model(gguf::File && f, int n_threads, ggml::Type kv_type)
     layer_slot_.assign((size_t)hp_.n_layer, cpu_.get());
     moe_slot_.assign((size_t)hp_.n_layer, cpu_.get());
     head_ = cpu_.get();
-    for (int il = 0; il < hp_.n_layer; ++il) cache_.place(il, cpu_->be.get());
+    for (int il = 0; il < hp_.n_layer; ++il) own_.cache_.place(il, cpu_->be.get());
+    own_.soft_.bind(head_->be.get());
+}
+
+std::unique_ptr<Sequence> Model::new_sequence() {
+    std::unique_ptr<Sequence> s(new Sequence(hp_, kv_type_));
+    for (int il = 0; il < hp_.n_layer; ++il) s->cache_.place(il, layer_slot_[(size_t)il]->be.get());
+    s->soft_.bind(head_->be.get());
+    return s;
 }
 
 void Model::place(const Placement & pl) {
@@ -92,14 +101,15 @@ void Model::place(const Placement & pl) {
     placement_.device = gpu_->be->name();
     const int L = hp_.n_layer;
     const int ngl = pl.n_gpu_layers < 0 ? L : std::min(pl.n_gpu_layers, L);
-    cache_.clear();
+    own_.reset();
     for (int il = 0; il < L; ++il) {
         ExecSlot * s = il < ngl ? gpu_.get() : cpu_.get();
         layer_slot_[(size_t)il] = s;
         moe_slot_[(size_t)il] = pl.cpu_moe ? cpu_.get() : s;
-        cache_.place(il, s->be.get());
+        own_.cache_.place(il, s->be.get());
     }
     head_ = ngl >= L ? gpu_.get() : cpu_.get();
+    own_.soft_.bind(head_->be.get());
 
     // Upload every weight of the GPU's share once, now (the first pass would otherwise pay for it).
     auto up = [](ExecSlot * s, const Mat & m) { if (s->be->kind() != ggml::BackendKind::cpu) s->exec().mat(m); };
@@ -168,16 +178,17 @@ void Model::embed(const int32_t * ids, int64_t n, float * out) {
     be.get_rows(head_->exec().mat(E), E.type, H, E.ne[1], tok, n, scale, out);
 }
 
-void Model::upload_positions(int32_t pos0, int64_t n) {
-    std::vector<int32_t> pos((size_t)n);
-    for (int64_t i = 0; i < n; ++i) pos[(size_t)i] = pos0 + (int32_t)i;
+void Model::upload_positions(const std::vector<int32_t> & pos) {
+    const int64_t n = (int64_t)pos.size();
     for (ExecSlot * s : {cpu_.get(), gpu_.get()})
         if (s) s->be->upload(s->scratch.pos.i32(n), pos.data(), sizeof(int32_t) * (size_t)n);
 }
 
-float * Model::run_layers(float * x, int64_t S, bool decoder, int32_t canvas_begin, int64_t last_ffn_begin) {
+float * Model::run_layers(float * x, int64_t S, bool decoder, const std::vector<PassSegment> & segs,
+                          int64_t last_ffn_begin) {
     const int64_t H = hp_.n_embd;
     ExecSlot * cur = head_;
+    std::vector<BlockSegment> bs(segs.size());
     for (int il = 0; il < hp_.n_layer; ++il) {
         ExecSlot * ls = layer_slot_[(size_t)il];
         if (ls != cur) {
@@ -186,13 +197,19 @@ float * Model::run_layers(float * x, int64_t S, bool decoder, int32_t canvas_beg
             x = nx;
             cur = ls;
         }
+        for (size_t i = 0; i < segs.size(); ++i) {
+            bs[i].row0 = segs[i].row0;
+            bs[i].n = segs[i].n;
+            bs[i].kv = &segs[i].seq->cache_.layer(il);
+            bs[i].canvas_begin = segs[i].canvas_begin;
+        }
         BlockArgs a;
         a.x = x;
         a.S = S;
         a.pos = (const int32_t *)ls->scratch.pos.i32(S);
-        a.kv = &cache_.layer(il);
+        a.segs = bs.data();
+        a.n_segs = (int)bs.size();
         a.decoder = decoder;
-        a.canvas_begin = canvas_begin;
         const LayerWeights & w = w_.layers[(size_t)il];
         a.layer_scalar = decoder ? w.scalar_dec : w.scalar_enc;
         a.ffn_begin = il == hp_.n_layer - 1 ? last_ffn_begin : 0;
@@ -227,10 +244,11 @@ void Model::capture_rows(int slot, ggml::Backend & be, const float * x, int64_t 
     be.download(v.data() + off, x, sizeof(float) * (size_t)(n * hp_.n_embd));
 }
 
-void Model::encode(const int32_t * ids, int64_t n, int32_t pos0, float * last_logits) {
+void Model::encode(Sequence & seq, const int32_t * ids, int64_t n, int32_t pos0, float * last_logits) {
     if (n < 1) throw Error("encode: no tokens given");
     check_ids(ids, n, "encode");
-    if (pos0 < 0) pos0 = cache_.next_pos();
+    KvCache & cache = seq.cache_;
+    if (pos0 < 0) pos0 = cache.next_pos();
     if ((int64_t)pos0 + n > INT32_MAX) throw Error(strfmt("encode: positions overflow (pos0 %d + %lld tokens)", pos0, (long long)n));
     const int64_t H = hp_.n_embd, V = hp_.n_vocab;
     capture_begin();
@@ -241,11 +259,13 @@ void Model::encode(const int32_t * ids, int64_t n, int32_t pos0, float * last_lo
         float * x = head_->scratch.x.f32(S * H);  // [S, H]
         embed(ids + c0, S, x);
         capture_rows(0, *head_->be, x, S);
-        upload_positions(pos0 + (int32_t)c0, S);
+        std::vector<int32_t> pos((size_t)S);
+        for (int64_t i = 0; i < S; ++i) pos[(size_t)i] = pos0 + (int32_t)(c0 + i);
+        upload_positions(pos);
         // Only K/V of the last layer matter, unless the AR head needs the last token.
-        int64_t last_ffn = capture_ ? 0 : ((last_chunk && last_logits) ? S - 1 : S);
-        x = run_layers(x, S, false, 0, last_ffn);
-        cache_.advance(S, pos0 + (int32_t)(c0 + S));
+        const int64_t last_ffn = capture_ ? 0 : ((last_chunk && last_logits) ? S - 1 : S);
+        x = run_layers(x, S, false, {PassSegment{0, S, &seq, 0}}, last_ffn);
+        cache.advance(S, pos0 + (int32_t)(c0 + S));
         if (last_chunk && last_logits) {
             ggml::Backend & be = *head_->be;
             float * xn = head_->scratch.a.f32(H);
@@ -269,6 +289,11 @@ void Model::decode_hidden(const int32_t *, int64_t, const float *, float *) {
 
 void Model::decode_step(const int32_t *, int64_t, bool, const StepHead &, int32_t *, int32_t *, float *) {
     throw Error(strfmt("decode_step: the %s architecture is autoregressive and has no canvas decoder",
+                       model_arch_name(hp_.arch)));
+}
+
+void Model::decode_steps(const std::vector<StepJob> &) {
+    throw Error(strfmt("decode_steps: the %s architecture is autoregressive and has no canvas decoder",
                        model_arch_name(hp_.arch)));
 }
 

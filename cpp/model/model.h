@@ -42,6 +42,30 @@ struct Placement {
 // problem (unknown name, backend not compiled, no usable device).
 std::pair<ggml::BackendKind, int> resolve_device(const std::string & device);
 
+class Model;
+
+// A sequence of its own on a shared model: its KV cache (in the memory of the model's layer backends)
+// and the soft embedding of its last denoising step (on the head backend). Made by
+// Model::new_sequence(); must not outlive the model. The canvases of several sequences can be denoised
+// in one decoder pass (DiffusionGemma::decode_steps), each attending to its own cache only.
+class Sequence {
+public:
+    KvCache & cache() { return cache_; }
+    const KvCache & cache() const { return cache_; }
+    void reset() {
+        cache_.clear();
+        soft_valid_ = false;
+    }
+
+private:
+    friend class Model;
+    friend class DiffusionGemma;
+    Sequence(const HParams & hp, ggml::Type kv_type) : cache_(hp, kv_type) {}
+    KvCache cache_;
+    DevBuf soft_;            // [C, H] on the head backend
+    bool soft_valid_ = false;
+};
+
 class Model {
 public:
     // Opens a diffusion-gemma or gemma3 GGUF. n_threads <= 0: the process-wide pool.
@@ -54,8 +78,10 @@ public:
     const HParams & hparams() const { return hp_; }
     const Weights & weights() const { return w_; }
     const gguf::File & file() const { return file_; }
-    KvCache & cache() { return cache_; }
-    const KvCache & cache() const { return cache_; }
+    KvCache & cache() { return own_.cache_; }
+    const KvCache & cache() const { return own_.cache_; }
+    // Another sequence on this model (its own KV cache); see Sequence.
+    std::unique_ptr<Sequence> new_sequence();
     int n_threads() const { return pool_->n_threads(); }
     ggml::ThreadPool * pool() const { return pool_; }
 
@@ -73,7 +99,11 @@ public:
 
     // Encodes ids[n] at positions pos0.. (pos0 < 0: continue after the cache) and appends their
     // K/V to the cache. last_logits [n_vocab]: when non-null, receives the AR logits of the last token.
-    void encode(const int32_t * ids, int64_t n, int32_t pos0, float * last_logits);
+    void encode(const int32_t * ids, int64_t n, int32_t pos0, float * last_logits) {
+        encode(own_, ids, n, pos0, last_logits);
+    }
+    // The same into a sequence's cache.
+    void encode(Sequence & seq, const int32_t * ids, int64_t n, int32_t pos0, float * last_logits);
 
     // Canvas decoder pass: logits [C, n_vocab]. sc_logits [C, n_vocab] or nullptr. Only DiffusionGemma.
     virtual void decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits);
@@ -95,7 +125,23 @@ public:
     virtual void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
                              int32_t * draw, float * entropy);
 
-    void reset() { cache_.clear(); }
+    // The batched step: one decoder pass over the canvases of several sequences (rows concatenated, so
+    // every matmul and the experts see all of them; attention per sequence on its own cache), then the
+    // vocab head per sequence. Each job's results equal what decode_step on that sequence alone gives
+    // (up to the kernels' row-count-dependent rounding paths; identical on the demo model, tested).
+    struct StepJob {
+        Sequence * seq = nullptr;          // nullptr: the model's own sequence
+        const int32_t * canvas = nullptr;  // [C] host memory
+        int64_t C = 0;
+        bool use_soft = false;             // condition on the sequence's soft embedding of its last step
+        StepHead head;
+        int32_t * argmax = nullptr;        // [C] host memory
+        int32_t * draw = nullptr;          // [C]
+        float * entropy = nullptr;         // [C]
+    };
+    virtual void decode_steps(const std::vector<StepJob> & jobs);
+
+    void reset() { own_.reset(); }
 
     // Debugging: when enabled, every pass records its input stream and each layer's output
     // (rows appended over the encoder's chunks): captured()[0] = input [S, H], [1 + l] = layer l.
@@ -112,11 +158,17 @@ protected:
     void check_ids(const int32_t * ids, int64_t n, const char * what) const;
     // out[n, H] = E[id]·sqrt(H) on the head backend (ids: host memory).
     void embed(const int32_t * ids, int64_t n, float * out);
-    // Positions pos0 .. pos0 + n - 1 into every backend's scratch.pos.
-    void upload_positions(int32_t pos0, int64_t n);
+    // pos[n] into every backend's scratch.pos.
+    void upload_positions(const std::vector<int32_t> & pos);
+    // A run of rows of a pass that shares one sequence's cache.
+    struct PassSegment {
+        int64_t row0 = 0, n = 0;
+        Sequence * seq = nullptr;
+        int32_t canvas_begin = 0;
+    };
     // Runs the layers [0, n_layer) on x [S, H] (on the head backend); returns the residual stream's new
     // location, on the head backend again.
-    float * run_layers(float * x, int64_t S, bool decoder, int32_t canvas_begin, int64_t last_ffn_begin);
+    float * run_layers(float * x, int64_t S, bool decoder, const std::vector<PassSegment> & segs, int64_t last_ffn_begin);
     // logits[n, V] = softcap(xn · Wᵀ) on the head backend for final-normed rows xn[n, H]; out on the head backend.
     void lm_project(const float * xn, int64_t n, float * logits);
     void capture_begin();
@@ -132,7 +184,8 @@ protected:
     std::unique_ptr<ExecSlot> cpu_, gpu_;
     std::vector<ExecSlot *> layer_slot_, moe_slot_;  // [n_layer]
     ExecSlot * head_ = nullptr;
-    KvCache cache_;
+    ggml::Type kv_type_;
+    Sequence own_;          // the model's own sequence (cache(), encode(), decode_step())
     std::vector<BlockConfig> cfg_;
     int64_t chunk_ = 512;
     bool capture_ = false;

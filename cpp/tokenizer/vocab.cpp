@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "gguf/gguf-reader.h"
+#include "gguf/gguf-utf8.h"
 #include "tokenizer/tokenizer-impl.h"
 
 namespace ld {
@@ -49,9 +50,23 @@ void Vocab::validate() const {
 }
 
 Vocab vocab_from_gguf(const gguf::File & f) {
+    // Metadata strings reach Python and the terminal as text: each must be valid UTF-8 (as the GGUF
+    // format requires); the error names the key and entry.
+    auto text = [&](const char * key, std::string_view s, int64_t index = -1) -> std::string_view {
+        if (!gguf::utf8_valid(s)) {
+            throw Error(index < 0 ? strfmt("%s: metadata string '%s' is not valid UTF-8", f.name().c_str(), key)
+                                  : strfmt("%s: metadata string '%s'[%lld] is not valid UTF-8", f.name().c_str(), key,
+                                           (long long)index));
+        }
+        return s;
+    };
     Vocab v;
-    v.model = f.get_string("tokenizer.ggml.model");
-    for (std::string_view s : f.get_string_array("tokenizer.ggml.tokens")) v.tokens.emplace_back(s);
+    v.model = text("tokenizer.ggml.model", f.get_string("tokenizer.ggml.model"));
+    {
+        int64_t i = 0;
+        for (std::string_view s : f.get_string_array("tokenizer.ggml.tokens"))
+            v.tokens.emplace_back(text("tokenizer.ggml.tokens", s, i++));
+    }
     if (f.has("tokenizer.ggml.scores")) v.scores = f.get_f32_array("tokenizer.ggml.scores");
     if (f.has("tokenizer.ggml.token_type")) {
         std::vector<int64_t> tt = f.get_int_array("tokenizer.ggml.token_type");
@@ -65,7 +80,9 @@ Vocab vocab_from_gguf(const gguf::File & f) {
         }
     }
     if (f.has("tokenizer.ggml.merges")) {
-        for (std::string_view s : f.get_string_array("tokenizer.ggml.merges")) v.merges.emplace_back(s);
+        int64_t i = 0;
+        for (std::string_view s : f.get_string_array("tokenizer.ggml.merges"))
+            v.merges.emplace_back(text("tokenizer.ggml.merges", s, i++));
     }
     auto id = [&](const char * key) -> int32_t {
         std::optional<int64_t> x = f.find_i64(key);
@@ -85,7 +102,7 @@ Vocab vocab_from_gguf(const gguf::File & f) {
     v.add_bos = f.find_bool("tokenizer.ggml.add_bos_token").value_or(v.model == "llama");
     v.add_eos = f.find_bool("tokenizer.ggml.add_eos_token").value_or(false);
     v.add_space_prefix = f.find_bool("tokenizer.ggml.add_space_prefix").value_or(false);
-    v.chat_template = f.find_string("tokenizer.chat_template").value_or("");
+    v.chat_template = text("tokenizer.chat_template", f.find_string("tokenizer.chat_template").value_or(""));
     if (v.add_bos && v.bos_id < 0) v.add_bos = false;
     if (v.add_eos && v.eos_id < 0) v.add_eos = false;
     v.validate();

@@ -4,7 +4,8 @@
 // as it denoises (--diffusion-visual, plain output when stdout is not a terminal), and one JSON
 // object at the end (--json). Errors are one line on stderr and exit status 1; Ctrl-C stops the
 // current generation (twice: exits). Without -m it runs the built-in demo model shipped in the
-// Python package (a small raw code model: prompts are used as raw text unless -cnv).
+// Python package (a small raw code model: prompts are used as raw text unless -cnv). -hf REPO[:QUANT]
+// resolves a Hugging Face Hub file through the Python package (hub-resolve.h).
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "common/demo-model.h"
+#include "common/hub-resolve.h"
 #include "common/error.h"
 #include "generate/generate.h"
 #include "gguf/gguf-check.h"
@@ -45,6 +47,17 @@ std::atomic<bool> g_cancel{false};
 void on_sigint(int) {
     if (g_cancel.load()) std::_Exit(130);
     g_cancel.store(true);
+}
+
+// SIGBUS: the mapped model file was truncated while we read it (docs/format.md, "Files in use").
+// Only async-signal-safe calls: write the explanation and exit, no recovery.
+void on_sigbus(int) {
+    static const char msg[] =
+        "llama-diffusion-cli: error: bus error reading the model file: it was truncated or rewritten while in use "
+        "(replace a model file by renaming a new one over it, never in place)\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)ignored;
+    _exit(135);
 }
 
 const char * kUsage =
@@ -83,10 +96,13 @@ const char * kUsage =
     "  --think                        enable thinking in the chat format\n"
     "  --json                         print one JSON object with text and stats at the end\n"
     "  --verbose                      print model and sampler details to stderr\n"
+    "  -hf, --hf-repo REPO[:QUANT]    a GGUF from the Hugging Face Hub (e.g. unsloth/REPO-GGUF:Q4_K_M; needs the\n"
+    "                                 Python package with huggingface_hub; standard HF cache, HF_HUB_OFFLINE=1 works)\n"
+    "  --version                      print the version and exit\n"
     "  -h, --help                     this help\n";
 
 struct Args {
-    std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32", device = "auto";
+    std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32", device = "auto", hf_repo;
     int32_t n_gpu_layers = -1;
     bool cpu_moe = false;
     bool demo = false;  // no -m: the built-in demo model
@@ -134,6 +150,8 @@ Args parse_args(int argc, char ** argv) {
             return argv[++i];
         };
         if (f == "-h" || f == "--help") { std::fputs(kUsage, stdout); std::exit(0); }
+        else if (f == "--version") { std::printf("llama-diffusion-cli %s\n", LD_VERSION); std::exit(0); }
+        else if (f == "-hf" || f == "--hf-repo") a.hf_repo = val();
         else if (f == "-m" || f == "--model") a.model = val();
         else if (f == "-p" || f == "--prompt") { a.prompt = val(); a.have_prompt = true; }
         else if (f == "-f" || f == "--file") a.prompt_file = val();
@@ -175,6 +193,10 @@ Args parse_args(int argc, char ** argv) {
         else if (f == "--check-tensors") a.check_tensors = true;
         else throw Error("unknown argument '" + f + "' (see --help)");
     }
+    if (!a.hf_repo.empty()) {
+        if (!a.model.empty()) throw Error("give either -m or -hf, not both");
+        a.model = resolve_hf_model(a.hf_repo);
+    }
     if (a.model.empty()) {
         const char * env = std::getenv("LLAMA_DIFFUSION_MODEL");
         if (env && *env) a.model = env;
@@ -182,6 +204,12 @@ Args parse_args(int argc, char ** argv) {
     }
     if (a.threads < 0) throw Error(strfmt("-t must be >= 0, got %d", a.threads));
     if (a.n_gpu_layers < -1) throw Error(strfmt("-ngl must be >= 0 (or -1 for all layers), got %d", a.n_gpu_layers));
+    const int cpus = (int)std::max(1u, std::thread::hardware_concurrency());
+    if (a.threads > cpus) {
+        std::fprintf(stderr, "llama-diffusion-cli: note: -t %d is more than the %d CPUs of this machine; using %d\n",
+                     a.threads, cpus, cpus);
+        a.threads = cpus;
+    }
     if (a.head != "fused" && a.head != "plain") throw Error("unknown --head '" + a.head + "' (expected fused or plain)");
     if (!a.prompt_file.empty()) {
         if (a.have_prompt) throw Error("give either -p or -f, not both");
@@ -313,6 +341,16 @@ struct Printer {
     }
 };
 
+// A prompt past the model's trained context warns; past -c it is an error.
+void check_prompt_length(size_t n, const Args & a, const HParams & hp) {
+    if (a.ctx > 0 && (int64_t)n >= a.ctx)
+        throw Error(strfmt("the prompt is %zu tokens, which does not fit in the context of -c %lld tokens", n,
+                           (long long)a.ctx));
+    if (hp.n_ctx_train > 0 && (int64_t)n > hp.n_ctx_train)
+        std::fprintf(stderr, "llama-diffusion-cli: warning: the prompt is %zu tokens, longer than the model's context "
+                             "length %lld; quality degrades past it\n", n, (long long)hp.n_ctx_train);
+}
+
 GenParams make_params(const Args & a, const Model & m, const Tokenizer * tok) {
     GenParams p = default_gen_params(m, tok);
     if (!a.mode.empty()) p.mode = gen_mode_from_name(a.mode);
@@ -376,6 +414,7 @@ int run(int argc, char ** argv) {
                      (unsigned long long)p.seed, p.deterministic ? " (deterministic)" : "", a.head.c_str());
     }
     std::signal(SIGINT, on_sigint);
+    std::signal(SIGBUS, on_sigbus);
 
     Printer pr;
     pr.tokp = tok;
@@ -401,8 +440,27 @@ int run(int argc, char ** argv) {
             msgs.push_back({"user", a.prompt});
             ids = chat_tokenize(*tok, msgs, copt);
         }
+        check_prompt_length(ids.size(), a, model->hparams());
+        // The prompt is encoded here chunk by chunk (the encoder's own chunks, so the cache is the
+        // same), so Ctrl-C during a long prefill is seen within one chunk; the engine gets the rest.
+        const size_t chunk = (size_t)std::max<int64_t>(1, model->chunk_size());
+        const size_t n_pre = (ids.size() - 1) / chunk * chunk;
+        const auto t_pre = std::chrono::steady_clock::now();
+        for (size_t c0 = 0; c0 < n_pre; c0 += chunk) {
+            if (g_cancel.load()) {
+                std::fprintf(stderr, "\n[interrupted during the prompt's prefill, %zu of %zu tokens encoded]\n", c0,
+                             ids.size());
+                return 130;
+            }
+            model->encode(ids.data() + c0, (int64_t)chunk, -1, nullptr);
+        }
+        const double pre_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_pre).count();
+        const std::vector<int32_t> tail(ids.begin() + (std::ptrdiff_t)n_pre, ids.end());
         pr.begin();
-        GenResult r = gen.generate(ids, p, cb);
+        model->file().check_unchanged();
+        GenResult r = gen.generate(tail, p, cb);
+        r.stats.prompt_tokens += (int64_t)n_pre;
+        r.stats.prefill_ms += pre_ms;
         std::vector<int32_t> text_ids;
         for (int32_t t : r.tokens) {
             if (std::find(p.eos_ids.begin(), p.eos_ids.end(), t) != p.eos_ids.end()) break;
@@ -444,6 +502,7 @@ int run(int argc, char ** argv) {
         if (line.empty()) continue;
         g_cancel = false;
         pr.begin();
+        model->file().check_unchanged();
         ChatSession::Reply rep = chat.send(line, p, cb);
         if (a.json) {
             std::printf("{\"text\":\"%s\",\"turn\":%d,\"stats\":%s}\n", json_escape(rep.text).c_str(), chat.turns(),

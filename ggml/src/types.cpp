@@ -1,5 +1,5 @@
 // The type traits table: one row per GGUF type id, with the reference kernels of quants-ref.h.
-// Ids the engine can name but not read (IQ1/2/3, TQ, NVFP4, integer types ...) have no to_float,
+// Ids the engine can name but not read (TQ, NVFP4, Q1_0, integer types ...) have no to_float,
 // so loading a tensor of that type fails with a message naming the tensor and the type.
 #include "ld-ggml/types.h"
 
@@ -52,14 +52,14 @@ struct Table {
         set(Type::IQ4_NL, make("IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, LD_TO(block_iq4_nl, dequantize_row_iq4_nl), LD_FROM(block_iq4_nl, quantize_row_iq4_nl_ref), Type::Q8_0));
         set(Type::IQ4_XS, make("IQ4_XS", QK_K, sizeof(block_iq4_xs), true, LD_TO(block_iq4_xs, dequantize_row_iq4_xs), LD_FROM(block_iq4_xs, quantize_row_iq4_xs_ref), Type::Q8_K));
         set(Type::MXFP4, make("MXFP4", QK_MXFP4, sizeof(block_mxfp4), true, LD_TO(block_mxfp4, dequantize_row_mxfp4), LD_FROM(block_mxfp4, quantize_row_mxfp4_ref), Type::Q8_0));
-        // Known to the format, not (yet) readable by this engine.
-        set(Type::IQ2_XXS, make("IQ2_XXS", QK_K, 66, true, nullptr, nullptr, Type::Q8_K));
-        set(Type::IQ2_XS, make("IQ2_XS", QK_K, 74, true, nullptr, nullptr, Type::Q8_K));
-        set(Type::IQ3_XXS, make("IQ3_XXS", QK_K, 98, true, nullptr, nullptr, Type::Q8_K));
-        set(Type::IQ1_S, make("IQ1_S", QK_K, 50, true, nullptr, nullptr, Type::Q8_K));
-        set(Type::IQ3_S, make("IQ3_S", QK_K, 110, true, nullptr, nullptr, Type::Q8_K));
-        set(Type::IQ2_S, make("IQ2_S", QK_K, 82, true, nullptr, nullptr, Type::Q8_K));
-        set(Type::IQ1_M, make("IQ1_M", QK_K, 56, true, nullptr, nullptr, Type::Q8_K));
+        set(Type::IQ2_XXS, make("IQ2_XXS", QK_K, sizeof(block_iq2_xxs), true, LD_TO(block_iq2_xxs, dequantize_row_iq2_xxs), nullptr, Type::Q8_K));
+        set(Type::IQ2_XS, make("IQ2_XS", QK_K, sizeof(block_iq2_xs), true, LD_TO(block_iq2_xs, dequantize_row_iq2_xs), nullptr, Type::Q8_K));
+        set(Type::IQ2_S, make("IQ2_S", QK_K, sizeof(block_iq2_s), true, LD_TO(block_iq2_s, dequantize_row_iq2_s), nullptr, Type::Q8_K));
+        set(Type::IQ3_XXS, make("IQ3_XXS", QK_K, sizeof(block_iq3_xxs), true, LD_TO(block_iq3_xxs, dequantize_row_iq3_xxs), LD_FROM(block_iq3_xxs, quantize_row_iq3_xxs_ref), Type::Q8_K));
+        set(Type::IQ3_S, make("IQ3_S", QK_K, sizeof(block_iq3_s), true, LD_TO(block_iq3_s, dequantize_row_iq3_s), LD_FROM(block_iq3_s, quantize_row_iq3_s_ref), Type::Q8_K));
+        set(Type::IQ1_S, make("IQ1_S", QK_K, sizeof(block_iq1_s), true, LD_TO(block_iq1_s, dequantize_row_iq1_s), nullptr, Type::Q8_K));
+        set(Type::IQ1_M, make("IQ1_M", QK_K, sizeof(block_iq1_m), true, LD_TO(block_iq1_m, dequantize_row_iq1_m), nullptr, Type::Q8_K));
+        // Known to the format, not readable by this engine.
         set(Type::I8, make("I8", 1, 1, false, nullptr, nullptr, Type::I8));
         set(Type::I16, make("I16", 1, 2, false, nullptr, nullptr, Type::I16));
         set(Type::I32, make("I32", 1, 4, false, nullptr, nullptr, Type::I32));
@@ -109,6 +109,13 @@ int32_t type_from_name(const char * name) {
 bool type_is_supported(int32_t id) {
     const TypeTraits * t = type_traits(id);
     return t && t->to_float;
+}
+
+bool type_needs_imatrix(int32_t id) {
+    switch ((Type)id) {
+        case Type::IQ1_S: case Type::IQ1_M: case Type::IQ2_XXS: case Type::IQ2_XS: case Type::IQ2_S: return true;
+        default: return false;
+    }
 }
 
 size_t row_size(Type t, int64_t ne0) {

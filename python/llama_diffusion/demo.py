@@ -2,17 +2,24 @@
 package in ``llama_diffusion/models/``, used when no model path is given (``ld.Model()``,
 ``generate.generate(None, ...)``, ``llama-diffusion-cli`` without ``-m``).
 
-``$LLAMA_DIFFUSION_DEMO_MODEL`` overrides the packaged file (it must exist). The demo is a raw code
-model: prompt strings given to it are used as raw text (no chat template) unless ``raw=False``.
+``$LLAMA_DIFFUSION_MODEL`` is the one environment variable for the default model: when set, a missing
+model path means that file, in Python (``ld.Model()``) as in ``llama-diffusion-cli`` (no ``-m``).
+``$LLAMA_DIFFUSION_DEMO_MODEL`` only relocates the demo file itself (e.g. after an editable install).
+The demo is a raw code model: prompt strings given to it are used as raw text (no chat template)
+unless ``raw=False``.
 """
+from __future__ import annotations
+
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["DEMO_MODEL_NAME", "DEMO_MODEL", "DEMO_MODEL_ENV", "demo_model_path", "is_demo_path", "announce"]
+__all__ = ["DEMO_MODEL_NAME", "DEMO_MODEL", "DEMO_MODEL_ENV", "MODEL_ENV", "default_model_path", "demo_model_path",
+           "is_demo_path", "announce"]
 
 DEMO_MODEL_NAME = "diffusiongemma-demo-q8_0.gguf"
 DEMO_MODEL_ENV = "LLAMA_DIFFUSION_DEMO_MODEL"
+MODEL_ENV = "LLAMA_DIFFUSION_MODEL"
 # The packaged file (a str path), whether or not an override is set.
 DEMO_MODEL = str(Path(__file__).resolve().parent / "models" / DEMO_MODEL_NAME)
 
@@ -32,7 +39,19 @@ def demo_model_path() -> str:
     return DEMO_MODEL
 
 
-def is_demo_path(path) -> bool:
+def default_model_path() -> str:
+    """The model used when none is given: ``$LLAMA_DIFFUSION_MODEL`` when set (it must exist), else
+    the demo model (``demo_model_path``)."""
+    env = os.environ.get(MODEL_ENV)
+    if env:
+        if not os.path.exists(env):
+            raise FileNotFoundError(f"{MODEL_ENV} is set to {env!r}, which does not exist; unset it or pass a "
+                                    "model path")
+        return env
+    return demo_model_path()
+
+
+def is_demo_path(path: "str | os.PathLike[str]") -> bool:
     """True when ``path`` names the demo model (the packaged file or the override)."""
     try:
         p = os.path.realpath(os.fspath(path))

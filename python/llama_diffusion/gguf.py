@@ -7,6 +7,11 @@
         f.tensor("output_norm.weight")  # float32, dequantized, numpy shape = reversed GGUF shape
         f.check_tensors()               # opt-in data check: NaN/Inf values and scales (reads the whole file)
 
+A split model (``NAME-00001-of-0000N.gguf``, spec/gguf.md §1.5) opens from its first shard as one
+file: ``metadata`` is the first shard's, ``tensors`` spans every shard (``TensorInfo.shard`` and
+``file_offset`` say where each one lives), ``shard_paths`` lists the files and ``total_size`` is
+their sum. A missing or mismatched shard raises ``GGUFError``.
+
 Malformed files raise ``GGUFError`` (a ``ValueError``); I/O failures raise ``OSError``
 (``FileNotFoundError`` for a missing file). The parsing and validation are in C++
 (cpp/gguf/gguf-reader.cpp).
@@ -33,9 +38,10 @@ class TensorInfo:
     type: str          # GGUF type name, e.g. "Q4_K"
     type_id: int       # ggml type id
     shape: Tuple[int, ...]
-    offset: int        # relative to the start of the data section
+    offset: int        # relative to the start of its shard's data section
     nbytes: int
-    file_offset: int   # absolute offset in the file
+    file_offset: int   # absolute offset in its shard's file
+    shard: int = 0     # index into GGUFFile.shard_paths (0 unless the model is split)
 
     @property
     def n_elements(self) -> int:
@@ -48,7 +54,7 @@ class TensorInfo:
 class GGUFFile:
     """A GGUF file opened read-only (memory-mapped, validated on open)."""
 
-    def __init__(self, path):
+    def __init__(self, path: "str | os.PathLike[str]") -> None:
         self._reader = _core.GGUFReader(os.fspath(path))
         self._init()
 
@@ -67,7 +73,9 @@ class GGUFFile:
         self.architecture: str = r.architecture
         self.alignment: int = r.alignment
         self.data_start: int = r.data_start
-        self.size: int = r.size
+        self.size: int = r.size                    # bytes of the file opened (the first shard)
+        self.total_size: int = r.total_size        # bytes of every shard together
+        self.shard_paths: List[str] = list(r.shard_paths)
         self._metadata = None
         self._types = None
         self.tensors: List[TensorInfo] = [TensorInfo(*t) for t in r.tensors()]

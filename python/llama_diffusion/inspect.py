@@ -4,6 +4,9 @@
     python -m llama_diffusion.inspect FILE.gguf [--no-tensors] [--json] [--max-items N]
     llama-diffusion-inspect FILE.gguf
 
+A split model (``NAME-00001-of-0000N.gguf``) is shown as one model: its shards are listed under
+``file:`` and the tensor table spans all of them (a ``shard`` column says where each one is).
+
 A malformed or unreadable file prints one line "error: ..." on stderr and exits with status 1.
 """
 from __future__ import annotations
@@ -39,7 +42,14 @@ def render_text(f: GGUFFile, show_tensors: bool = True, max_items: int = 8) -> s
     lines = []
     total_bytes = sum(t.nbytes for t in f.tensors)
     total_elems = sum(t.n_elements for t in f.tensors)
-    lines.append(f"file:          {f.path} ({_human_bytes(f.size)})")
+    n_shards = len(f.shard_paths)
+    if n_shards == 1:
+        lines.append(f"file:          {f.path} ({_human_bytes(f.size)})")
+    else:
+        lines.append(f"file:          split model, {n_shards} shards, {_human_bytes(f.total_size)} in all")
+        for i, p in enumerate(f.shard_paths):
+            n = sum(1 for t in f.tensors if t.shard == i)
+            lines.append(f"  shard {i + 1}: {p} ({n} tensors)")
     lines.append(f"architecture:  {f.architecture or '(none)'}")
     lines.append(f"GGUF version:  {f.version}")
     lines.append(f"alignment:     {f.alignment}, data section at offset {f.data_start}")
@@ -54,10 +64,12 @@ def render_text(f: GGUFFile, show_tensors: bool = True, max_items: int = 8) -> s
     if show_tensors:
         lines.append(f"tensors ({len(f.tensors)}):")
         nwidth = max((len(t.name) for t in f.tensors), default=4)
-        lines.append(f"  {'name':<{nwidth}}  {'type':<8}  {'shape (ne0 first)':<24}  {'bytes':>12}")
+        shard_col = f"  {'shard':>5}" if n_shards > 1 else ""
+        lines.append(f"  {'name':<{nwidth}}  {'type':<8}  {'shape (ne0 first)':<24}  {'bytes':>12}{shard_col}")
         for t in f.tensors:
             shape = "[" + ", ".join(str(d) for d in t.shape) + "]"
-            lines.append(f"  {t.name:<{nwidth}}  {t.type:<8}  {shape:<24}  {t.nbytes:>12}")
+            shard = f"  {t.shard + 1:>5}" if n_shards > 1 else ""
+            lines.append(f"  {t.name:<{nwidth}}  {t.type:<8}  {shape:<24}  {t.nbytes:>12}{shard}")
         lines.append("")
     lines.append("tensor types:")
     lines.append(f"  {'type':<8}  {'count':>6}  {'bytes':>14}  {'share':>6}  {'bits/weight':>11}")
@@ -88,6 +100,8 @@ def render_json(f: GGUFFile, show_tensors: bool = True, max_items: int = 8) -> s
     out = {
         "file": f.path,
         "size": f.size,
+        "shards": list(f.shard_paths),
+        "total_size": f.total_size,
         "version": f.version,
         "architecture": f.architecture,
         "alignment": f.alignment,
@@ -98,14 +112,14 @@ def render_json(f: GGUFFile, show_tensors: bool = True, max_items: int = 8) -> s
     }
     if show_tensors:
         out["tensors"] = [{"name": t.name, "type": t.type, "shape": list(t.shape), "offset": t.offset,
-                           "nbytes": t.nbytes} for t in f.tensors]
+                           "nbytes": t.nbytes, "shard": t.shard} for t in f.tensors]
     return json.dumps(out, indent=1, allow_nan=False)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="llama-diffusion-inspect",
                                      description="Show the metadata and tensors of a GGUF file.")
-    parser.add_argument("file", help="path to a .gguf file")
+    parser.add_argument("file", help="path to a .gguf file (the first shard of a split model)")
     parser.add_argument("--no-tensors", action="store_true", help="omit the per-tensor table")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--max-items", type=int, default=8, metavar="N",

@@ -10,8 +10,15 @@
 
 The decoder never changes the cache; ``encode`` of a committed canvas continues at the positions the
 decoder used (``m.kv_length`` tokens are cached, the next position is ``m.next_pos``).
+
+``Model`` is a context manager: ``with ld.Model(path) as m: ...`` releases the weights and the cache at
+the end (``m.close()`` does the same; a closed model raises ValueError when used).
 """
-from typing import List, Optional, Tuple
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
@@ -19,6 +26,12 @@ from . import _core
 from . import demo as _demo
 from . import generate as _gen
 from . import gguf as _gguf
+from .events import Event, Result
+from .generate import Message, Prompt
+from .params import SamplingParams
+from .threads import check_threads
+
+ArrayLike = Any  # anything numpy.asarray takes
 
 __all__ = ["Model"]
 
@@ -38,24 +51,66 @@ class Model:
     them and the head); ``cpu_moe=True`` keeps the routed experts on the CPU. ``ld.backends()`` lists
     what this build and machine have; ``placement`` describes where this model runs."""
 
-    def __init__(self, path=None, n_threads: Optional[int] = None, kv_type: str = "f32",
-                 check_tensors: bool = False, device: str = "auto", n_gpu_layers: Optional[int] = None,
-                 cpu_moe: bool = False):
-        self.is_demo = path is None
+    def __init__(self, path: Union[str, "os.PathLike[str]", None] = None, n_threads: Optional[int] = None,
+                 kv_type: str = "f32", check_tensors: bool = False, device: str = "auto",
+                 n_gpu_layers: Optional[int] = None, cpu_moe: bool = False) -> None:
+        # is_demo: no path given and the default is the demo (not $LLAMA_DIFFUSION_MODEL)
+        self.is_demo: bool = path is None and _demo.is_demo_path(_demo.default_model_path())
         if path is None:
-            path = _demo.demo_model_path()
+            path = _demo.default_model_path()
+        threads = check_threads(n_threads)
         if check_tensors:
             with _gguf.GGUFFile(path) as f:
-                f.check_tensors(int(n_threads or 0))
-        self._m = _core.Model(str(path), int(n_threads or 0), str(kv_type), str(device),
-                              -1 if n_gpu_layers is None else int(n_gpu_layers), bool(cpu_moe))
-        self.path = str(path)
+                f.check_tensors(threads)
+        self._core: Optional[_core.Model] = _core.Model(os.fspath(path), threads, str(kv_type), str(device),
+                                                        -1 if n_gpu_layers is None else int(n_gpu_layers),
+                                                        bool(cpu_moe))
+        self._ld_engine: Optional[_core.Engine] = None
+        self._ld_pending: List[int] = []
+        self.path: str = os.fspath(path)
         if self.is_demo:
             _demo.announce(self.path)
 
+    @classmethod
+    def from_pretrained(cls, repo_id: str, filename: Optional[str] = None, *, revision: Optional[str] = None,
+                        cache_dir: Optional[str] = None, n_threads: Optional[int] = None, kv_type: str = "f32",
+                        check_tensors: bool = False) -> "Model":
+        """Downloads (or finds in the Hugging Face cache) a GGUF of a Hub repository and loads it, as
+        llama-cpp-python's ``Llama.from_pretrained``: ``filename`` is a glob (``"*Q4_K_M*.gguf"``) or
+        None (the repository's only GGUF, else its Q4_K_M one); a split model downloads every shard.
+        Needs ``huggingface_hub`` (``pip install llama-diffusion[hub]``); ``HF_HUB_OFFLINE=1`` uses
+        the cache only. See ``llama_diffusion.hub``."""
+        from . import hub
+        path = hub.download(repo_id, filename=filename, revision=revision, cache_dir=cache_dir)
+        return cls(path, n_threads=n_threads, kv_type=kv_type, check_tensors=check_tensors)
+
+    # ---- lifetime ----------------------------------------------------------------------------
+    @property
+    def _m(self) -> _core.Model:
+        if self._core is None:
+            raise ValueError(f"the model {self.path} is closed")
+        return self._core
+
+    def close(self) -> None:
+        """Releases the weights (the file mapping) and the KV cache; the model cannot be used after."""
+        self._ld_engine = None
+        self._core = None
+        self._ld_pending = []
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
     # ---- properties ----------------------------------------------------------------------
     @property
-    def hparams(self) -> dict:
+    def hparams(self) -> Dict[str, Any]:
         return self._m.hparams
 
     @property
@@ -121,22 +176,24 @@ class Model:
         return self._m.layer_outputs
 
     # ---- passes --------------------------------------------------------------------------
-    def encode(self, ids, pos0: Optional[int] = None) -> None:
+    def encode(self, ids: ArrayLike, pos0: Optional[int] = None) -> None:
         """Encodes token ids at positions pos0.. (default: after the cache) into the KV cache."""
+        self._ld_pending = []
         self._m.encode(np.asarray(ids, dtype=np.int32).reshape(-1), pos0, False)
 
-    def ar_logits(self, ids, pos0: Optional[int] = None) -> np.ndarray:
+    def ar_logits(self, ids: ArrayLike, pos0: Optional[int] = None) -> np.ndarray:
         """Encodes ids (appending to the cache) and returns the last position's logits [V]."""
+        self._ld_pending = []
         return self._m.encode(np.asarray(ids, dtype=np.int32).reshape(-1), pos0, True)
 
-    def decode_canvas(self, canvas_ids, sc_logits=None) -> np.ndarray:
+    def decode_canvas(self, canvas_ids: ArrayLike, sc_logits: Optional[ArrayLike] = None) -> np.ndarray:
         """Canvas logits [C, V] for canvas_ids at positions next_pos..next_pos+C-1 (cache unchanged).
         sc_logits: the previous step's processed logits [C, V] (self-conditioning) or None."""
         if sc_logits is not None:
             sc_logits = np.ascontiguousarray(sc_logits, dtype=np.float32)
         return self._m.decode_canvas(np.asarray(canvas_ids, dtype=np.int32).reshape(-1), sc_logits)
 
-    def decode_hidden(self, canvas_ids, soft=None) -> np.ndarray:
+    def decode_hidden(self, canvas_ids: ArrayLike, soft: Optional[ArrayLike] = None) -> np.ndarray:
         """The decoder pass of ``decode_canvas`` up to the final norm: hidden states [C, H] (logits =
         softcap(hidden · Eᵀ)). soft: the self-conditioning input as the expected embedding
         softmax(sc_logits) · E [C, H] (what the fused vocab head computes), or None."""
@@ -155,6 +212,7 @@ class Model:
 
     def reset(self) -> None:
         """Empties the KV cache."""
+        self._ld_pending = []
         self._m.reset()
 
     # ---- text and generation (llama_diffusion.generate) ------------------------------------
@@ -162,17 +220,56 @@ class Model:
         """Token ids of ``text`` with this model's tokenizer."""
         return _gen.tokenize(self, text, add_special, parse_special)
 
-    def detokenize(self, ids, skip_special: bool = False) -> str:
+    def detokenize(self, ids: Sequence[int], skip_special: bool = False) -> str:
         """Text of token ids (byte-fallback sequences decoded to valid UTF-8)."""
         return _gen.detokenize(self, ids, skip_special)
 
-    def generate(self, prompt=None, **kwargs) -> "_gen.Result":
-        """Block-diffusion (or ``mode="ar"``) generation; see ``llama_diffusion.generate.generate``."""
-        return _gen.generate(self, prompt, **kwargs)
+    def generate(self, prompt: Prompt = None, params: Optional[SamplingParams] = None, *,
+                 messages: Optional[Sequence[Message]] = None, max_tokens: Optional[int] = None,
+                 mode: Optional[str] = None, seed: Optional[int] = None, max_steps: Optional[int] = None,
+                 t_min: Optional[float] = None, t_max: Optional[float] = None,
+                 entropy_bound: Optional[float] = None, stability: Optional[int] = None,
+                 confidence: Optional[float] = None, temperature: Optional[float] = None,
+                 eos_ids: Optional[Sequence[int]] = None, stop: Union[str, Sequence[str], None] = None,
+                 deterministic: Optional[bool] = None, head: Optional[str] = None,
+                 max_canvases: Optional[int] = None, n_ctx: Optional[int] = None, thinking: bool = False,
+                 raw: Optional[bool] = None, keep_cache: bool = False) -> Result:
+        """Generates a reply to ``prompt`` (text or token ids) or ``messages`` and returns the Result.
 
-    def stream(self, prompt=None, **kwargs):
-        """Like ``generate`` but yields ``Step`` / ``Commit`` / ``Done`` events as the canvas denoises."""
-        return _gen.stream(self, prompt, **kwargs)
+        Block diffusion for a DiffusionGemma, autoregressive for a model with no diffusion head
+        (Gemma 3) unless ``mode`` says otherwise. ``params`` (an ld.SamplingParams) holds the settings;
+        the keywords of the same names override its fields: max_tokens, mode ("diffusion" / "ar"),
+        seed, the entropy-bound sampler (max_steps, t_min, t_max, entropy_bound, stability,
+        confidence; None: the GGUF's defaults), temperature (AR), eos_ids, stop (strings that end the
+        text), deterministic (the HF-reference mode), head ("fused" / "plain"), max_canvases, n_ctx.
+        thinking: thinking in the chat format; raw: a text prompt used as is, no chat template (None:
+        raw for the demo model only); keep_cache: continue from this model's KV cache instead of
+        starting fresh. Ctrl-C raises KeyboardInterrupt within a prefill chunk or a step."""
+        return _gen.generate(self, prompt, params, messages=messages, max_tokens=max_tokens, mode=mode, seed=seed,
+                             max_steps=max_steps, t_min=t_min, t_max=t_max, entropy_bound=entropy_bound,
+                             stability=stability, confidence=confidence, temperature=temperature,
+                             eos_ids=eos_ids, stop=stop, deterministic=deterministic, head=head,
+                             max_canvases=max_canvases, n_ctx=n_ctx, thinking=thinking, raw=raw,
+                             keep_cache=keep_cache)
+
+    def stream(self, prompt: Prompt = None, params: Optional[SamplingParams] = None, *,
+               messages: Optional[Sequence[Message]] = None, max_tokens: Optional[int] = None,
+               mode: Optional[str] = None, seed: Optional[int] = None, max_steps: Optional[int] = None,
+               t_min: Optional[float] = None, t_max: Optional[float] = None,
+               entropy_bound: Optional[float] = None, stability: Optional[int] = None,
+               confidence: Optional[float] = None, temperature: Optional[float] = None,
+               eos_ids: Optional[Sequence[int]] = None, stop: Union[str, Sequence[str], None] = None,
+               deterministic: Optional[bool] = None, head: Optional[str] = None,
+               max_canvases: Optional[int] = None, n_ctx: Optional[int] = None, thinking: bool = False,
+               raw: Optional[bool] = None, keep_cache: bool = False) -> Iterator[Event]:
+        """Like ``generate`` (same parameters) but yields ``Step`` (each denoising step's argmax draft),
+        ``Commit`` (each committed canvas's new text) and finally ``Done`` (the Result). Closing the
+        iterator early cancels the generation."""
+        return _gen.stream(self, prompt, params, messages=messages, max_tokens=max_tokens, mode=mode, seed=seed,
+                           max_steps=max_steps, t_min=t_min, t_max=t_max, entropy_bound=entropy_bound,
+                           stability=stability, confidence=confidence, temperature=temperature, eos_ids=eos_ids,
+                           stop=stop, deterministic=deterministic, head=head, max_canvases=max_canvases,
+                           n_ctx=n_ctx, thinking=thinking, raw=raw, keep_cache=keep_cache)
 
     def __repr__(self) -> str:
         hp = self.hparams

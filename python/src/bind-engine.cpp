@@ -1,14 +1,13 @@
 // Python bindings of the models (_core.Model): DiffusionGemma encoder/decoder passes (to logits or
 // to final hidden states), the AR head,
 // Gemma 3, and read access to the KV cache and per-layer outputs for tests. The GIL is released
-// around every compute call; a mutex (shared with the _core.Engine objects wrapping the same model,
-// core_model_of) serialises calls.
+// around every compute call and before waiting for the model; a ModelLock (model-lock.h, shared with
+// the _core.Engine objects wrapping the same model, core_model_of) serialises calls.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,7 +28,7 @@ using F32Array = pyb::array_t<float, pyb::array::c_style | pyb::array::forcecast
 // Shared with the _core.Engine objects made from this model (core_model_of).
 struct PyModel {
     std::shared_ptr<Model> m;
-    std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+    std::shared_ptr<ModelLock> mu = std::make_shared<ModelLock>();
 };
 
 std::vector<int32_t> ids_from(const IdArray & a, const char * what) {
@@ -80,7 +79,7 @@ pyb::dict hparams_dict(const HParams & hp, const Model & m) {
 
 }  // namespace
 
-std::pair<std::shared_ptr<Model>, std::shared_ptr<std::mutex>> core_model_of(pyb::handle obj) {
+std::pair<std::shared_ptr<Model>, std::shared_ptr<ModelLock>> core_model_of(pyb::handle obj) {
     if (!pyb::isinstance<PyModel>(obj))
         throw Error(strfmt("expected a llama_diffusion._core.Model, got %s",
                            std::string(pyb::str(pyb::type::handle_of(obj).attr("__name__"))).c_str()));
@@ -133,15 +132,41 @@ void register_engine(pyb::module_ & mod) {
         .def_property_readonly("hparams", [](PyModel & p) { return hparams_dict(p.m->hparams(), *p.m); })
         .def_property_readonly("n_threads", [](PyModel & p) { return p.m->n_threads(); })
         .def_property_readonly("kv_type", [](PyModel & p) { return std::string(ggml::type_name((int32_t)p.m->cache().type())); })
-        .def_property_readonly("kv_length", [](PyModel & p) { return p.m->cache().n_tokens(); })
-        .def_property_readonly("next_pos", [](PyModel & p) { return p.m->cache().next_pos(); })
-        .def_property_readonly("kv_bytes", [](PyModel & p) { return p.m->cache().bytes_allocated(); })
-        .def_property("chunk_size", [](PyModel & p) { return p.m->chunk_size(); },
-                      [](PyModel & p, int64_t n) { p.m->set_chunk_size(n); })
-        .def_property("capture_layers", [](PyModel & p) { return p.m->capture(); },
-                      [](PyModel & p, bool on) { p.m->set_capture(on); })
+        .def_property_readonly("kv_length", [](PyModel & p) {
+            auto h = hold_state(*p.mu, "kv_length", true);
+            return p.m->cache().n_tokens();
+        })
+        .def_property_readonly("next_pos", [](PyModel & p) {
+            auto h = hold_state(*p.mu, "next_pos", true);
+            return p.m->cache().next_pos();
+        })
+        .def_property_readonly("kv_bytes", [](PyModel & p) {
+            auto h = hold_state(*p.mu, "kv_bytes", true);
+            return p.m->cache().bytes_allocated();
+        })
+        .def_property(
+            "chunk_size",
+            [](PyModel & p) {
+                auto h = hold_state(*p.mu, "chunk_size", true);
+                return p.m->chunk_size();
+            },
+            [](PyModel & p, int64_t n) {
+                auto h = hold_state(*p.mu, "chunk_size", false);
+                p.m->set_chunk_size(n);
+            })
+        .def_property(
+            "capture_layers",
+            [](PyModel & p) {
+                auto h = hold_state(*p.mu, "capture_layers", true);
+                return p.m->capture();
+            },
+            [](PyModel & p, bool on) {
+                auto h = hold_state(*p.mu, "capture_layers", false);
+                p.m->set_capture(on);
+            })
         .def("reset", [](PyModel & p) {
-            std::lock_guard<std::mutex> lk(*p.mu);
+            pyb::gil_scoped_release nogil;
+            auto h = p.mu->state("reset", false);
             p.m->reset();
         })
         .def("encode",
@@ -153,7 +178,8 @@ void register_engine(pyb::module_ & mod) {
                  float * o = logits ? out.mutable_data() : nullptr;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*p.mu);
+                     auto h = p.mu->run("encode");
+                     p.m->file().check_unchanged();
                      p.m->encode(ids.data(), (int64_t)ids.size(), p0, o);
                  }
                  if (logits) return std::move(out);
@@ -177,7 +203,8 @@ void register_engine(pyb::module_ & mod) {
                  float * o = out.mutable_data();
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*p.mu);
+                     auto h = p.mu->run("decode_canvas");
+                     p.m->file().check_unchanged();
                      p.m->decode_canvas(ids.data(), C, scp, o);
                  }
                  return out;
@@ -200,7 +227,8 @@ void register_engine(pyb::module_ & mod) {
                  float * o = out.mutable_data();
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*p.mu);
+                     auto h = p.mu->run("decode_hidden");
+                     p.m->file().check_unchanged();
                      p.m->decode_hidden(ids.data(), C, sp, o);
                  }
                  return out;
@@ -208,7 +236,7 @@ void register_engine(pyb::module_ & mod) {
              pyb::arg("canvas_ids"), pyb::arg("soft") = pyb::none())
         .def("kv_cache",
              [](PyModel & p, int layer) {
-                 std::lock_guard<std::mutex> lk(*p.mu);
+                 auto h = hold_state(*p.mu, "kv_cache", true);
                  if (layer < 0 || layer >= p.m->cache().n_layer())
                      throw Error(strfmt("kv_cache: layer %d out of range [0, %d)", layer, p.m->cache().n_layer()));
                  const LayerKv & l = p.m->cache().layer(layer);
@@ -224,7 +252,7 @@ void register_engine(pyb::module_ & mod) {
              },
              pyb::arg("layer"))
         .def_property_readonly("layer_outputs", [](PyModel & p) {
-            std::lock_guard<std::mutex> lk(*p.mu);
+            auto h = hold_state(*p.mu, "layer_outputs", true);
             pyb::list out;
             const int64_t H = p.m->hparams().n_embd;
             for (const auto & v : p.m->captured()) {

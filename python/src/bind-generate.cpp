@@ -1,15 +1,15 @@
 // Python bindings of generation (_core.Engine, _core.ChatSession, _core.CancelFlag): a model with
 // its Generator and tokenizer, the block-diffusion / AR generate call with streaming callbacks and
 // cancellation, chat sessions that keep the KV cache, and a test hook comparing the fused vocab
-// head with the plain one. The GIL is released while the engine works; callbacks re-acquire it,
-// and Ctrl-C (a pending signal seen from the main thread) cancels generation cleanly.
+// head with the plain one. The GIL is released while the engine works and before waiting for the
+// model (ModelLock, model-lock.h: one generation per model at a time); callbacks re-acquire it, and
+// Ctrl-C (a pending signal seen from the main thread) cancels generation cleanly.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,15 +41,16 @@ struct CancelFlag {
 };
 
 // A generator on a model that is either opened here or shared with a _core.Model (same weights,
-// KV cache and mutex).
+// KV cache and lock). The Generator and the tokenizer are made from the model's immutable parts
+// (file, hyperparameters, pool), so attaching needs no lock.
 struct Engine {
     std::shared_ptr<Model> model;
-    std::shared_ptr<std::mutex> mu;
+    std::shared_ptr<ModelLock> mu;
     std::unique_ptr<Generator> gen;
     std::shared_ptr<const Tokenizer> tok;
     std::string tok_error;
 
-    void attach(std::shared_ptr<Model> m, std::shared_ptr<std::mutex> lock) {
+    void attach(std::shared_ptr<Model> m, std::shared_ptr<ModelLock> lock) {
         model = std::move(m);
         mu = std::move(lock);
         gen = std::make_unique<Generator>(*model);
@@ -243,7 +244,7 @@ void register_generate(pyb::module_ & mod) {
                  auto e = std::make_unique<Engine>();
                  const ggml::Type kt = kv_type_from_name(kv_type.c_str());
                  pyb::gil_scoped_release nogil;
-                 e->attach(Model::open(path, n_threads, kt), std::make_shared<std::mutex>());
+                 e->attach(Model::open(path, n_threads, kt), std::make_shared<ModelLock>());
                  return e;
              }),
              pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32")
@@ -252,7 +253,6 @@ void register_generate(pyb::module_ & mod) {
                  auto [m, mu] = core_model_of(core_model);
                  auto e = std::make_unique<Engine>();
                  pyb::gil_scoped_release nogil;
-                 std::lock_guard<std::mutex> lk(*mu);
                  e->attach(std::move(m), std::move(mu));
                  return e;
              }),
@@ -264,10 +264,18 @@ void register_generate(pyb::module_ & mod) {
         .def_property_readonly("architecture", [](Engine & e) { return std::string(model_arch_name(e.model->hparams().arch)); })
         .def_property_readonly("canvas_length", [](Engine & e) { return e.model->hparams().canvas_length; })
         .def_property_readonly("n_vocab", [](Engine & e) { return e.model->hparams().n_vocab; })
-        .def_property_readonly("kv_length", [](Engine & e) { return e.model->cache().n_tokens(); })
+        .def_property_readonly("n_ctx_train", [](Engine & e) { return e.model->hparams().n_ctx_train; })
+        .def_property_readonly("kv_length",
+                               [](Engine & e) {
+                                   auto h = hold_state(*e.mu, "kv_length", true);
+                                   return e.model->cache().n_tokens();
+                               })
+        .def_property_readonly("busy", [](Engine & e) { return e.mu->generating(); },
+                               "True while a generation runs on this engine's model.")
         .def_property_readonly("n_threads", [](Engine & e) { return e.model->n_threads(); })
         .def("reset", [](Engine & e) {
-            std::lock_guard<std::mutex> lk(*e.mu);
+            pyb::gil_scoped_release nogil;
+            auto h = e.mu->state("reset", false);
             e.model->reset();
         })
         .def("default_params", [](Engine & e) { return params_dict(default_gen_params(*e.model, e.tok.get())); })
@@ -306,7 +314,8 @@ void register_generate(pyb::module_ & mod) {
                  GenResult r;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*e.mu);
+                     auto h = e.mu->run("generate", true);
+                     e.model->file().check_unchanged();
                      if (reset) e.model->reset();
                      r = e.gen->generate(ids, p, cb);
                  }
@@ -340,7 +349,8 @@ void register_generate(pyb::module_ & mod) {
                  std::vector<float> logits((size_t)(C * V)), hidden((size_t)(C * H));
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*e.mu);
+                     auto h = e.mu->run("head_compare");
+                     e.model->file().check_unchanged();
                      ggml::ThreadPool * pool = &ggml::ThreadPool::global();
                      m.decode_canvas(canvas.data(), C, scl.empty() ? nullptr : scl.data(), logits.data());
                      const TransposedEmbedding & et = dg->embedding_t();
@@ -444,18 +454,29 @@ void register_generate(pyb::module_ & mod) {
                  c->owner = engine;
                  ChatOptions o;
                  o.thinking = thinking;
-                 std::lock_guard<std::mutex> lk(*c->e->mu);
                  if (!c->e->tok) throw Error("chat: this model file has no usable tokenizer: " + c->e->tok_error);
+                 auto h = hold_state(*c->e->mu, "ChatSession", false);
                  c->chat = std::make_unique<ChatSession>(*c->e->gen, c->e->tok, o, system);
                  return c;
              }),
              pyb::arg("engine"), pyb::arg("system") = "", pyb::arg("thinking") = false)
-        .def_property_readonly("turns", [](PyChat & c) { return c.chat->turns(); })
+        .def_property_readonly("turns",
+                               [](PyChat & c) {
+                                   auto h = hold_state(*c.e->mu, "turns", true);
+                                   return c.chat->turns();
+                               })
         .def("clear", [](PyChat & c) {
-            std::lock_guard<std::mutex> lk(*c.e->mu);
+            pyb::gil_scoped_release nogil;
+            auto h = c.e->mu->state("clear", false);
             c.chat->clear();
         })
-        .def("turn_ids", [](PyChat & c, const std::string & msg) { return c.chat->turn_ids(msg); }, pyb::arg("message"))
+        .def(
+            "turn_ids",
+            [](PyChat & c, const std::string & msg) {
+                auto h = hold_state(*c.e->mu, "turn_ids", true);
+                return c.chat->turn_ids(msg);
+            },
+            pyb::arg("message"))
         .def("send",
              [](PyChat & c, const std::string & msg, const pyb::dict & over, pyb::object on_step, pyb::object on_commit,
                 CancelFlag * cancel) {
@@ -468,7 +489,8 @@ void register_generate(pyb::module_ & mod) {
                  ChatSession::Reply rep;
                  {
                      pyb::gil_scoped_release nogil;
-                     std::lock_guard<std::mutex> lk(*c.e->mu);
+                     auto h = c.e->mu->run("send", true);
+                     c.e->model->file().check_unchanged();
                      rep = c.chat->send(msg, p, cb);
                  }
                  pc.rethrow();

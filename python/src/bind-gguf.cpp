@@ -108,7 +108,8 @@ public:
         return d;
     }
 
-    // One tuple per tensor: (name, type name, type id, shape ne0-first, offset, nbytes, file offset).
+    // One tuple per tensor: (name, type name, type id, shape ne0-first, offset, nbytes, file offset,
+    // shard index); offsets are within the tensor's own shard file.
     pyb::list tensors() const {
         const File & f = file();
         pyb::list out;
@@ -116,7 +117,7 @@ public:
             pyb::tuple shape(t.n_dims);
             for (uint32_t d = 0; d < t.n_dims; ++d) shape[d] = pyb::int_(t.ne[d]);
             out.append(pyb::make_tuple(t.name, std::string(t.type_name()), t.type, shape, t.offset, t.nbytes,
-                                       f.data_start() + t.offset));
+                                       f.shard_data_start(t.shard) + t.offset, t.shard));
         }
         return out;
     }
@@ -229,6 +230,12 @@ void register_gguf(pyb::module_ & m) {
         .def_property_readonly("alignment", [](const Reader & r) { return r.file().alignment(); })
         .def_property_readonly("data_start", [](const Reader & r) { return r.file().data_start(); })
         .def_property_readonly("size", [](const Reader & r) { return r.file().size(); })
+        .def_property_readonly("total_size", [](const Reader & r) { return r.file().total_size(); })
+        .def_property_readonly("shard_paths", [](const Reader & r) {
+            std::vector<std::string> out;
+            for (size_t i = 0; i < r.file().n_shards(); ++i) out.push_back(r.file().shard_path(i));
+            return out;
+        }, "the files of the model: [path] or every shard of a split model, in order")
         .def_property_readonly("closed", &Reader::closed)
         .def("metadata", &Reader::metadata, "dict key -> Python value (arrays as lists)")
         .def("metadata_types", &Reader::metadata_types, "dict key -> GGUF type string, e.g. 'ARRAY[STRING]'")
@@ -239,7 +246,7 @@ void register_gguf(pyb::module_ & m) {
              "The C++ typed getter File::get_<kind> (or find_<kind> when optional): kind is u32, i32, u64, "
              "i64, f32, f64, bool, string, int_array, f32_array or string_array")
         .def("tensors", &Reader::tensors,
-             "list of (name, type, type_id, shape ne0-first, offset, nbytes, file_offset)")
+             "list of (name, type, type_id, shape ne0-first, offset, nbytes, file_offset, shard)")
         .def("raw", &Reader::raw, pyb::arg("name"), "zero-copy read-only uint8 view of a tensor's bytes")
         .def("tensor", &Reader::tensor, pyb::arg("name"), "dequantized float32 array, numpy shape = reversed GGUF shape")
         .def("check_tensors", &Reader::check_tensors, pyb::arg("n_threads") = 0,

@@ -9,9 +9,7 @@
 #include <chrono>
 #include <ctime>
 #include <cstring>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,12 +31,7 @@ namespace {
 ThreadPool * pool_for(std::optional<int> n_threads) {
     if (!n_threads) return nullptr;
     if (*n_threads < 1) throw ld::Error(ld::strfmt("n_threads must be >= 1, got %d", *n_threads));
-    static std::mutex mu;
-    static std::map<int, std::unique_ptr<ThreadPool>> pools;
-    std::lock_guard<std::mutex> lock(mu);
-    auto & p = pools[*n_threads];
-    if (!p) p = std::make_unique<ThreadPool>(*n_threads);
-    return p.get();
+    return &ThreadPool::shared(*n_threads);
 }
 
 CpuIsa isa_for(const std::optional<std::string> & isa) { return isa ? cpu_isa_from_name(*isa) : cpu_isa(); }

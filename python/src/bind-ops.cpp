@@ -5,7 +5,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,10 +50,7 @@ CpuIsa resolve_isa(const std::optional<std::string> & isa) {
 ThreadPool * resolve_pool(const std::optional<int> & n) {
     if (!n) return &ThreadPool::global();
     if (*n <= 0 || *n > 1024) throw ld::Error(ld::strfmt("matmul: n_threads = %d must be in [1, 1024]", *n));
-    static std::map<int, std::unique_ptr<ThreadPool>> pools;
-    auto & p = pools[*n];
-    if (!p) p = std::make_unique<ThreadPool>(*n);
-    return p.get();
+    return &ThreadPool::shared(*n);
 }
 
 // x as [N, K] (2-D) -> (N, K)
@@ -190,7 +186,8 @@ void register_ops(pyb::module_ & m) {
           pyb::arg("w_raw"), pyb::arg("a"), pyb::arg("wtype"),
           "Generic dot product of one weight row with f32 activations (quantized by the reference rule).");
     m.def("set_num_threads", [](int n) { ThreadPool::set_global_threads(n); }, pyb::arg("n"),
-          "Resize the global thread pool (n <= 0: all hardware threads).");
+          "Make the global thread pool n threads (n <= 0: all hardware threads) for what starts from now on;\n"
+          "a model keeps the pool it was loaded with. Safe while other threads generate.");
     m.def("num_threads", []() { return ThreadPool::global().n_threads(); });
     m.def("cpu_peak_gops",
           [](const std::string & what, double seconds) {

@@ -65,6 +65,10 @@ void register_quants(pyb::module_ & m) {
                   if (std::string(t.name) != "Q8_0") throw ld::Error("x86_runtime applies to Q8_0 only");
                   fn = &quantize_row_q8_0_x86;
               }
+              if (!fn && type_needs_imatrix(type_from_name(t.name)))
+                  throw ld::Error(std::string("type ") + t.name +
+                                  " has no quantizer: llama-quantize makes it only with an importance matrix, which"
+                                  " this engine does not have (IQ3_XXS and IQ3_S quantize without one)");
               if (!fn) throw ld::Error(std::string("type ") + t.name + " has no quantizer");
               pyb::array_t<uint8_t> out((pyb::ssize_t)((size_t)(n / t.block_size) * t.type_size));
               const float * src = x.data();

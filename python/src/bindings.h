@@ -5,8 +5,9 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
-#include <mutex>
 #include <utility>
+
+#include "model-lock.h"
 
 namespace ld { class Model; }
 
@@ -20,9 +21,18 @@ void register_nn(pybind11::module_ & m);        // CPU attention and elementwise
 void register_model(pybind11::module_ & m);     // tokenizer and chat format
 void register_engine(pybind11::module_ & m);    // models (DiffusionGemma, Gemma 3), KV cache
 void register_generate(pybind11::module_ & m);  // block-diffusion sampler and generation loop
+void register_backend(pybind11::module_ & m);   // one backend's ops on numpy inputs (op tests)
 
-// The C++ model held by a _core.Model object and the mutex that serialises calls on it, so that a
-// _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is not a _core.Model.
-std::pair<std::shared_ptr<ld::Model>, std::shared_ptr<std::mutex>> core_model_of(pybind11::handle obj);
+// The C++ model held by a _core.Model object and the lock that serialises calls on it (model-lock.h),
+// so that a _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is
+// not a _core.Model.
+std::pair<std::shared_ptr<ld::Model>, std::shared_ptr<ModelLock>> core_model_of(pybind11::handle obj);
+
+// Takes `lock` for a state read or change (ModelLock::state) with the GIL released while waiting;
+// returns holding both the lock and the GIL.
+inline ModelLock::Hold hold_state(ModelLock & lock, const char * what, bool reading) {
+    pybind11::gil_scoped_release nogil;
+    return lock.state(what, reading);
+}
 
 }  // namespace ld::py

@@ -136,9 +136,12 @@ def gguf_tensors(model, fused=True):
     return out
 
 
-def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-gemma", skip_keys=(), tensors=None):
+def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-gemma", skip_keys=(), tensors=None,
+               split_max_tensors=0):
     """Writes an F32 diffusion-gemma GGUF. drop: tensor names to leave out; reshape: {name: new numpy
-    shape}; skip_keys: metadata keys to leave out."""
+    shape}; skip_keys: metadata keys to leave out; tensors: [(name, float array)] to write instead of
+    the model's, or (name, uint8 blocks, gguf type) for a tensor already encoded; split_max_tensors:
+    shards written by the `gguf` package's own split writer (returns the first shard's path)."""
     import gguf
 
     tc = model.config.text_config
@@ -164,7 +167,7 @@ def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-g
         ("diffusion.eb_entropy_bound", "f32", 0.1), ("diffusion.eb_stability_threshold", "u32", 1),
         ("diffusion.eb_confidence_threshold", "f32", 0.005),
     ]
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
     for k, t, v in kvs:
         if k in skip_keys:
             continue
@@ -177,8 +180,12 @@ def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-g
         else:
             w.add_array(k, v)
     reshape = reshape or {}
-    for name, arr in (tensors if tensors is not None else gguf_tensors(model, fused)):
+    for item in (tensors if tensors is not None else gguf_tensors(model, fused)):
+        name, arr = item[0], item[1]
         if name in drop:
+            continue
+        if len(item) == 3:  # (name, uint8 blocks [..., row bytes], gguf type): written as is
+            w.add_tensor(name, np.ascontiguousarray(arr, dtype=np.uint8), raw_dtype=item[2])
             continue
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         if name in reshape:
@@ -188,6 +195,8 @@ def write_gguf(model, path, fused=True, drop=(), reshape=None, arch="diffusion-g
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    if len(w.tensors) > 1:
+        return path.with_name(f"{path.stem}-00001-of-{len(w.tensors):05d}.gguf")
     return path
 
 

@@ -119,8 +119,8 @@ def rebuilt(tmp_path_factory):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("gguf")
-    if not hasattr(transformers, "DiffusionGemmaForBlockDiffusion"):
-        pytest.skip("transformers has no DiffusionGemma")
+    assert hasattr(transformers, "DiffusionGemmaForBlockDiffusion"), (
+        f"transformers {transformers.__version__} has no DiffusionGemmaForBlockDiffusion (the reference model)")
     import demo_hf
     from llama_diffusion.convert import convert
 

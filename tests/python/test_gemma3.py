@@ -9,11 +9,13 @@ local RoPE base 10000 / global 1e6, no softcaps, embeddings scaled by sqrt(H), t
 so the prompts are stored as token ids, produced once with transformers' GGUF tokenizer.)
 
 Our engine quantizes activations to Q8_0 / Q8_K for the quantized matmuls (as llama.cpp does),
-so logits are not bit-equal to the f32-activation reference. Thresholds (measured values in the
-comments): per prompt, Pearson correlation of the last-position logits >= 0.995, max abs diff
-<= 1.0, top-1 agreement on every prompt; the greedy continuation of a plain English prompt
-reproduces the reference's first 6 tokens and contains the expected words.
-Measured (this machine): corr 0.9979-0.9995, max|diff| 0.86-1.21, top-1 6/6; continuation identical (12/12).
+so logits are not bit-equal to the f32-activation reference. Thresholds: per prompt, Pearson
+correlation of the last-position logits >= CORR_MIN, max abs diff <= DIFF_MAX, top-1 agreement on
+every prompt; the greedy continuation of a plain English prompt reproduces the reference's first 6
+tokens and contains the expected words.
+Measured (2026-12, 6 prompts of 6-631 tokens, kernels amx / avx2 / generic via LD_CPU_ISA):
+corr 0.99803-0.99967, max|diff| 0.68-1.47 (worst: the 19-token prompt, amx), top-1 6/6 on every ISA.
+The bounds are the tightest that keep a small margin over those: corr >= 0.997, max|diff| <= 1.6.
 """
 import os
 
@@ -146,8 +148,8 @@ def test_hparams(engine):
         engine.decode_canvas([1, 2, 3])
 
 
-CORR_MIN = 0.995
-DIFF_MAX = 2.5
+CORR_MIN = 0.997  # measured minimum 0.99803 (see the module docstring)
+DIFF_MAX = 1.6    # measured maximum 1.47
 
 
 def test_logits_vs_transformers(reference, engine):

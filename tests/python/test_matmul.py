@@ -22,9 +22,28 @@ NUMPY_BUDGET = {
     "F32": 1e-6, "F16": 2e-4, "BF16": 2e-3,
     "Q4_0": 6e-3, "Q4_1": 6e-3, "Q5_0": 6e-3, "Q5_1": 6e-3, "Q8_0": 6e-3, "IQ4_NL": 6e-3, "MXFP4": 6e-3,
     "Q2_K": 8e-3, "Q3_K": 8e-3, "Q4_K": 8e-3, "Q5_K": 8e-3, "Q6_K": 8e-3, "IQ4_XS": 8e-3,
+    "IQ2_XXS": 8e-3, "IQ2_XS": 8e-3, "IQ2_S": 8e-3, "IQ3_XXS": 8e-3, "IQ3_S": 8e-3, "IQ1_S": 8e-3, "IQ1_M": 8e-3,
 }
+# lattice types without a quantizer here (they need an importance matrix): random valid blocks
+RANDOM_BLOCK_TYPES = ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M")
 TYPES = list(NUMPY_BUDGET)
 SIMD_TOL = 1e-6  # optimized vs generic, relative to sum|w*x|
+
+
+def random_lattice_blocks(rng, wtype, n_blocks):
+    """Random valid blocks (every byte pattern is a valid grid / sign / scale code) with fp16 scales
+    d in [1e-3, 1e-1) (IQ1_M: d spread over the top nibbles of its 4 scale u16s, bytes 48..55)."""
+    ts = ld.quants.type_info(wtype)["type_size"]
+    raw = rng.integers(0, 256, (n_blocks, ts), dtype=np.uint8)
+    d = (10.0 ** rng.uniform(-3, -1, n_blocks)).astype(np.float16).view(np.uint16)
+    if wtype == "IQ1_M":
+        sc = raw[:, 48:56].copy().view(np.uint16)
+        for k in range(4):
+            sc[:, k] = (sc[:, k] & 0x0FFF) | (((d >> (4 * k)) & 15) << 12)
+        raw[:, 48:56] = sc.view(np.uint8)
+    else:
+        raw[:, 0:2] = d.view(np.uint8).reshape(n_blocks, 2)
+    return raw.reshape(-1)
 
 
 def make_weights(wtype, M, K, seed=0):
@@ -34,12 +53,15 @@ def make_weights(wtype, M, K, seed=0):
     W[rng.random((M, K)) < 0.01] *= 6.0
     if wtype == "F32":
         return W.view(np.uint8).reshape(-1), W
+    if wtype in RANDOM_BLOCK_TYPES:
+        raw = random_lattice_blocks(rng, wtype, M * K // 256)
+        return raw, ld.quants.dequantize(raw, wtype, M * K).reshape(M, K)
     raw = ld.quants.quantize(W, wtype)
     return raw, ld.quants.dequantize(raw, wtype, M * K).reshape(M, K)
 
 
 def block_K(wtype):
-    return 256 if wtype in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS") else 96
+    return 96 if wtype in ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "IQ4_NL", "MXFP4") else 256
 
 
 def rel_err(y, ref, scale):
@@ -142,7 +164,7 @@ def test_empty_and_errors():
     with pytest.raises(ValueError, match="bytes"):
         ops.matmul(np.zeros((2, 64), np.float32), raw[:-1], "Q8_0", 4)
     with pytest.raises(ValueError, match="unsupported"):
-        ops.matmul(np.zeros((2, 64), np.float32), raw, "IQ2_XXS", 4)
+        ops.matmul(np.zeros((2, 64), np.float32), raw, "TQ1_0", 4)
     with pytest.raises(ValueError):
         ops.matmul(np.zeros((2, 64), np.float32), raw, "Q8_0", 4, isa="nonsense")
     with pytest.raises(ValueError, match="2-D"):
@@ -186,7 +208,8 @@ def test_non_finite_activations_follow_reference(isa):
 
 
 # ---- the AMX path (isa "amx": AVX-512 plus AMX tiles for the quantized types) ----
-AMX_TYPES = ["Q4_K", "Q6_K", "Q8_0", "Q5_0", "Q4_0", "Q4_1", "IQ4_NL", "Q5_K", "Q3_K", "Q2_K"]
+AMX_TYPES = ["Q4_K", "Q6_K", "Q8_0", "Q5_0", "Q4_0", "Q4_1", "IQ4_NL", "Q5_K", "Q3_K", "Q2_K", "IQ2_XXS", "IQ2_S",
+             "IQ3_S", "IQ1_M"]
 
 
 @pytest.mark.skipif("amx" not in ISAS, reason="no AMX-INT8 on this CPU/OS/build")

@@ -100,3 +100,28 @@ def test_errors(bf16_gguf, tmp_path):
     assert r.returncode == 1 and "past the end" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "q.gguf").exists() and not (tmp_path / "p.gguf").exists()
+
+
+def test_requantize_to_iq3(bf16_gguf, tmp_path):
+    """iq3_s / iq3_xxs (llama-quantize makes them without an importance matrix): matrices of 256-
+    multiple rows become IQ3_*, the others fall back to IQ4_NL, and the file reads back (gguf
+    dequantizes it exactly as we do) close to the BF16 weights."""
+    for outtype, t in (("iq3_s", "IQ3_S"), ("iq3_xxs", "IQ3_XXS")):
+        out = tmp_path / f"{outtype}.gguf"
+        r = run_cli(QUANTIZE, bf16_gguf, out, outtype)
+        assert r.returncode == 0, r.stderr
+        _, tens = read_gguf(out)
+        types = {v[0] for v in tens.values()}
+        assert t in types, types
+        _, src = read_gguf(bf16_gguf)
+        for name, (tt, ne, data) in tens.items():
+            if tt == t:
+                a, b = tensor_f32(tt, ne, data), tensor_f32(*src[name])
+                assert np.sqrt(np.mean((a - b) ** 2) / np.mean(b ** 2)) < 0.25, name
+
+
+@pytest.mark.parametrize("outtype", ["iq2_xxs", "iq1_m"])
+def test_imatrix_types_refused(bf16_gguf, tmp_path, outtype):
+    r = run_cli(QUANTIZE, bf16_gguf, tmp_path / "x.gguf", outtype)
+    assert r.returncode == 1 and "importance matrix" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "x.gguf").exists()

@@ -28,6 +28,7 @@
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
 #include "ld-ggml/cpu-vocab-head.h"
+#include "ld-ggml/error.h"
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
 
@@ -117,6 +118,19 @@ public:
     virtual void store_rows(const float * src, int64_t n, int64_t width, Type dst_type, void * dst) = 0;
     // The fused vocab head with the sampler's per-position statistics (VocabHeadArgs above).
     virtual void vocab_head(const VocabHeadArgs & a) = 0;
+
+    // ---- optional: recording ops once and replaying them (CUDA graphs) ------------------------------
+    // Between capture_begin() and capture_end() the ops are recorded, not run; replay(id) then runs the
+    // recorded sequence with exactly the recorded pointers, shapes and scalar arguments (so e.g. the layers
+    // of a denoising step with fixed buffers and KV length: one capture per canvas, one replay per step;
+    // a vocab_head with a new step key must be called eagerly). While recording, upload / download /
+    // synchronize / weight() throw. After an op throws inside a capture, capture_end() throws too and
+    // leaves capture mode. Backends without it (default) report false and throw from capture_begin().
+    virtual bool supports_capture() const { return false; }
+    virtual void capture_begin() { throw Error(name() + ": op capture is not supported by this backend"); }
+    virtual int capture_end() { throw Error(name() + ": op capture is not supported by this backend"); }
+    virtual void replay(int id) { throw Error(name() + ": op capture is not supported by this backend"); }
+    virtual void capture_release(int id) noexcept {}
 };
 
 // Creates a backend. cpu: pool = the thread pool its ops run on (nullptr: ThreadPool::global()).

@@ -27,11 +27,11 @@ std::string strfmt(const char * fmt, Args... args) {
 
 }  // namespace ld::ggml
 
-// Internal invariant of the core (a bug if it fires, never user input).
+// Internal invariant (a bug if it fires, never user input); the engine's LD_ASSERT is this macro.
 #define LD_GGML_ASSERT(cond)                                                                     \
     do {                                                                                         \
         if (!(cond)) {                                                                           \
-            std::fprintf(stderr, "llama-diffusion (ggml): internal assertion failed: %s (%s:%d)\n", \
+            std::fprintf(stderr, "llama-diffusion: internal assertion failed: %s (%s:%d)\n", \
                          #cond, __FILE__, __LINE__);                                             \
             std::abort();                                                                        \
         }                                                                                        \

@@ -53,4 +53,16 @@ void quantize_row_iq4_nl_ref(const float * x, block_iq4_nl * y, int64_t n);
 void quantize_row_iq4_xs_ref(const float * x, block_iq4_xs * y, int64_t n);
 void quantize_row_mxfp4_ref(const float * x, block_mxfp4 * y, int64_t n);
 
+// ---- lattice ("grid") types: every one reads; IQ3_XXS and IQ3_S also quantize (the others need an
+// importance matrix, as in llama-quantize) ----
+void dequantize_row_iq2_xxs(const block_iq2_xxs * x, float * y, int64_t n);
+void dequantize_row_iq2_xs(const block_iq2_xs * x, float * y, int64_t n);
+void dequantize_row_iq2_s(const block_iq2_s * x, float * y, int64_t n);
+void dequantize_row_iq3_xxs(const block_iq3_xxs * x, float * y, int64_t n);
+void dequantize_row_iq3_s(const block_iq3_s * x, float * y, int64_t n);
+void dequantize_row_iq1_s(const block_iq1_s * x, float * y, int64_t n);
+void dequantize_row_iq1_m(const block_iq1_m * x, float * y, int64_t n);
+void quantize_row_iq3_xxs_ref(const float * x, block_iq3_xxs * y, int64_t n);
+void quantize_row_iq3_s_ref(const float * x, block_iq3_s * y, int64_t n);
+
 }  // namespace ld::ggml

@@ -50,6 +50,10 @@ int32_t type_from_name(const char * name);
 // True when this engine can read tensors of this type (has a reference to_float).
 bool type_is_supported(int32_t id);
 
+// True for the types that llama-quantize makes only with an importance matrix (IQ1_S, IQ1_M,
+// IQ2_XXS, IQ2_XS, IQ2_S): this engine reads them but has no quantizer for them.
+bool type_needs_imatrix(int32_t id);
+
 // Bytes of one row of ne0 values; ne0 must be a multiple of the block size.
 size_t row_size(Type t, int64_t ne0);
 

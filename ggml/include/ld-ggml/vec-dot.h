@@ -10,6 +10,9 @@
 //   K types:           sum += (d_w * d_a) * S - (dmin_w * d_a) * M  (S = sum_sub sc*dot, M = sum_g bsums*m)
 //   Q6_K / Q3_K:       sum += (d_w * d_a) * sum_g sc_g * dot_g     (offset folded into the quants)
 //   IQ4_XS:            sum += (d_w * d_a) * sum_b (ls_b - 32) * dot_b
+//   IQ1/IQ2/IQ3 grids: sum += (s_b * d_a) * dot_b per sub-block b, s_b its decoded scale and dot_b
+//                      the int32 sum of the signed grid values times the codes (IQ1: grid*8 +- 1
+//                      with s_b / 8, so the delta stays an integer)
 //   F32 / F16 / BF16:  sequential f32 sum of products (f16/bf16 products are exact in f32)
 // These are the ground truth that every SIMD kernel is tested against.
 #pragma once
@@ -49,5 +52,12 @@ float vec_dot_q6_K_q8_K(int64_t n, const void * w, const void * a);
 float vec_dot_iq4_nl_q8_0(int64_t n, const void * w, const void * a);
 float vec_dot_iq4_xs_q8_K(int64_t n, const void * w, const void * a);
 float vec_dot_mxfp4_q8_0(int64_t n, const void * w, const void * a);
+float vec_dot_iq2_xxs_q8_K(int64_t n, const void * w, const void * a);
+float vec_dot_iq2_xs_q8_K(int64_t n, const void * w, const void * a);
+float vec_dot_iq2_s_q8_K(int64_t n, const void * w, const void * a);
+float vec_dot_iq3_xxs_q8_K(int64_t n, const void * w, const void * a);
+float vec_dot_iq3_s_q8_K(int64_t n, const void * w, const void * a);
+float vec_dot_iq1_s_q8_K(int64_t n, const void * w, const void * a);
+float vec_dot_iq1_m_q8_K(int64_t n, const void * w, const void * a);
 
 }  // namespace ld::ggml

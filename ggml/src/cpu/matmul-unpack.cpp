@@ -7,6 +7,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "iq-decode.h"
 #include "quant-decode.h"
 
 namespace ld::ggml::mm {
@@ -26,9 +27,32 @@ bool quant_cfg(Type w, QuantCfg & c) {
         case Type::Q5_K: c = {32, 0, true, Type::Q8_K}; return true;
         case Type::Q6_K: c = {16, 32, false, Type::Q8_K}; return true;
         case Type::IQ4_XS: c = {32, 128, false, Type::Q8_K}; return true;
+        // the lattice types: u = v + 128 with v the signed grid value (|v| <= 62), s1 the sub-block scale
+        case Type::IQ2_XXS: case Type::IQ3_XXS: case Type::IQ3_S: case Type::IQ1_S: c = {32, 128, false, Type::Q8_K}; return true;
+        case Type::IQ2_XS: case Type::IQ2_S: case Type::IQ1_M: c = {16, 128, false, Type::Q8_K}; return true;
         default: return false;
     }
 }
+
+namespace {
+
+// A lattice-type row: codes v + 128, one s1 per sub-block of BL values (IQ1: the scale / 8), s2 = 0.
+template <typename Block, int BL, bool IQ1>
+void unpack_iq(const void * row, int64_t K, uint8_t * u, float * s1, float * s2) {
+    const Block * x = static_cast<const Block *>(row);
+    int8_t v[256];
+    float sc[16];
+    for (int64_t b = 0; b < K / 256; ++b) {
+        dec::iq_decode(x[b], v, sc);
+        for (int i = 0; i < 256; ++i) u[256 * b + i] = (uint8_t)(v[i] + 128);
+        for (int g = 0; g < 256 / BL; ++g) {
+            s1[(256 / BL) * b + g] = IQ1 ? sc[g] * 0.125f : sc[g];
+            s2[(256 / BL) * b + g] = 0.0f;
+        }
+    }
+}
+
+}  // namespace
 
 void unpack_row(Type w, const void * row, int64_t K, uint8_t * u, float * s1, float * s2) {
     switch (w) {
@@ -179,6 +203,13 @@ void unpack_row(Type w, const void * row, int64_t K, uint8_t * u, float * s1, fl
             }
             break;
         }
+        case Type::IQ2_XXS: unpack_iq<block_iq2_xxs, dec::kIqBlIq2xxs, false>(row, K, u, s1, s2); break;
+        case Type::IQ2_XS: unpack_iq<block_iq2_xs, dec::kIqBlIq2xs, false>(row, K, u, s1, s2); break;
+        case Type::IQ2_S: unpack_iq<block_iq2_s, dec::kIqBlIq2s, false>(row, K, u, s1, s2); break;
+        case Type::IQ3_XXS: unpack_iq<block_iq3_xxs, dec::kIqBlIq3xxs, false>(row, K, u, s1, s2); break;
+        case Type::IQ3_S: unpack_iq<block_iq3_s, dec::kIqBlIq3s, false>(row, K, u, s1, s2); break;
+        case Type::IQ1_S: unpack_iq<block_iq1_s, dec::kIqBlIq1s, true>(row, K, u, s1, s2); break;
+        case Type::IQ1_M: unpack_iq<block_iq1_m, dec::kIqBlIq1m, true>(row, K, u, s1, s2); break;
         default: break;
     }
 }

@@ -8,6 +8,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "ld-ggml/quants-ref.h"
+#include "iq-decode.h"
 #include "quant-decode.h"
 
 namespace ld::ggml {
@@ -241,6 +242,36 @@ float vec_dot_iq4_xs_q8_K(int64_t n, const void * w, const void * a) {
     return s;
 }
 
+// The lattice types: per sub-block of BL values the exact int32 sum of v * a (v the decoded integer
+// values, iq-decode.h), then sum += (s_b * d_a) * isum, with s_b the sub-block scale (IQ1: s_b / 8,
+// v being in units of 1/8).
+template <typename Block, int BL, bool IQ1>
+float vec_dot_iq_q8_K(int64_t n, const void * w, const void * a) {
+    const Block * x = static_cast<const Block *>(w);
+    const block_q8_K * y = static_cast<const block_q8_K *>(a);
+    float s = 0.0f;
+    int8_t v[256];
+    float sc[16];
+    for (int64_t b = 0; b < n / 256; ++b) {
+        dec::iq_decode(x[b], v, sc);
+        for (int g = 0; g < 256 / BL; ++g) {
+            int32_t is = 0;
+            for (int l = 0; l < BL; ++l) is += (int32_t)v[BL * g + l] * (int32_t)y[b].qs[BL * g + l];
+            const float sb = IQ1 ? sc[g] * 0.125f : sc[g];
+            s += (sb * y[b].d) * (float)is;
+        }
+    }
+    return s;
+}
+
+float vec_dot_iq2_xxs_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq2_xxs, dec::kIqBlIq2xxs, false>(n, w, a); }
+float vec_dot_iq2_xs_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq2_xs, dec::kIqBlIq2xs, false>(n, w, a); }
+float vec_dot_iq2_s_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq2_s, dec::kIqBlIq2s, false>(n, w, a); }
+float vec_dot_iq3_xxs_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq3_xxs, dec::kIqBlIq3xxs, false>(n, w, a); }
+float vec_dot_iq3_s_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq3_s, dec::kIqBlIq3s, false>(n, w, a); }
+float vec_dot_iq1_s_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq1_s, dec::kIqBlIq1s, true>(n, w, a); }
+float vec_dot_iq1_m_q8_K(int64_t n, const void * w, const void * a) { return vec_dot_iq_q8_K<block_iq1_m, dec::kIqBlIq1m, true>(n, w, a); }
+
 vec_dot_fn vec_dot_generic(Type wtype) {
     switch (wtype) {
         case Type::F32: return &vec_dot_f32_f32;
@@ -259,6 +290,13 @@ vec_dot_fn vec_dot_generic(Type wtype) {
         case Type::IQ4_NL: return &vec_dot_iq4_nl_q8_0;
         case Type::IQ4_XS: return &vec_dot_iq4_xs_q8_K;
         case Type::MXFP4: return &vec_dot_mxfp4_q8_0;
+        case Type::IQ2_XXS: return &vec_dot_iq2_xxs_q8_K;
+        case Type::IQ2_XS: return &vec_dot_iq2_xs_q8_K;
+        case Type::IQ2_S: return &vec_dot_iq2_s_q8_K;
+        case Type::IQ3_XXS: return &vec_dot_iq3_xxs_q8_K;
+        case Type::IQ3_S: return &vec_dot_iq3_s_q8_K;
+        case Type::IQ1_S: return &vec_dot_iq1_s_q8_K;
+        case Type::IQ1_M: return &vec_dot_iq1_m_q8_K;
         default: return nullptr;
     }
 }
