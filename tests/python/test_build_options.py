@@ -5,17 +5,17 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_metal_option_fails_configuration(tmp_path):
-    if sys.platform == "darwin":
-        pytest.skip("macOS builds the Metal backend (the macOS workflow configures with -DLD_METAL=ON)")
+    """-DLD_METAL=ON configures on macOS and stops with a clear error everywhere else."""
     assert shutil.which("cmake"), "cmake is needed"
     r = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tmp_path / "b"), "-DLD_METAL=ON"],
                        capture_output=True, text=True, timeout=300)
+    if sys.platform == "darwin":
+        assert r.returncode == 0, r.stderr[-2000:]
+        return
     assert r.returncode != 0
     assert "the Metal backend needs macOS" in r.stderr, r.stderr[-2000:]
 
