@@ -2,6 +2,7 @@
 #include "ld-ggml/backend.h"
 
 #include "backend-cuda.h"
+#include "backend-metal.h"
 #include "cpu/backend-cpu.h"
 #include "ld-ggml/cpu-features.h"
 #include "ld-ggml/error.h"
@@ -35,12 +36,7 @@ std::vector<BackendInfo> backends_list() {
     cpu.compiled = cpu.available = true;
     out.push_back(cpu);
     for (BackendInfo & i : detail::cuda_backend_infos()) out.push_back(std::move(i));
-    BackendInfo metal;
-    metal.kind = BackendKind::metal;
-    metal.name = "metal";
-    metal.description = "Apple GPUs";
-    metal.reason = "this build has no Metal backend (not implemented yet)";
-    out.push_back(metal);
+    for (BackendInfo & i : detail::metal_backend_infos()) out.push_back(std::move(i));
     BackendInfo sim;
     sim.kind = BackendKind::sim;
     sim.name = "sim";
@@ -56,7 +52,9 @@ std::unique_ptr<Backend> backend_create(BackendKind kind, ThreadPool * pool, int
         case BackendKind::cuda:
             if (device < 0) throw Error(strfmt("device 'cuda:%d': the device index must be >= 0", device));
             return detail::cuda_backend_create(device);
-        case BackendKind::metal: throw Error("device 'metal': this build has no Metal backend (not implemented yet)");
+        case BackendKind::metal:
+            if (device < 0) throw Error(strfmt("device 'metal:%d': the device index must be >= 0", device));
+            return detail::metal_backend_create(device);
         case BackendKind::sim: return sim_backend_create(pool);
     }
     throw Error("backend_create: unknown backend kind");

@@ -1,18 +1,23 @@
-"""CMake options with nothing behind them fail configuration with a clear message instead of
-building silently without the feature (LD_METAL: no Metal backend exists yet)."""
+"""CMake options that cannot be honoured fail configuration with a clear message instead of
+building silently without the feature (LD_METAL on a system that is not macOS)."""
 import pathlib
 import shutil
 import subprocess
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_metal_option_fails_configuration(tmp_path):
+    """-DLD_METAL=ON configures on macOS and stops with a clear error everywhere else."""
     assert shutil.which("cmake"), "cmake is needed"
     r = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tmp_path / "b"), "-DLD_METAL=ON"],
                        capture_output=True, text=True, timeout=300)
+    if sys.platform == "darwin":
+        assert r.returncode == 0, r.stderr[-2000:]
+        return
     assert r.returncode != 0
-    assert "there is no Metal backend" in r.stderr, r.stderr[-2000:]
+    assert "the Metal backend needs macOS" in r.stderr, r.stderr[-2000:]
 
 
 def test_cmake_names_no_missing_kernel_files():

@@ -11,7 +11,8 @@
 //                     and weight() returns the memory-mapped bytes themselves (zero copy, no slowdown).
 //   * cuda  (LD_CUDA builds, ggml/src/cuda/): kernels on one CUDA device; weights uploaded once in their
 //                     stored quantized form (a device-friendly repack is allowed).
-//   * metal (planned): unified memory, weights wrapped without a copy.
+//   * metal (LD_METAL builds on macOS, ggml/src/metal/): unified memory, weights wrapped without a copy
+//                     (newBufferWithBytesNoCopy); host_visible() is false (kernels read MTLBuffers only).
 //   * sim   (always): the CPU kernels on a simulated discrete device, for tests (ggml/src/cpu/backend-cpu.cpp).
 // The op semantics, argument layouts and error rules are exactly those of the CPU ops they name (see the
 // headers cited per op); GPU results must match the CPU reference within the tolerances documented in
