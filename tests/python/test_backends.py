@@ -74,19 +74,30 @@ def test_backends_list():
             assert b["reason"], b  # an unavailable backend says why
     assert _core.resolve_device("cpu") == "cpu"
     assert _core.resolve_device("sim") == "sim"
-    # auto never picks the simulated device; it is a GPU when one is usable
-    assert _core.resolve_device("auto") == ("cuda:0" if cuda_available() else "cpu")
+    # auto never picks the simulated device; it is the first usable GPU (CUDA, or Metal on a Mac), else the CPU
+    gpus = [b for b in bs if b["kind"] in ("cuda", "metal") and b["available"]]
+    want = "cpu" if not gpus else (gpus[0]["name"] if ":" in gpus[0]["name"] else gpus[0]["name"] + ":0")
+    assert _core.resolve_device("auto") == want
 
 
 @pytest.mark.parametrize("bad,msg", [
     ("tpu", "unknown device 'tpu'"),
     ("cuda:x", "device index must be a number"),
     ("cpu:1", "has no index"),
-    ("metal", "no Metal backend"),
 ])
 def test_bad_device_names(bad, msg):
     with pytest.raises(ValueError, match=msg):
         ld.Model(device=bad)
+
+
+def test_metal_resolves_or_says_why():
+    metal = [b for b in ld.backends() if b["kind"] == "metal"]
+    assert metal
+    if any(b["available"] for b in metal):  # a Mac (or the emulated device, LD_METAL_EMULATOR=1)
+        assert _core.resolve_device("metal").startswith("metal")
+        return
+    with pytest.raises(ValueError, match="device 'metal' is not usable: .*Metal"):
+        ld.Model(device="metal")
 
 
 def test_cuda_device_resolves_or_says_why():
