@@ -21,10 +21,11 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 
 # The Python extension is not cross-built (no aarch64 Python / pybind11): keep CMake from finding the
-# host's.
+# host's. Nor is the CUDA backend (LD_CUDA=AUTO would find the host's nvcc and put x86-64 objects in
+# the aarch64 library).
 cmake -S "$root" -B "$build" "${generator[@]}" \
     -DCMAKE_TOOLCHAIN_FILE="$root/tests/cross/aarch64-toolchain.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DLD_TESTS=ON \
+    -DCMAKE_BUILD_TYPE=Release -DLD_TESTS=ON -DLD_CUDA=OFF \
     -DCMAKE_DISABLE_FIND_PACKAGE_Python=ON -DCMAKE_DISABLE_FIND_PACKAGE_pybind11=ON >/dev/null
 
 # Only the test executables (the tools and the extension are not needed here).

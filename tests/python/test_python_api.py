@@ -223,11 +223,22 @@ def run(path: str) -> str:
 '''
 
 
+def _pkg_copy(tmp_path) -> pathlib.Path:
+    """The package's Python sources and stubs (_core.pyi, py.typed) copied to tmp_path/pkg, so mypy reads
+    them the same way whether the package under test is installed in site-packages (which must not be
+    on MYPYPATH) or is the developer build's link tree."""
+    src = pathlib.Path(ld.__file__).resolve().parent
+    root = tmp_path / "pkg"
+    if not root.exists():
+        shutil.copytree(src, root / "llama_diffusion",
+                        ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.gguf", "*.metallib", "__pycache__"))
+    return root
+
+
 def _mypy(tmp_path, script):
     pytest.importorskip("mypy")
     (tmp_path / "user.py").write_text(textwrap.dedent(script))
-    pkg_root = str(pathlib.Path(ld.__file__).resolve().parent.parent)
-    env = dict(os.environ, MYPYPATH=pkg_root)
+    env = dict(os.environ, MYPYPATH=str(_pkg_copy(tmp_path)))
     return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
                            "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"), "user.py"],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
@@ -251,7 +262,7 @@ TYPED_MODULES = ["generate", "model", "params", "hub", "_stream", "events", "thr
 def test_mypy_strict_on_the_typed_modules(tmp_path):
     """The modules behind the public API pass mypy --strict themselves (kernels' test hooks excluded)."""
     pytest.importorskip("mypy")
-    pkg = pathlib.Path(ld.__file__).resolve().parent
+    pkg = _pkg_copy(tmp_path) / "llama_diffusion"
     files = [str(pkg / f"{m}.py") for m in TYPED_MODULES]
     r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
                         "--cache-dir", str(tmp_path / ".mypy"), *files], cwd=pkg.parent, capture_output=True,

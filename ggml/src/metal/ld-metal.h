@@ -2,7 +2,7 @@
 // of the natively dequantized weight types, their dequantization, the attention mask and the counter
 // RNG. Compiles as MSL (xcrun metal, or the embedded source at run time) and as C++17 under msl-emu.h.
 //
-// Block layouts: the same bytes as ld-ggml/blocks.h (shared spec gguf.md §2.3), restated with MSL
+// Block layouts: the same bytes as ld-ggml/blocks.h (docs/format.md §2.3), restated with MSL
 // types (half, uchar); tests/cpp/test-metal-kernels.cpp pins sizeof and every field offset against
 // blocks.h with static_asserts.
 #pragma once
