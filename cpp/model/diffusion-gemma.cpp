@@ -134,30 +134,18 @@ float * DiffusionGemma::run_decoder_layers(float * x, int64_t S, const std::vect
     return x;
 }
 
-void DiffusionGemma::decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) {
-    const int64_t H = hp_.n_embd;
+const float * DiffusionGemma::upload_soft(const float * soft, int64_t C) {
+    if (!soft) return nullptr;
     bind_buffers();
-    const float * soft_dev = nullptr;
-    if (soft) {
-        float * s = soft_in_.f32(C * H);
-        head_->be->upload(s, soft, sizeof(float) * (size_t)(C * H));
-        soft_dev = s;
-    }
-    const float * h = decode_pass({PassIn{&own_, canvas, C, soft_dev}});
-    head_->be->download(hidden, h, sizeof(float) * (size_t)(C * H));
+    float * s = soft_in_.f32(C * hp_.n_embd);
+    head_->be->upload(s, soft, sizeof(float) * (size_t)(C * hp_.n_embd));
+    return s;
 }
 
-void DiffusionGemma::decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h,
-                                 int32_t * argmax, int32_t * draw, float * entropy) {
-    StepJob j;
-    j.canvas = canvas;
-    j.C = C;
-    j.use_soft = use_soft;
-    j.head = h;
-    j.argmax = argmax;
-    j.draw = draw;
-    j.entropy = entropy;
-    decode_steps({j});
+void DiffusionGemma::decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) {
+    const int64_t H = hp_.n_embd;
+    const float * h = decode_pass({PassIn{&own_, canvas, C, upload_soft(soft, C)}});
+    head_->be->download(hidden, h, sizeof(float) * (size_t)(C * H));
 }
 
 void DiffusionGemma::decode_steps(const std::vector<StepJob> & jobs) {
@@ -235,14 +223,7 @@ void DiffusionGemma::decode_canvas(const int32_t * canvas, int64_t C, const floa
         soft.resize((size_t)(C * H));
         embedding_t().apply(probs.data(), C, soft.data(), pool_);
     }
-    bind_buffers();
-    const float * soft_dev = nullptr;
-    if (sc_logits) {
-        float * s = soft_in_.f32(C * H);
-        head_->be->upload(s, soft.data(), sizeof(float) * (size_t)(C * H));
-        soft_dev = s;
-    }
-    const float * hidden = decode_pass({PassIn{&own_, canvas, C, soft_dev}});
+    const float * hidden = decode_pass({PassIn{&own_, canvas, C, upload_soft(sc_logits ? soft.data() : nullptr, C)}});
     ggml::Backend & be = *head_->be;
     float * lg = be.host_visible() ? logits : logits_.f32(C * V);
     lm_project(hidden, C, lg);

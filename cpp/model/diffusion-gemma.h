@@ -23,8 +23,6 @@ public:
 
     void decode_canvas(const int32_t * canvas, int64_t C, const float * sc_logits, float * logits) override;
     void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden) override;
-    void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
-                     int32_t * draw, float * entropy) override;
     void decode_steps(const std::vector<StepJob> & jobs) override;
 
     // Eᵀ for the self-conditioning product (built on first use; embedding-t.h).
@@ -50,6 +48,8 @@ private:
     // The decoder pass over the canvases of `in` (rows concatenated in order); returns hidden [ΣC, H] on the
     // head backend (hidden_ below).
     const float * decode_pass(const std::vector<PassIn> & in);
+    // The host soft embedding [C, H] copied to the head backend (soft_in_), or nullptr for nullptr.
+    const float * upload_soft(const float * soft, int64_t C);
     // The decoder's layers. With the whole model on one backend that can record ops (CUDA graphs; the
     // sim device), the layers of a denoising step are recorded once and replayed on the following steps
     // of the canvas: the recorded ops bake in every pointer, shape and KV length, so the recording is

@@ -52,7 +52,7 @@ std::pair<ggml::BackendKind, int> resolve_device(const std::string & device) {
 
 std::unique_ptr<Model> Model::open(const std::string & path, int n_threads, ggml::Type kv_type, const Placement & pl) {
     // Check the device before mapping the file, so a bad --device fails fast.
-    resolve_device(pl.device);
+    const auto dev = resolve_device(pl.device);
     gguf::File f = gguf::File::open(path);
     const std::string arch = f.architecture();
     std::unique_ptr<Model> m;
@@ -62,7 +62,7 @@ std::unique_ptr<Model> Model::open(const std::string & path, int n_threads, ggml
         throw Error(strfmt("%s: unsupported architecture '%s' (general.architecture); supported: diffusion-gemma, gemma3",
                            path.c_str(), arch.empty() ? "<missing>" : arch.c_str()));
     m->init_layers();
-    m->place(pl);
+    m->place(pl, dev);
     return m;
 }
 
@@ -90,8 +90,7 @@ std::unique_ptr<Sequence> Model::new_sequence() {
     return s;
 }
 
-void Model::place(const Placement & pl) {
-    const auto dev = resolve_device(pl.device);
+void Model::place(const Placement & pl, std::pair<ggml::BackendKind, int> dev) {
     placement_ = pl;
     if (dev.first == ggml::BackendKind::cpu) {
         placement_.device = "cpu";
@@ -287,9 +286,17 @@ void Model::decode_hidden(const int32_t *, int64_t, const float *, float *) {
                        "encode + ar_logits", model_arch_name(hp_.arch)));
 }
 
-void Model::decode_step(const int32_t *, int64_t, bool, const StepHead &, int32_t *, int32_t *, float *) {
-    throw Error(strfmt("decode_step: the %s architecture is autoregressive and has no canvas decoder",
-                       model_arch_name(hp_.arch)));
+void Model::decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
+                        int32_t * draw, float * entropy) {
+    StepJob j;
+    j.canvas = canvas;
+    j.C = C;
+    j.use_soft = use_soft;
+    j.head = h;
+    j.argmax = argmax;
+    j.draw = draw;
+    j.entropy = entropy;
+    decode_steps({j});
 }
 
 void Model::decode_steps(const std::vector<StepJob> &) {

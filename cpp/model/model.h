@@ -122,8 +122,9 @@ public:
         bool want_soft = true;
         uint64_t seed = 0, canvas_key = 0, step_key = 0;
     };
-    virtual void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
-                             int32_t * draw, float * entropy);
+    // (decode_steps with this one job on the model's own sequence)
+    void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
+                     int32_t * draw, float * entropy);
 
     // The batched step: one decoder pass over the canvases of several sequences (rows concatenated, so
     // every matmul and the experts see all of them; attention per sequence on its own cache), then the
@@ -153,7 +154,8 @@ protected:
     Model(gguf::File && f, int n_threads, ggml::Type kv_type);
     void init_layers();                       // fills cfg_ from layer_config()
     virtual BlockConfig layer_config(int il) const = 0;
-    void place(const Placement & pl);         // creates the GPU backend and assigns / uploads the weights
+    // Creates the GPU backend of the resolved device `dev` and assigns / uploads the weights.
+    void place(const Placement & pl, std::pair<ggml::BackendKind, int> dev);
 
     void check_ids(const int32_t * ids, int64_t n, const char * what) const;
     // out[n, H] = E[id]·sqrt(H) on the head backend (ids: host memory).

@@ -60,21 +60,6 @@ GenParams params_of(const pyb::dict & d) {
     return p;
 }
 
-pyb::dict seq_stats(const GenStats & s) {
-    pyb::dict d;
-    d["prompt_tokens"] = s.prompt_tokens;
-    d["canvases"] = s.n_canvases;
-    d["steps_per_canvas"] = s.steps_per_canvas;
-    d["steps"] = s.n_steps;
-    d["prefill_ms"] = s.prefill_ms;
-    d["generate_ms"] = s.generate_ms;
-    d["ms_per_step"] = s.ms_per_step;
-    d["generated_tokens"] = s.generated_tokens;
-    d["delivered_tokens"] = s.delivered_tokens;
-    d["tokens_per_s"] = s.tokens_per_s;
-    d["stop_reason"] = s.stop_reason;
-    return d;
-}
 
 }  // namespace
 
@@ -104,7 +89,7 @@ void register_batch(pyb::module_ & mod) {
         .def_property_readonly("committed", [](const PySequence & s) { return s.seq->committed(); })
         .def_property_readonly("commit_tokens", [](const PySequence & s) { return s.seq->commit_tokens(); })
         .def_property_readonly("tokens", [](const PySequence & s) { return s.seq->result().tokens; })
-        .def_property_readonly("stats", [](const PySequence & s) { return seq_stats(s.seq->result().stats); });
+        .def_property_readonly("stats", [](const PySequence & s) { return stats_dict(s.seq->result().stats); });
 
     pyb::class_<PyBatch>(mod, "Batch",
                          "Step-at-a-time generation on a _core.Model (shared weights and lock): sequence() makes a "

@@ -138,22 +138,6 @@ pyb::dict params_dict(const GenParams & p) {
     return d;
 }
 
-pyb::dict stats_dict(const GenStats & s) {
-    pyb::dict d;
-    d["prompt_tokens"] = s.prompt_tokens;
-    d["canvases"] = s.n_canvases;
-    d["steps_per_canvas"] = s.steps_per_canvas;
-    d["steps"] = s.n_steps;
-    d["prefill_ms"] = s.prefill_ms;
-    d["generate_ms"] = s.generate_ms;
-    d["ms_per_step"] = s.ms_per_step;
-    d["generated_tokens"] = s.generated_tokens;
-    d["delivered_tokens"] = s.delivered_tokens;
-    d["tokens_per_s"] = s.tokens_per_s;
-    d["peak_rss_bytes"] = s.peak_rss_bytes;
-    d["stop_reason"] = s.stop_reason;
-    return d;
-}
 
 // Callbacks that call Python (with the GIL) and turn Python errors / Ctrl-C into cancellation.
 struct PyCallbacks {
@@ -231,6 +215,23 @@ struct PyChat {
 };
 
 }  // namespace
+
+pyb::dict stats_dict(const gen::GenStats & s) {
+    pyb::dict d;
+    d["prompt_tokens"] = s.prompt_tokens;
+    d["canvases"] = s.n_canvases;
+    d["steps_per_canvas"] = s.steps_per_canvas;
+    d["steps"] = s.n_steps;
+    d["prefill_ms"] = s.prefill_ms;
+    d["generate_ms"] = s.generate_ms;
+    d["ms_per_step"] = s.ms_per_step;
+    d["generated_tokens"] = s.generated_tokens;
+    d["delivered_tokens"] = s.delivered_tokens;
+    d["tokens_per_s"] = s.tokens_per_s;
+    d["peak_rss_bytes"] = s.peak_rss_bytes;
+    d["stop_reason"] = s.stop_reason;
+    return d;
+}
 
 void register_generate(pyb::module_ & mod) {
     pyb::class_<CancelFlag>(mod, "CancelFlag", "A flag that stops a running generation at the next step.")

@@ -10,6 +10,7 @@
 #include "model-lock.h"
 
 namespace ld { class Model; }
+namespace ld::gen { struct GenStats; }
 
 namespace ld::py {
 
@@ -23,6 +24,10 @@ void register_engine(pybind11::module_ & m);    // models (DiffusionGemma, Gemma
 void register_generate(pybind11::module_ & m);  // block-diffusion sampler and generation loop
 void register_backend(pybind11::module_ & m);   // one backend's ops on numpy inputs (op tests)
 void register_batch(pybind11::module_ & m);     // step-at-a-time sequences for the server (bind-batch.cpp)
+
+// A generation's statistics as the Python dict of Result.stats (bind-generate.cpp; also the server's
+// sequences, bind-batch.cpp).
+pybind11::dict stats_dict(const gen::GenStats & s);
 
 // The C++ model held by a _core.Model object and the lock that serialises calls on it (model-lock.h),
 // so that a _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is
