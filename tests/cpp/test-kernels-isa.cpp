@@ -560,6 +560,73 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
             for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 4e-6, 1e-9);
             check(ok, ld::strfmt("table %s row kernels n=%lld", nm.c_str(), (long long)n));
         }
+        // softcap: within 3 ulp of the double formula over the whole range (the tanh branch point 0.625,
+        // tiny, huge and non-finite inputs), and the vocab head's passes against the generic ones
+        {
+            std::vector<float> x;
+            for (float v = -700.0f; v <= 700.0f; v += 0.37f) x.push_back(v);
+            for (float v = -19.5f; v <= 19.5f; v += 0.0123f) x.push_back(v);  // x / 30 around +-0.625 and 0
+            for (float v : {0.0f, -0.0f, 1e-30f, -1e-8f, 18.75f, -18.75f, 18.7501f, 3e38f, -3e38f, INFINITY, -INFINITY})
+                x.push_back(v);
+            const int64_t n = (int64_t)x.size();
+            std::vector<float> y((size_t)n);
+            T->softcap(x.data(), n, 30.0f, y.data());
+            bool ok = true;
+            for (int64_t i = 0; i < n; ++i) {
+                const double want = 30.0 * std::tanh((double)x[(size_t)i] / 30.0);
+                ok = ok && std::fabs(y[(size_t)i] - want) <= 3.0 * 1.2e-7 * std::fabs(want) + 1e-37;
+                if (!ok) { std::printf("    softcap(%g) = %.9g, want %.9g\n", (double)x[(size_t)i], (double)y[(size_t)i], want); break; }
+            }
+            const float nanv = NAN;
+            float yn = 0.0f;
+            T->softcap(&nanv, 1, 30.0f, &yn);
+            check(ok && std::isnan(yn), ld::strfmt("table %s softcap", nm.c_str()));
+        }
+        for (int64_t n : {1, 5, 16, 17, 100, 4096, 4099}) {
+            for (float cap : {0.0f, 30.0f}) {
+                std::vector<float> l0 = randn((size_t)n, rng, 12.0f);
+                if (n > 20) { l0[7] = l0[19] = 60.0f; }  // a tie: the first index wins
+                std::vector<float> l1 = l0;
+                int64_t a0 = -2, a1 = -2;
+                const float m0 = G.head_logits(l0.data(), n, cap, 0.7f, &a0);
+                const float m1 = T->head_logits(l1.data(), n, cap, 0.7f, &a1);
+                bool ok = a0 == a1 || (a0 >= 0 && a1 >= 0 && close(l0[(size_t)a1], m0, 6e-7, 0.0));
+                ok = ok && close(m1, m0, 6e-7, 0.0) && m1 == l1[(size_t)a1];
+                if (n > 20) ok = ok && (cap > 0.0f || a1 == 7);
+                for (int64_t i = 0; i < n; ++i) ok = ok && close(l1[(size_t)i], l0[(size_t)i], 6e-7, 1e-30);
+                // the softcap pass gives the softcap kernel's values divided by T
+                if (cap > 0.0f) {
+                    std::vector<float> raw = randn((size_t)n, rng, 12.0f), sc((size_t)n), hl = raw;
+                    T->softcap(raw.data(), n, cap, sc.data());
+                    int64_t ai = 0;
+                    T->head_logits(hl.data(), n, cap, 0.7f, &ai);
+                    for (int64_t i = 0; i < n; ++i) ok = ok && hl[(size_t)i] == sc[(size_t)i] / 0.7f;
+                }
+                const float m = std::max(m0, m1) + 0.25f;
+                std::vector<float> w0((size_t)n), w1((size_t)n);
+                double s0 = 1.5, sa0 = -2.0, s1 = 1.5, sa1 = -2.0;
+                G.head_exp(l0.data(), n, m, w0.data(), &s0, &sa0);
+                T->head_exp(l0.data(), n, m, w1.data(), &s1, &sa1);
+                // w relative error: 2 ulp of e^x plus the f32 rounding of d = l - m (|d| ulp(1)/2)
+                for (int64_t i = 0; i < n; ++i)
+                    if (!close(w1[(size_t)i], w0[(size_t)i], 2.4e-7 + 6e-8 * std::fabs((double)l0[(size_t)i] - m), 1.2e-38)) {  // below FLT_MIN: 0
+                        std::printf("    w[%lld]: l %.9g m %.9g: %.9g vs %.9g\n", (long long)i, (double)l0[(size_t)i], (double)m,
+                                    (double)w1[(size_t)i], (double)w0[(size_t)i]);
+                        ok = false;
+                    }
+                ok = ok && std::fabs(s1 - s0) <= 2e-6 * s0 && std::fabs(sa1 - sa0) <= 2e-6 * (std::fabs(sa0) + s0);
+                if (!ok)
+                    std::printf("    head: a %lld %lld m %.9g %.9g s %.12g %.12g a %.12g %.12g\n", (long long)a0, (long long)a1,
+                                (double)m0, (double)m1, s0, s1, sa0, sa1);
+                check(ok, ld::strfmt("table %s head_logits / head_exp n=%lld cap=%g", nm.c_str(), (long long)n, (double)cap));
+            }
+        }
+        {  // nothing above -inf: max -inf, index -1
+            std::vector<float> l(9, -INFINITY);
+            int64_t a0 = 0, a1 = 0;
+            const float m0 = G.head_logits(l.data(), 9, 0.0f, 1.0f, &a0), m1 = T->head_logits(l.data(), 9, 0.0f, 1.0f, &a1);
+            check(m0 == -INFINITY && m1 == -INFINITY && a0 == -1 && a1 == -1, ld::strfmt("table %s head_logits all -inf", nm.c_str()));
+        }
         std::printf("  nn kernel table %s checked (nn_kernels() for this ISA returns '%s')\n", nm.c_str(),
                     [&]() {
                         for (CpuIsa i : isas)
