@@ -1,5 +1,6 @@
-// C++ test of every kernel ISA this binary and CPU can run (generic, avx2, avx512 on x86; generic and
-// neon on AArch64, natively or under qemu-aarch64): the optimized ops against their scalar references.
+// C++ test of every kernel ISA this binary and CPU can run (generic, avx2, avx512, amx on x86; generic,
+// neon and neon_i8mm on AArch64, natively or under qemu-aarch64): the optimized ops against their scalar
+// references.
 //
 //  1. matmul_isa / moe_matmul_isa vs matmul_ref / moe_matmul_ref for every weight type, N = 1, 7, 33,
 //     K = 1..4 blocks, M = 37 (not a multiple of any tile): generic bit-equal, SIMD within 1e-6 of
@@ -7,11 +8,12 @@
 //     block sums are exact, only the f32 combination of the block scales differs).
 //  2. Each per-ISA matmul kernel table driven directly through the shared driver (mm::quantize_acts +
 //     mm::run_groups), so a table is covered even before the dispatcher selects it, plus its vector
-//     activation quantizer against the reference bytes.
+//     activation quantizer against the reference bytes. The neon_i8mm table (SMMLA) must equal the
+//     neon table (SDOT) bit for bit: the same int32 block sums folded with the same f32 operations.
 //  3. attention / rms_norm / gelu / geglu / softmax (cpu-nn.h) vs their *_ref, with the tolerances of
 //     tests/python/test_attention.py and test_nn_ops.py, and each NnKernels table entry against the
 //     generic table.
-// Prints the ISAs covered; exit status 0 when every check passes.
+// Prints the ISAs covered; exit status 0 when every check passes. With --list-isas it only prints them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -248,6 +250,9 @@ std::vector<MmTable> mm_tables(const std::vector<CpuIsa> & isas) {
 #if defined(LD_HAVE_NEON)
     if (runs(CpuIsa::neon)) out.push_back({"neon", CpuIsa::neon, mm::kernels_neon()});
 #endif
+#if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
+    if (runs(CpuIsa::neon_i8mm)) out.push_back({"neon_i8mm", CpuIsa::neon_i8mm, mm::kernels_neon_i8mm()});
+#endif
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
     if (runs(CpuIsa::amx)) out.push_back({"amx", CpuIsa::amx, mm::kernels_amx()});
 #endif
@@ -278,7 +283,7 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
                 const int64_t K = block_of(t) * nblk, M = 2 * tb.k->R + 3;  // a full and a partial panel
                 std::vector<float> Wd;
                 const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
-                for (int64_t N : {(int64_t)1, (int64_t)tb.k->C + 1, (int64_t)33}) {
+                for (int64_t N : {(int64_t)1, (int64_t)2, (int64_t)tb.k->C + 1, (int64_t)33}) {
                     const std::vector<float> x = make_acts(N, K, rng);
                     std::vector<float> ref((size_t)(N * M)), y((size_t)(N * M), NAN), yd((size_t)(N * M), NAN);
                     matmul_ref(x.data(), N, K, raw.data(), t, M, ref.data());
@@ -287,6 +292,15 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
                     const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
                     check(e <= kSimdTol, ld::strfmt("table %s %s N=%lld K=%lld rel err %.3g", tb.name, type_traits(t)->name,
                                                 (long long)N, (long long)K, e));
+#if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
+                    if (tb.isa == CpuIsa::neon_i8mm) {  // SMMLA = SDOT table, bit for bit
+                        std::vector<float> yn((size_t)(N * M), NAN);
+                        matmul_with(mm::kernels_neon(), x.data(), N, K, raw.data(), t, M, yn.data(), pool);
+                        check(bit_equal(y.data(), yn.data(), y.size()),
+                              ld::strfmt("table neon_i8mm %s N=%lld K=%lld equals the neon table bit for bit",
+                                         type_traits(t)->name, (long long)N, (long long)K));
+                    }
+#endif
                     if (nblk == 4 && N == 33 && t == Type::Q4_K) {  // is the dispatcher using this table?
                         matmul_isa(tb.isa, x.data(), N, K, raw.data(), t, M, yd.data(), &pool);
                         std::printf("  matmul_isa(%s) %s the %s kernel table\n", tb.name,
@@ -296,9 +310,11 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
             }
         }
         std::printf("  kernel table %s (R=%d, C=%d): %d weight types\n", tb.name, tb.k->R, tb.k->C, n_types);
-        // the amx table holds the quantized types only (F32 / F16 / BF16 run the avx512 table there)
+        // the amx and neon_i8mm tables hold the quantized types only (F32 / F16 / BF16 run the avx512 /
+        // neon table there)
+        const bool quant_only = tb.isa == CpuIsa::amx || tb.isa == CpuIsa::neon_i8mm;
         int want = 0;
-        for (Type t : kTypes) want += tb.isa != CpuIsa::amx || (t != Type::F32 && t != Type::F16 && t != Type::BF16);
+        for (Type t : kTypes) want += !quant_only || (t != Type::F32 && t != Type::F16 && t != Type::BF16);
         check(n_types == want, ld::strfmt("table %s covers every type it should (%d of %d)", tb.name, n_types, want));
         // the vector activation quantizer gives the reference bytes (or declines)
         if (!tb.k->quantize_row) continue;
@@ -638,13 +654,15 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char ** argv) {
     try {
         const std::vector<CpuIsa> isas = cpu_isas_available();
         const CpuFeatures & f = cpu_features();
-        std::printf("arch %s; ISAs covered:", f.arch.c_str());
+        const bool list_only = argc > 1 && std::string(argv[1]) == "--list-isas";
+        std::printf("arch %s; ISAs %s:", f.arch.c_str(), list_only ? "available" : "covered");
         for (CpuIsa i : isas) std::printf(" %s", cpu_isa_name(i));
         std::printf("\n");
+        if (list_only) return 0;
         ThreadPool pool(3);
         test_matmul(isas, pool);
         test_moe(isas, pool);
