@@ -21,5 +21,12 @@ def test_metal_option_fails_configuration(tmp_path):
 
 
 def test_cmake_names_no_missing_kernel_files():
+    """Every per-ISA file-name rule of CMakeLists.txt (name MATCHES "-isa$") has a source file it
+    applies to: no rule for a kernel that does not exist."""
+    import re
     text = (ROOT / "CMakeLists.txt").read_text()
-    assert "i8mm" not in text.lower()
+    rules = [r for r in re.findall(r'if\(name MATCHES "(-[a-z0-9-]+)\$"', text)]
+    assert {"-avx2", "-avx512", "-amx", "-neon", "-neon-i8mm"} <= set(rules), rules
+    stems = [p.stem for p in (ROOT / "ggml" / "src").rglob("*.cpp")]
+    for suffix in rules:
+        assert any(s.endswith(suffix) for s in stems), f"CMake rule for *{suffix}.cpp but no such file"
