@@ -322,6 +322,43 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
     }
 }
 
+// Tables whose kernels pack as they compute (compute_raw, or any later fused path) give bit-for-bit the
+// result of the same table packing whole panels first (pack_panel + compute_tiles): every type, a
+// full and a partial panel (3 rows: one half, rows past n_rows left over from the full panel), tiles
+// of 1..10 (more than one pass falls back), 1 and 2 threads.
+void test_fused_packing(const std::vector<MmTable> & tables) {
+    std::mt19937 rng(31);
+    for (const MmTable & tb : tables) {
+        if (!tb.k->compute_raw) continue;
+        mm::Kernels plain = *tb.k;
+        plain.compute_raw = nullptr;
+        int n_cases = 0;
+        for (Type t : kTypes) {
+            if (!tb.k->has(t)) continue;
+            for (int64_t nsb : {1, 3}) {
+                const int64_t K = 256 * nsb, M = 2 * tb.k->R + 3;
+                if (K % block_of(t) != 0) continue;
+                std::vector<float> Wd;
+                const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
+                for (int64_t N : {(int64_t)1, (int64_t)17, (int64_t)tb.k->C + 1, (int64_t)10 * tb.k->C}) {
+                    const std::vector<float> x = make_acts(N, K, rng);
+                    for (int nth : {1, 2}) {
+                        ThreadPool pool(nth);
+                        std::vector<float> y((size_t)(N * M), NAN), yp((size_t)(N * M), NAN);
+                        matmul_with(tb.k, x.data(), N, K, raw.data(), t, M, y.data(), pool);
+                        matmul_with(&plain, x.data(), N, K, raw.data(), t, M, yp.data(), pool);
+                        check(bit_equal(y.data(), yp.data(), y.size()),
+                              ld::strfmt("table %s %s N=%lld K=%lld threads %d: packing as it computes is bit-equal to "
+                                         "packed panels", tb.name, type_traits(t)->name, (long long)N, (long long)K, nth));
+                        ++n_cases;
+                    }
+                }
+            }
+        }
+        std::printf("  kernel table %s: packing during compute bit-equal to packed panels (%d cases)\n", tb.name, n_cases);
+    }
+}
+
 // The avx512 Q4_K panel (vector scale decoding, 16 rows at a time) holds exactly the codes and the
 // f32 scales of the scalar unpacker (mm::unpack_row), zero scales for the rows past n_rows: full,
 // partial (two row halves, one empty) panels, with random scale bytes (every 6-bit pattern).
@@ -584,6 +621,7 @@ int main() {
         const std::vector<MmTable> tables = mm_tables(isas);
         test_mm_tables(tables, pool);
         test_q4k_panel(tables);
+        test_fused_packing(tables);
         test_nn_ops(isas, pool);
         test_attention(isas, pool);
         test_nn_tables(isas);

@@ -64,6 +64,10 @@ struct Kernels {
     // in cache; nullptr: the driver calls compute() per tile.
     void (*compute_tiles)(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
                           int n_rows, const int * n_cols, float * const * const * ycols) = nullptr;
+    // Optional: pack_panel + compute_tiles in one call, from the weight rows (n_rows of row_bytes), with
+    // the same result; returns false (nothing done) where the kernel prefers a packed panel.
+    bool (*compute_raw)(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
+                        size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) = nullptr;
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built
