@@ -265,8 +265,8 @@ struct RawSrc {
         const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
         for (int r = 0; r < n_rows; ++r) {
             const uint8_t * src = rows + row_bytes * (size_t)r;
-            if (s + 2 < nsb)  // the weights stream from memory: ask for the super-block after next
-                for (size_t o = 0; o < sb_bytes; o += 64) _mm_prefetch((const char *)(src + sb_bytes * (size_t)(s + 2) + o), _MM_HINT_T0);
+            if (s + 1 < nsb)  // the weights stream from memory: ask for the next super-block
+                for (size_t o = 0; o < sb_bytes; o += 64) _mm_prefetch((const char *)(src + sb_bytes * (size_t)(s + 1) + o), _MM_HINT_T0);
             if (w == Type::Q4_K) pack_row_q4_K(reinterpret_cast<const block_q4_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
             else pack_row_q6_K(reinterpret_cast<const block_q6_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
         }
@@ -452,8 +452,8 @@ bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, 
             std::memset(p + L.mn + (size_t)r * 16, 0, 16);
         }
     const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
-    for (int r = 0; r < n_rows; ++r)  // the first two super-blocks of every row, all misses at once
-        for (size_t o = 0; o < sb_bytes * (size_t)std::min<int64_t>(2, K / 256); o += 64)
+    for (int r = 0; r < n_rows; ++r)  // the first super-block of every row, all misses at once
+        for (size_t o = 0; o < sb_bytes; o += 64)
             _mm_prefetch((const char *)(rows + row_bytes * (size_t)r + o), _MM_HINT_T0);
     const RawSrc src{w, rows, row_bytes, n_rows, K / 256, {base, base + sb}};
     compute_all(w, src, tiles, tile_bytes, n_tiles, K, n_rows, n_cols, ycols);
