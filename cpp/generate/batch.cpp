@@ -19,27 +19,30 @@ bool is_eos(const std::vector<int32_t> & eos, int32_t id) { return std::find(eos
 
 }  // namespace
 
-Sequence::Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, bool greedy)
-    : p_(p), greedy_(greedy), seq_(m.new_sequence()), prompt_(std::move(prompt)),
+Sequence::Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, bool greedy, Cache cache)
+    : p_(p), greedy_(greedy), seq_(cache == Cache::own ? m.new_sequence() : nullptr), prompt_(std::move(prompt)),
       noise_(p.deterministic, p.seed, m.hparams().n_vocab) {
-    if (p_.mode != GenMode::diffusion) throw Error("sequence: only the diffusion mode can be batched");
+    if (p_.mode != GenMode::diffusion) throw Error("generate: only the diffusion mode runs step by step (mode 'ar' cannot be batched)");
     p_.validate(m);
     const HParams & hp = m.hparams();
-    if (prompt_.empty()) throw Error("sequence: the prompt is empty (no tokens)");
+    if (prompt_.empty()) throw Error("generate: the prompt is empty (no tokens)");
     for (size_t i = 0; i < prompt_.size(); ++i)
         if (prompt_[i] < 0 || prompt_[i] >= hp.n_vocab)
-            throw Error(strfmt("sequence: prompt token %d at index %zu is outside the vocabulary [0, %d)", prompt_[i], i,
+            throw Error(strfmt("generate: prompt token %d at index %zu is outside the vocabulary [0, %d)", prompt_[i], i,
                                hp.n_vocab));
     C_ = hp.canvas_length;
     H_ = hp.n_embd;
+    V_ = hp.n_vocab;
     has_sc_ = m.weights().has_self_cond();
-    const int64_t P = (int64_t)prompt_.size();
+    if (p_.head == HeadKind::plain && seq_)
+        throw Error("sequence: the plain vocab head runs on the model's own cache only (use the fused head)");
+    const int64_t P = (seq_ ? 0 : m.cache().n_tokens()) + (int64_t)prompt_.size();
     n_canvas_ = (p_.max_tokens + C_ - 1) / C_;
     if (p_.max_canvases > 0) n_canvas_ = std::min<int64_t>(n_canvas_, p_.max_canvases);
     if (p_.n_ctx > 0) {
         const int64_t fit = (p_.n_ctx - P) / C_;
         if (fit < 1)
-            throw Error(strfmt("sequence: %lld prompt tokens leave no room for a canvas of %lld in a context of %lld",
+            throw Error(strfmt("generate: %lld prompt tokens leave no room for a canvas of %lld in a context of %lld",
                                (long long)P, (long long)C_, (long long)p_.n_ctx));
         if (fit < n_canvas_) { n_canvas_ = fit; ctx_limited_ = true; }
     }
@@ -48,7 +51,11 @@ Sequence::Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, 
     fresh_.resize((size_t)C_);
     accept_.resize((size_t)C_);
     out_.resize(C_, H_, false);
-    r_.stats.prompt_tokens = P;
+    if (p_.head == HeadKind::plain) {
+        logits_.resize((size_t)(C_ * hp.n_vocab));
+        sc_logits_.resize((size_t)(C_ * hp.n_vocab));
+    }
+    r_.stats.prompt_tokens = (int64_t)prompt_.size();
 }
 
 int64_t Sequence::prefill(Model & m, int64_t max_tokens) {
@@ -57,7 +64,8 @@ int64_t Sequence::prefill(Model & m, int64_t max_tokens) {
     if (max_tokens > 0) n = std::min(n, max_tokens);
     if (n > 0) {
         const auto t0 = Clock::now();
-        m.encode(*seq_, prompt_.data() + n_prefilled_, n, -1, nullptr);
+        if (seq_) m.encode(*seq_, prompt_.data() + n_prefilled_, n, -1, nullptr);
+        else m.encode(prompt_.data() + n_prefilled_, n, -1, nullptr);
         n_prefilled_ += n;
         r_.stats.prefill_ms += ms_since(t0);
     }
@@ -70,22 +78,12 @@ void Sequence::cancel() {
 
 void Sequence::finish(const char * reason) {
     done_ = true;
-    GenStats & s = r_.stats;
-    if (s.stop_reason.empty()) s.stop_reason = reason;
-    s.generate_ms = gen_ms_;
-    s.generated_tokens = (int64_t)r_.tokens.size();
-    s.delivered_tokens = 0;
-    for (int32_t t : r_.tokens) {
-        if (is_eos(p_.eos_ids, t)) break;
-        ++s.delivered_tokens;
-    }
-    s.ms_per_step = s.n_steps > 0 ? s.generate_ms / (double)s.n_steps : 0.0;
-    s.tokens_per_s = s.generate_ms > 0.0 ? 1000.0 * (double)s.delivered_tokens / s.generate_ms : 0.0;
-    s.peak_rss_bytes = peak_rss_bytes();
+    if (r_.stats.stop_reason.empty()) r_.stats.stop_reason = reason;
+    finish_stats(r_, gen_ms_, p_.eos_ids);
 }
 
-void Sequence::begin_canvas() {
-    canvas_key_ = (uint64_t)seq_->cache().next_pos();
+void Sequence::begin_canvas(Model & m) {
+    canvas_key_ = (uint64_t)(seq_ ? seq_->cache() : m.cache()).next_pos();
     noise_.fill(canvas_.data(), C_, canvas_key_, 0);
     argmax_ = canvas_;
     have_sc_ = false;
@@ -95,10 +93,10 @@ void Sequence::begin_canvas() {
     started_ = true;
 }
 
-void Sequence::prepare_step() {
+void Sequence::prepare_step(Model & m) {
     if (!ready()) throw Error(done_ ? "sequence: step after the end of generation" : "sequence: step before the prompt is encoded");
     committed_ = false;
-    if (!started_) begin_canvas();
+    if (!started_) begin_canvas(m);
 }
 
 Model::StepJob Sequence::job() {
@@ -121,10 +119,26 @@ Model::StepJob Sequence::job() {
     return j;
 }
 
+void Sequence::decode_plain(Model & m) {
+    // The decoder's logits downloaded, the head on the host; the self-conditioning input is the
+    // previous step's processed logits.
+    Model::StepJob j = job();
+    HeadStep st;
+    st.temperature = j.head.temperature;
+    st.sample = j.head.sample;
+    st.want_soft = false;
+    st.seed = j.head.seed;
+    st.canvas_key = j.head.canvas_key;
+    st.step_key = j.head.step_key;
+    m.decode_canvas(canvas_.data(), C_, have_sc_ ? sc_logits_.data() : nullptr, logits_.data());
+    vocab_head_plain(logits_.data(), C_, V_, nullptr, st, out_, sc_logits_.data(), m.pool());
+}
+
 void Sequence::step(Model & m) {
     const auto t0 = Clock::now();
-    prepare_step();
-    m.decode_steps({job()});
+    prepare_step(m);
+    if (p_.head == HeadKind::plain) decode_plain(m);
+    else m.decode_steps({job()});
     finish_step(m);
     gen_ms_ += ms_since(t0);
     if (done_) finish("");  // finish_canvas ended generation and set the stop reason; the stats
@@ -151,6 +165,7 @@ void Sequence::finish_step(Model & m) {
     ev_.n_accepted = n_acc;
     ev_.mean_entropy = stop_.last_mean_entropy();
     ev_.temperature = temperature_;
+    if (cb_ && cb_->on_step) cb_->on_step(ev_);
     --n_;
     if (stop || n_ < 1) finish_canvas(m);
 }
@@ -171,9 +186,18 @@ void Sequence::finish_canvas(Model & m) {
     }
     r_.tokens.insert(r_.tokens.end(), commit_.begin(), commit_.end());
     committed_ = true;
+    const bool last = over || b_ + 1 >= n_canvas_;
+    if (cb_ && cb_->on_commit) {
+        CommitEvent ev;
+        ev.canvas = b_;
+        ev.tokens = commit_.data();
+        ev.n = C_;
+        ev.finished = last;
+        cb_->on_commit(ev);
+    }
     ++b_;
     started_ = false;
-    if (over || b_ >= n_canvas_) {
+    if (last) {
         const int64_t keep = first_eos >= 0 ? first_eos + 1 : C_;
         r_.pending.assign(commit_.begin(), commit_.begin() + keep);
         if (!over) r_.stats.stop_reason = ctx_limited_ ? "context" : "length";
@@ -181,7 +205,8 @@ void Sequence::finish_canvas(Model & m) {
         return;
     }
     // Encode only the committed canvas, at the positions the decoder used for it.
-    m.encode(*seq_, commit_.data(), C_, -1, nullptr);
+    if (seq_) m.encode(*seq_, commit_.data(), C_, -1, nullptr);
+    else m.encode(commit_.data(), C_, -1, nullptr);
 }
 
 void step_batch(Model & m, const std::vector<Sequence *> & seqs, bool batched) {
@@ -189,7 +214,15 @@ void step_batch(Model & m, const std::vector<Sequence *> & seqs, bool batched) {
     for (Sequence * s : seqs) {
         if (!s || !s->ready()) continue;
         try {
-            s->prepare_step();
+            s->prepare_step(m);
+            if (s->p_.head == HeadKind::plain) {  // no batched pass for the plain head: the whole step alone
+                const auto t0 = Clock::now();
+                s->decode_plain(m);
+                s->finish_step(m);
+                s->gen_ms_ += ms_since(t0);
+                if (s->done_) s->finish("");
+                continue;
+            }
             live.push_back(s);
         } catch (const std::exception & e) {
             s->fail(e.what());

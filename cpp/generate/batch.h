@@ -2,14 +2,15 @@
 // own KV cache, canvas, self-conditioning input, noise and stop criterion) that can be advanced one
 // denoising step at a time, and step_batch() advances several sequences by one step each.
 //
-// The step is the one of Generator::run_diffusion (generate.h), so a sequence reproduces
-// Generator::generate token for token for the same prompt and parameters (prompts up to the
-// prefill chunk are encoded in one call, as generate() does; longer ones in chunks of
-// prefill_chunk tokens, which a server interleaves with the other sequences' steps).
+// Generator::generate's diffusion mode is a Sequence on the model's own cache stepped to the end (one
+// implementation of the canvas loop), so a sequence reproduces Generator::generate token for token for
+// the same prompt and parameters (prompts up to the prefill chunk are encoded in one call, as
+// generate() does; longer ones in chunks of prefill_chunk tokens, which a server interleaves with the
+// other sequences' steps).
 //
-// Each sequence holds a model-level ld::Sequence (Model::new_sequence: its own KV cache on the model's
-// backends and the soft embedding of its last step on the head backend), so the model's own cache is
-// untouched. step_batch is the batched entry point: one decoder pass over the canvases of all the
+// A server's sequence holds a model-level ld::Sequence (Model::new_sequence: its own KV cache on the
+// model's backends and the soft embedding of its last step on the head backend), so the model's own
+// cache is untouched. step_batch is the batched entry point: one decoder pass over the canvases of all the
 // sequences (Model::decode_steps: shared matmuls and experts, attention per sequence on its own
 // cache, the vocab head per sequence on the device), then the sampler per sequence on the host. Not
 // thread-safe: the caller serialises calls on one model (the Python binding holds the model's lock).
@@ -29,11 +30,20 @@ namespace ld::gen {
 
 class Sequence {
 public:
+    // Where a sequence's KV cache lives: its own (a server's request) or the model's own cache, which
+    // holds whatever earlier calls left there (Generator::generate, chat turns).
+    enum class Cache { own, model };
+
     // Validates p (diffusion mode, a diffusion-gemma model) and the prompt (non-empty, in the
-    // vocabulary). greedy: accepted positions take the argmax instead of a draw (temperature 0). Reads
-    // only the model's immutable parts (hparams, weights' presence, placement) and allocates nothing on
-    // its backends yet, so it may run while another thread steps other sequences on m.
-    Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, bool greedy = false);
+    // vocabulary). greedy: accepted positions take the argmax instead of a draw (temperature 0). With
+    // Cache::own it reads only the model's immutable parts (hparams, weights' presence, placement) and
+    // allocates nothing on its backends yet, so it may run while another thread steps other sequences
+    // on m. The plain vocab head (materialised logits) runs on the model's cache only.
+    Sequence(Model & m, std::vector<int32_t> prompt, const GenParams & p, bool greedy = false, Cache cache = Cache::own);
+
+    // Optional: on_step after every step, on_commit when a canvas is committed (before its encoder
+    // pass); cb must outlive the sequence's steps. cb->cancel is not read here (see cancel()).
+    void set_callbacks(const GenCallbacks * cb) { cb_ = cb; }
 
     // Encodes up to max_tokens (<= 0: all) more prompt tokens into the sequence's cache; returns
     // the prompt tokens still to encode. The first canvas starts once the prompt is encoded.
@@ -64,10 +74,11 @@ public:
 
 private:
     // A step in three parts (step_batch runs the middle one for several sequences at once).
-    void prepare_step();                       // checks ready(), starts a canvas when needed
+    void prepare_step(Model & m);              // checks ready(), starts a canvas when needed
     Model::StepJob job();                      // the decoder pass + head's input and outputs
+    void decode_plain(Model & m);              // the middle part with the plain head (model's cache)
     void finish_step(Model & m);               // sampler, commit
-    void begin_canvas();
+    void begin_canvas(Model & m);
     void finish_canvas(Model & m);
     void finish(const char * reason);
     void fail(const std::string & what);      // done, stop reason "error"
@@ -76,8 +87,11 @@ private:
     GenParams p_;
     bool greedy_;
     bool has_sc_ = false;
-    int64_t C_ = 0, H_ = 0;
-    std::unique_ptr<ld::Sequence> seq_;  // the KV cache and soft embedding on the model's backends
+    int64_t C_ = 0, H_ = 0, V_ = 0;
+    std::unique_ptr<ld::Sequence> seq_;  // the KV cache and soft embedding on the model's backends;
+                                         // nullptr: the model's own (Cache::model)
+    const GenCallbacks * cb_ = nullptr;
+    std::vector<float> logits_, sc_logits_;  // [C, V] each, plain head only
     std::vector<int32_t> prompt_;
     int64_t n_prefilled_ = 0;
     int64_t n_canvas_ = 0;            // canvases allowed (max_tokens, max_canvases, context)

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "generate/batch.h"
 #include "generate/rng.h"
 
 namespace ld::gen {
@@ -27,9 +28,11 @@ bool is_eos(const std::vector<int32_t> & eos, int32_t id) {
 
 bool cancelled(const GenCallbacks & cb) { return cb.cancel && cb.cancel->load(std::memory_order_relaxed); }
 
-void finish_stats(GenResult & r, Clock::time_point t_gen, const std::vector<int32_t> & eos) {
+}  // namespace
+
+void finish_stats(GenResult & r, double generate_ms, const std::vector<int32_t> & eos) {
     GenStats & s = r.stats;
-    s.generate_ms = ms_since(t_gen);
+    s.generate_ms = generate_ms;
     s.generated_tokens = (int64_t)r.tokens.size();
     s.delivered_tokens = 0;
     for (int32_t t : r.tokens) {
@@ -40,8 +43,6 @@ void finish_stats(GenResult & r, Clock::time_point t_gen, const std::vector<int3
     s.tokens_per_s = s.generate_ms > 0.0 ? 1000.0 * (double)s.delivered_tokens / s.generate_ms : 0.0;
     s.peak_rss_bytes = peak_rss_bytes();
 }
-
-}  // namespace
 
 int64_t peak_rss_bytes() {
     struct rusage ru {};
@@ -104,15 +105,6 @@ GenParams default_gen_params(const Model & m, const Tokenizer * tok) {
     return p;
 }
 
-Generator::Generator(Model & m) : m_(m) {
-    if (m.n_threads() == ggml::ThreadPool::global().n_threads()) {
-        pool_ = &ggml::ThreadPool::global();
-    } else {
-        own_pool_ = std::make_unique<ggml::ThreadPool>(m.n_threads());
-        pool_ = own_pool_.get();
-    }
-}
-
 GenResult Generator::generate(const std::vector<int32_t> & prompt, const GenParams & p, const GenCallbacks & cb) {
     p.validate(m_);
     if (prompt.empty()) throw Error("generate: the prompt is empty (no tokens)");
@@ -120,131 +112,18 @@ GenResult Generator::generate(const std::vector<int32_t> & prompt, const GenPara
 }
 
 GenResult Generator::run_diffusion(const std::vector<int32_t> & prompt, const GenParams & p, const GenCallbacks & cb) {
-    const HParams & hp = m_.hparams();
-    const Weights & w = m_.weights();
-    const int64_t C = hp.canvas_length, V = hp.n_vocab, H = hp.n_embd;
-    const int32_t N = p.sampler.max_steps;
-    const bool has_sc = w.has_self_cond();
-    const bool fused = p.head == HeadKind::fused;
-
-    const int64_t P = m_.cache().n_tokens() + (int64_t)prompt.size();
-    int64_t n_canvas = (p.max_tokens + C - 1) / C;
-    if (p.max_canvases > 0) n_canvas = std::min<int64_t>(n_canvas, p.max_canvases);
-    bool ctx_limited = false;
-    if (p.n_ctx > 0) {
-        const int64_t fit = (p.n_ctx - P) / C;
-        if (fit < 1)
-            throw Error(strfmt("generate: %lld prompt tokens leave no room for a canvas of %lld in a context of %lld",
-                               (long long)P, (long long)C, (long long)p.n_ctx));
-        if (fit < n_canvas) { n_canvas = fit; ctx_limited = true; }
-    }
-
-    GenResult r;
-    r.stats.prompt_tokens = (int64_t)prompt.size();
-    const auto t0 = Clock::now();
-    m_.encode(prompt.data(), (int64_t)prompt.size(), -1, nullptr);
-    r.stats.prefill_ms = ms_since(t0);
-    const auto t_gen = Clock::now();
-
-    NoiseSource noise(p.deterministic, p.seed, V);
-    std::vector<int32_t> canvas((size_t)C), argmax_c((size_t)C), fresh((size_t)C);
-    std::vector<uint8_t> accept((size_t)C);
-    std::vector<float> logits(fused ? 0 : (size_t)(C * V)), sc_logits(fused ? 0 : (size_t)(C * V));
-    HeadOut out;
-    StopCriterion stop;
-    bool was_cancelled = false, finished = false;
-
-    for (int64_t b = 0; b < n_canvas && !finished; ++b) {
-        const uint64_t canvas_key = (uint64_t)m_.cache().next_pos();
-        noise.fill(canvas.data(), C, canvas_key, 0);
-        argmax_c = canvas;
-        bool have_sc = false;
-        stop.reset(p.sampler.stability, p.sampler.confidence, C);
-        int32_t steps = 0;
-        for (int32_t n = N; n >= 1; --n) {
-            if (cancelled(cb)) { was_cancelled = true; break; }
-            HeadStep st;
-            st.temperature = step_temperature(p.sampler, n);
-            st.sample = !p.deterministic;
-            st.want_soft = fused && has_sc;
-            st.seed = p.seed;
-            st.canvas_key = canvas_key;
-            st.step_key = (uint64_t)(N - n + 1);
-            if (fused) {
-                // Decoder + fused head on the model's backends; the soft embedding stays there.
-                Model::StepHead sh;
-                sh.temperature = st.temperature;
-                sh.sample = st.sample;
-                sh.want_soft = st.want_soft;
-                sh.seed = st.seed;
-                sh.canvas_key = st.canvas_key;
-                sh.step_key = st.step_key;
-                out.resize(C, H, false);
-                m_.decode_step(canvas.data(), C, have_sc, sh, out.argmax.data(), out.draw.data(), out.entropy.data());
-                have_sc = has_sc;
-            } else {
-                m_.decode_canvas(canvas.data(), C, have_sc ? sc_logits.data() : nullptr, logits.data());
-                vocab_head_plain(logits.data(), C, V, nullptr, st, out, sc_logits.data(), pool_);
-                have_sc = has_sc;
-            }
-            const int64_t n_acc = entropy_bound_accept(out.entropy.data(), C, p.sampler.entropy_bound, accept.data());
-            noise.fill(fresh.data(), C, canvas_key, st.step_key);
-            for (int64_t i = 0; i < C; ++i) canvas[(size_t)i] = accept[(size_t)i] ? out.draw[(size_t)i] : fresh[(size_t)i];
-            argmax_c = out.argmax;
-            const bool done = stop.update(argmax_c.data(), out.entropy.data());
-            ++steps;
-            ++r.stats.n_steps;
-            if (cb.on_step) {
-                StepEvent ev;
-                ev.canvas = (int32_t)b;
-                ev.step = steps;
-                ev.steps_remaining = n;
-                ev.max_steps = N;
-                ev.draft = argmax_c.data();
-                ev.C = C;
-                ev.n_accepted = n_acc;
-                ev.mean_entropy = stop.last_mean_entropy();
-                ev.temperature = st.temperature;
-                cb.on_step(ev);
-            }
-            if (done) break;
-        }
-        if (was_cancelled) break;
-        r.stats.steps_per_canvas.push_back(steps);
-        ++r.stats.n_canvases;
-
-        // Commit the argmax canvas; pad after the first EOS (docs/algorithm.md §8.5).
-        int64_t first_eos = -1;
-        for (int64_t i = 0; i < C; ++i)
-            if (is_eos(p.eos_ids, argmax_c[(size_t)i])) { first_eos = i; break; }
-        if (first_eos >= 0) {
-            for (int64_t i = first_eos + 1; i < C; ++i) argmax_c[(size_t)i] = p.pad_id;
-            finished = true;
-            r.stats.stop_reason = "eos";
-        }
-        r.tokens.insert(r.tokens.end(), argmax_c.begin(), argmax_c.end());
-        const bool last = finished || b + 1 == n_canvas;
-        if (cb.on_commit) {
-            CommitEvent ev;
-            ev.canvas = (int32_t)b;
-            ev.tokens = argmax_c.data();
-            ev.n = C;
-            ev.finished = last;
-            cb.on_commit(ev);
-        }
-        if (last) {
-            const int64_t keep = first_eos >= 0 ? first_eos + 1 : C;
-            r.pending.assign(argmax_c.begin(), argmax_c.begin() + keep);
-            if (!finished) r.stats.stop_reason = ctx_limited ? "context" : "length";
-            finished = true;
+    // One canvas loop for every caller: a sequence on the model's own cache, stepped to the end.
+    Sequence s(m_, prompt, p, /*greedy=*/false, Sequence::Cache::model);
+    s.set_callbacks(&cb);
+    s.prefill(m_, 0);
+    while (!s.done()) {
+        if (cancelled(cb)) {
+            s.cancel();
             break;
         }
-        // Re-encode only the committed canvas, at the positions the decoder used for it.
-        m_.encode(argmax_c.data(), C, -1, nullptr);
+        s.step(m_);
     }
-    if (was_cancelled) r.stats.stop_reason = "cancelled";
-    finish_stats(r, t_gen, p.eos_ids);
-    return r;
+    return s.result();
 }
 
 GenResult Generator::run_ar(const std::vector<int32_t> & prompt, const GenParams & p, const GenCallbacks & cb) {
@@ -313,7 +192,7 @@ GenResult Generator::run_ar(const std::vector<int32_t> & prompt, const GenParams
         }
         m_.encode(&tok, 1, -1, logits.data());
     }
-    finish_stats(r, t_gen, p.eos_ids);
+    finish_stats(r, ms_since(t_gen), p.eos_ids);
     return r;
 }
 

@@ -1,7 +1,8 @@
 // Generation on a loaded model: the multi-canvas block-diffusion loop (docs/algorithm.md §8.2-§8.5) and an
 // autoregressive mode on the same weights, with streaming callbacks, cancellation and statistics.
 //
-// Diffusion (per canvas b, positions continue after the model's KV cache):
+// Diffusion (per canvas b, positions continue after the model's KV cache; the loop is gen::Sequence's,
+// batch.h, on the model's own cache):
 //   canvas = noise; for n = N … 1: decoder pass (self-conditioning from the previous step),
 //   vocab head (fused or plain), entropy-bound acceptance, renoise, stop check; then commit the
 //   ARGMAX canvas of the last executed step; pad every token after its first EOS; stop on EOS, after
@@ -101,7 +102,7 @@ struct GenCallbacks {
 
 class Generator {
 public:
-    explicit Generator(Model & m);
+    explicit Generator(Model & m) : m_(m) {}
     Model & model() { return m_; }
 
     // Appends prompt (non-empty) after the model's cache and generates.
@@ -112,12 +113,14 @@ private:
     GenResult run_ar(const std::vector<int32_t> & prompt, const GenParams & p, const GenCallbacks & cb);
 
     Model & m_;
-    std::unique_ptr<ggml::ThreadPool> own_pool_;
-    ggml::ThreadPool * pool_ = nullptr;
 };
 
 // Peak resident set size of the process in bytes (0 when unknown).
 int64_t peak_rss_bytes();
+
+// The end-of-generation statistics of r: generate_ms, token counts (delivered: before the first EOS),
+// ms per step, tokens/s, peak RSS.
+void finish_stats(GenResult & r, double generate_ms, const std::vector<int32_t> & eos);
 
 // A multi-turn chat that keeps the model's KV cache across turns: each turn encodes only the
 // previous reply's pending tokens, the turn separators and the new user message.

@@ -19,10 +19,22 @@
 #define LD_ARM_LINUX 1
 #include <sys/auxv.h>
 #endif
+#if defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 namespace ld::ggml {
 
 namespace {
+
+#if defined(__aarch64__) && defined(__APPLE__)
+// An hw.optional.* flag of macOS (1 when the CPU has the feature; false where the key is unknown).
+bool apple_sysctl_flag(const char * name) {
+    int v = 0;
+    size_t n = sizeof v;
+    return sysctlbyname(name, &v, &n, nullptr, 0) == 0 && v != 0;
+}
+#endif
 
 #ifdef LD_X86
 void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) { __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]); }
@@ -86,6 +98,7 @@ CpuFeatures detect() {
     f.bf16 = hw2 & (1ul << 14);    // HWCAP2_BF16
 #elif defined(__APPLE__)
     f.fp16 = f.dotprod = true;     // every Apple silicon core has them
+    f.i8mm = apple_sysctl_flag("hw.optional.arm.FEAT_I8MM");  // M2 and later
 #endif
 #else
     f.arch = "other";
@@ -104,7 +117,8 @@ bool amx_permitted() {
 #endif
 }
 
-constexpr CpuIsa kAllIsas[] = {CpuIsa::generic, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx, CpuIsa::neon};
+constexpr CpuIsa kAllIsas[] = {CpuIsa::generic, CpuIsa::avx2,  CpuIsa::avx512,
+                               CpuIsa::amx,     CpuIsa::neon, CpuIsa::neon_i8mm};
 
 bool isa_built(CpuIsa isa) {
     switch (isa) {
@@ -121,6 +135,9 @@ bool isa_built(CpuIsa isa) {
 #ifdef LD_HAVE_NEON
         case CpuIsa::neon: return true;
 #endif
+#if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
+        case CpuIsa::neon_i8mm: return true;
+#endif
         default: return false;
     }
 }
@@ -135,6 +152,7 @@ bool isa_runs(CpuIsa isa) {
                    f.avx512vnni && f.avx512bf16;
         case CpuIsa::amx: return isa_runs(CpuIsa::avx512) && f.amx_tile && f.amx_int8 && amx_permitted();
         case CpuIsa::neon: return f.neon && f.dotprod && f.fp16;
+        case CpuIsa::neon_i8mm: return isa_runs(CpuIsa::neon) && f.i8mm;
     }
     return false;
 }
@@ -155,6 +173,7 @@ const char * cpu_isa_name(CpuIsa isa) {
         case CpuIsa::avx512: return "avx512";
         case CpuIsa::amx: return "amx";
         case CpuIsa::neon: return "neon";
+        case CpuIsa::neon_i8mm: return "neon_i8mm";
     }
     return "unknown";
 }
@@ -171,7 +190,7 @@ CpuIsa cpu_isa_from_name(const std::string & name) {
     for (CpuIsa isa : kAllIsas) {
         if (name == cpu_isa_name(isa)) return isa;
     }
-    throw Error("unknown CPU ISA '" + name + "' (expected generic, avx2, avx512, amx or neon)");
+    throw Error("unknown CPU ISA '" + name + "' (expected generic, avx2, avx512, amx, neon or neon_i8mm)");
 }
 
 void cpu_isa_set(CpuIsa isa) {

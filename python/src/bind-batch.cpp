@@ -34,33 +34,6 @@ struct PySequence {
     std::unique_ptr<gen::Sequence> seq;
 };
 
-template <typename T>
-T need(const pyb::dict & d, const char * key) {
-    if (!d.contains(key) || d[key].is_none()) throw Error(strfmt("sequence: parameter '%s' is missing", key));
-    return d[key].cast<T>();
-}
-
-// A complete parameter dict (as _core.Engine.params() returns it) to GenParams.
-GenParams params_of(const pyb::dict & d) {
-    GenParams p;
-    p.mode = gen_mode_from_name(need<std::string>(d, "mode"));
-    p.max_tokens = need<int32_t>(d, "max_tokens");
-    p.max_canvases = need<int32_t>(d, "max_canvases");
-    p.n_ctx = need<int64_t>(d, "n_ctx");
-    p.sampler.max_steps = need<int32_t>(d, "max_steps");
-    p.sampler.t_min = need<float>(d, "t_min");
-    p.sampler.t_max = need<float>(d, "t_max");
-    p.sampler.entropy_bound = need<float>(d, "entropy_bound");
-    p.sampler.stability = need<int32_t>(d, "stability");
-    p.sampler.confidence = need<float>(d, "confidence");
-    p.seed = need<uint64_t>(d, "seed");
-    p.deterministic = need<bool>(d, "deterministic");
-    p.eos_ids = need<std::vector<int32_t>>(d, "eos_ids");
-    p.pad_id = need<int32_t>(d, "pad_id");
-    return p;
-}
-
-
 }  // namespace
 
 void register_batch(pyb::module_ & mod) {
@@ -111,7 +84,7 @@ void register_batch(pyb::module_ & mod) {
         .def(
             "sequence",
             [](PyBatch & b, const std::vector<int32_t> & prompt, const pyb::dict & params, bool greedy) {
-                GenParams p = params_of(params);
+                GenParams p = apply_params(GenParams{}, params, "sequence", true);
                 auto s = std::make_unique<PySequence>();
                 s->model = b.model;
                 // No lock: the constructor reads only the model's immutable parts (batch.h).

@@ -82,11 +82,15 @@ bool take(pyb::dict & d, const char * key, T & out) {
     return true;
 }
 
-// Defaults of the model, overridden by the non-None entries of `over`. Unknown keys are errors.
-GenParams params_from(Engine & e, const pyb::dict & over_in) {
-    GenParams p = default_gen_params(*e.model, e.tok.get());
+}  // namespace
+
+GenParams apply_params(GenParams p, const pyb::dict & over_in, const char * who, bool complete) {
     pyb::dict d;  // a copy we can consume
     for (auto kv : over_in) d[kv.first] = kv.second;
+    if (complete)
+        for (const char * k : {"mode", "max_tokens", "max_canvases", "n_ctx", "max_steps", "t_min", "t_max", "entropy_bound",
+                               "stability", "confidence", "seed", "deterministic", "eos_ids", "pad_id"})
+            if (!d.contains(k) || d[k].is_none()) throw Error(strfmt("%s: parameter '%s' is missing", who, k));
     std::string s;
     if (take(d, "mode", s)) p.mode = gen_mode_from_name(s);
     take(d, "max_tokens", p.max_tokens);
@@ -112,9 +116,16 @@ GenParams params_from(Engine & e, const pyb::dict & over_in) {
     if (d.size() > 0) {
         std::string keys;
         for (auto kv : d) keys += (keys.empty() ? "" : ", ") + kv.first.cast<std::string>();
-        throw Error("generate: unknown parameter(s): " + keys);
+        throw Error(strfmt("%s: unknown parameter(s): %s", who, keys.c_str()));
     }
     return p;
+}
+
+namespace {
+
+// Defaults of the model, overridden by the non-None entries of `over`.
+GenParams params_from(Engine & e, const pyb::dict & over) {
+    return apply_params(default_gen_params(*e.model, e.tok.get()), over, "generate", false);
 }
 
 pyb::dict params_dict(const GenParams & p) {

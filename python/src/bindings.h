@@ -10,7 +10,7 @@
 #include "model-lock.h"
 
 namespace ld { class Model; }
-namespace ld::gen { struct GenStats; }
+namespace ld::gen { struct GenStats; struct GenParams; }
 
 namespace ld::py {
 
@@ -28,6 +28,11 @@ void register_batch(pybind11::module_ & m);     // step-at-a-time sequences for 
 // A generation's statistics as the Python dict of Result.stats (bind-generate.cpp; also the server's
 // sequences, bind-batch.cpp).
 pybind11::dict stats_dict(const gen::GenStats & s);
+
+// p with every non-None entry of d applied (the keys of _core.Engine.params()); unknown keys are
+// errors naming `who`; complete: every key but 'head' and 'temperature' must be present
+// (bind-generate.cpp; also the server's sequences, bind-batch.cpp).
+gen::GenParams apply_params(gen::GenParams p, const pybind11::dict & d, const char * who, bool complete);
 
 // The C++ model held by a _core.Model object and the lock that serialises calls on it (model-lock.h),
 // so that a _core.Engine can wrap the same model (shared weights and KV cache). ld::Error if obj is

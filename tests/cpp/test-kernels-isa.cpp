@@ -1,5 +1,6 @@
-// C++ test of every kernel ISA this binary and CPU can run (generic, avx2, avx512 on x86; generic and
-// neon on AArch64, natively or under qemu-aarch64): the optimized ops against their scalar references.
+// C++ test of every kernel ISA this binary and CPU can run (generic, avx2, avx512, amx on x86; generic,
+// neon and neon_i8mm on AArch64, natively or under qemu-aarch64): the optimized ops against their scalar
+// references.
 //
 //  1. matmul_isa / moe_matmul_isa vs matmul_ref / moe_matmul_ref for every weight type, N = 1, 7, 33,
 //     K = 1..4 blocks, M = 37 (not a multiple of any tile): generic bit-equal, SIMD within 1e-6 of
@@ -7,11 +8,12 @@
 //     block sums are exact, only the f32 combination of the block scales differs).
 //  2. Each per-ISA matmul kernel table driven directly through the shared driver (mm::quantize_acts +
 //     mm::run_groups), so a table is covered even before the dispatcher selects it, plus its vector
-//     activation quantizer against the reference bytes.
+//     activation quantizer against the reference bytes. The neon_i8mm table (SMMLA) must equal the
+//     neon table (SDOT) bit for bit: the same int32 block sums folded with the same f32 operations.
 //  3. attention / rms_norm / gelu / geglu / softmax (cpu-nn.h) vs their *_ref, with the tolerances of
 //     tests/python/test_attention.py and test_nn_ops.py, and each NnKernels table entry against the
 //     generic table.
-// Prints the ISAs covered; exit status 0 when every check passes.
+// Prints the ISAs covered; exit status 0 when every check passes. With --list-isas it only prints them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -248,6 +250,9 @@ std::vector<MmTable> mm_tables(const std::vector<CpuIsa> & isas) {
 #if defined(LD_HAVE_NEON)
     if (runs(CpuIsa::neon)) out.push_back({"neon", CpuIsa::neon, mm::kernels_neon()});
 #endif
+#if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
+    if (runs(CpuIsa::neon_i8mm)) out.push_back({"neon_i8mm", CpuIsa::neon_i8mm, mm::kernels_neon_i8mm()});
+#endif
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
     if (runs(CpuIsa::amx)) out.push_back({"amx", CpuIsa::amx, mm::kernels_amx()});
 #endif
@@ -278,7 +283,7 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
                 const int64_t K = block_of(t) * nblk, M = 2 * tb.k->R + 3;  // a full and a partial panel
                 std::vector<float> Wd;
                 const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
-                for (int64_t N : {(int64_t)1, (int64_t)tb.k->C + 1, (int64_t)33}) {
+                for (int64_t N : {(int64_t)1, (int64_t)2, (int64_t)tb.k->C + 1, (int64_t)33}) {
                     const std::vector<float> x = make_acts(N, K, rng);
                     std::vector<float> ref((size_t)(N * M)), y((size_t)(N * M), NAN), yd((size_t)(N * M), NAN);
                     matmul_ref(x.data(), N, K, raw.data(), t, M, ref.data());
@@ -287,6 +292,15 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
                     const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
                     check(e <= kSimdTol, ld::strfmt("table %s %s N=%lld K=%lld rel err %.3g", tb.name, type_traits(t)->name,
                                                 (long long)N, (long long)K, e));
+#if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
+                    if (tb.isa == CpuIsa::neon_i8mm) {  // SMMLA = SDOT table, bit for bit
+                        std::vector<float> yn((size_t)(N * M), NAN);
+                        matmul_with(mm::kernels_neon(), x.data(), N, K, raw.data(), t, M, yn.data(), pool);
+                        check(bit_equal(y.data(), yn.data(), y.size()),
+                              ld::strfmt("table neon_i8mm %s N=%lld K=%lld equals the neon table bit for bit",
+                                         type_traits(t)->name, (long long)N, (long long)K));
+                    }
+#endif
                     if (nblk == 4 && N == 33 && t == Type::Q4_K) {  // is the dispatcher using this table?
                         matmul_isa(tb.isa, x.data(), N, K, raw.data(), t, M, yd.data(), &pool);
                         std::printf("  matmul_isa(%s) %s the %s kernel table\n", tb.name,
@@ -296,9 +310,11 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
             }
         }
         std::printf("  kernel table %s (R=%d, C=%d): %d weight types\n", tb.name, tb.k->R, tb.k->C, n_types);
-        // the amx table holds the quantized types only (F32 / F16 / BF16 run the avx512 table there)
+        // the amx and neon_i8mm tables hold the quantized types only (F32 / F16 / BF16 run the avx512 /
+        // neon table there)
+        const bool quant_only = tb.isa == CpuIsa::amx || tb.isa == CpuIsa::neon_i8mm;
         int want = 0;
-        for (Type t : kTypes) want += tb.isa != CpuIsa::amx || (t != Type::F32 && t != Type::F16 && t != Type::BF16);
+        for (Type t : kTypes) want += !quant_only || (t != Type::F32 && t != Type::F16 && t != Type::BF16);
         check(n_types == want, ld::strfmt("table %s covers every type it should (%d of %d)", tb.name, n_types, want));
         // the vector activation quantizer gives the reference bytes (or declines)
         if (!tb.k->quantize_row) continue;
@@ -597,6 +613,73 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
             for (int64_t i = 0; i < n; ++i) ok = ok && close(y1[(size_t)i], y0[(size_t)i], 4e-6, 1e-9);
             check(ok, ld::strfmt("table %s row kernels n=%lld", nm.c_str(), (long long)n));
         }
+        // softcap: within 3 ulp of the double formula over the whole range (the tanh branch point 0.625,
+        // tiny, huge and non-finite inputs), and the vocab head's passes against the generic ones
+        {
+            std::vector<float> x;
+            for (float v = -700.0f; v <= 700.0f; v += 0.37f) x.push_back(v);
+            for (float v = -19.5f; v <= 19.5f; v += 0.0123f) x.push_back(v);  // x / 30 around +-0.625 and 0
+            for (float v : {0.0f, -0.0f, 1e-30f, -1e-8f, 18.75f, -18.75f, 18.7501f, 3e38f, -3e38f, INFINITY, -INFINITY})
+                x.push_back(v);
+            const int64_t n = (int64_t)x.size();
+            std::vector<float> y((size_t)n);
+            T->softcap(x.data(), n, 30.0f, y.data());
+            bool ok = true;
+            for (int64_t i = 0; i < n; ++i) {
+                const double want = 30.0 * std::tanh((double)x[(size_t)i] / 30.0);
+                ok = ok && std::fabs(y[(size_t)i] - want) <= 3.0 * 1.2e-7 * std::fabs(want) + 1e-37;
+                if (!ok) { std::printf("    softcap(%g) = %.9g, want %.9g\n", (double)x[(size_t)i], (double)y[(size_t)i], want); break; }
+            }
+            const float nanv = NAN;
+            float yn = 0.0f;
+            T->softcap(&nanv, 1, 30.0f, &yn);
+            check(ok && std::isnan(yn), ld::strfmt("table %s softcap", nm.c_str()));
+        }
+        for (int64_t n : {1, 5, 16, 17, 100, 4096, 4099}) {
+            for (float cap : {0.0f, 30.0f}) {
+                std::vector<float> l0 = randn((size_t)n, rng, 12.0f);
+                if (n > 20) { l0[7] = l0[19] = 60.0f; }  // a tie: the first index wins
+                std::vector<float> l1 = l0;
+                int64_t a0 = -2, a1 = -2;
+                const float m0 = G.head_logits(l0.data(), n, cap, 0.7f, &a0);
+                const float m1 = T->head_logits(l1.data(), n, cap, 0.7f, &a1);
+                bool ok = a0 == a1 || (a0 >= 0 && a1 >= 0 && close(l0[(size_t)a1], m0, 6e-7, 0.0));
+                ok = ok && close(m1, m0, 6e-7, 0.0) && m1 == l1[(size_t)a1];
+                if (n > 20) ok = ok && (cap > 0.0f || a1 == 7);
+                for (int64_t i = 0; i < n; ++i) ok = ok && close(l1[(size_t)i], l0[(size_t)i], 6e-7, 1e-30);
+                // the softcap pass gives the softcap kernel's values divided by T
+                if (cap > 0.0f) {
+                    std::vector<float> raw = randn((size_t)n, rng, 12.0f), sc((size_t)n), hl = raw;
+                    T->softcap(raw.data(), n, cap, sc.data());
+                    int64_t ai = 0;
+                    T->head_logits(hl.data(), n, cap, 0.7f, &ai);
+                    for (int64_t i = 0; i < n; ++i) ok = ok && hl[(size_t)i] == sc[(size_t)i] / 0.7f;
+                }
+                const float m = std::max(m0, m1) + 0.25f;
+                std::vector<float> w0((size_t)n), w1((size_t)n);
+                double s0 = 1.5, sa0 = -2.0, s1 = 1.5, sa1 = -2.0;
+                G.head_exp(l0.data(), n, m, w0.data(), &s0, &sa0);
+                T->head_exp(l0.data(), n, m, w1.data(), &s1, &sa1);
+                // w relative error: 2 ulp of e^x plus the f32 rounding of d = l - m (|d| ulp(1)/2)
+                for (int64_t i = 0; i < n; ++i)
+                    if (!close(w1[(size_t)i], w0[(size_t)i], 2.4e-7 + 6e-8 * std::fabs((double)l0[(size_t)i] - m), 1.2e-38)) {  // below FLT_MIN: 0
+                        std::printf("    w[%lld]: l %.9g m %.9g: %.9g vs %.9g\n", (long long)i, (double)l0[(size_t)i], (double)m,
+                                    (double)w1[(size_t)i], (double)w0[(size_t)i]);
+                        ok = false;
+                    }
+                ok = ok && std::fabs(s1 - s0) <= 2e-6 * s0 && std::fabs(sa1 - sa0) <= 2e-6 * (std::fabs(sa0) + s0);
+                if (!ok)
+                    std::printf("    head: a %lld %lld m %.9g %.9g s %.12g %.12g a %.12g %.12g\n", (long long)a0, (long long)a1,
+                                (double)m0, (double)m1, s0, s1, sa0, sa1);
+                check(ok, ld::strfmt("table %s head_logits / head_exp n=%lld cap=%g", nm.c_str(), (long long)n, (double)cap));
+            }
+        }
+        {  // nothing above -inf: max -inf, index -1
+            std::vector<float> l(9, -INFINITY);
+            int64_t a0 = 0, a1 = 0;
+            const float m0 = G.head_logits(l.data(), 9, 0.0f, 1.0f, &a0), m1 = T->head_logits(l.data(), 9, 0.0f, 1.0f, &a1);
+            check(m0 == -INFINITY && m1 == -INFINITY && a0 == -1 && a1 == -1, ld::strfmt("table %s head_logits all -inf", nm.c_str()));
+        }
         std::printf("  nn kernel table %s checked (nn_kernels() for this ISA returns '%s')\n", nm.c_str(),
                     [&]() {
                         for (CpuIsa i : isas)
@@ -608,13 +691,15 @@ void test_nn_tables(const std::vector<CpuIsa> & isas) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char ** argv) {
     try {
         const std::vector<CpuIsa> isas = cpu_isas_available();
         const CpuFeatures & f = cpu_features();
-        std::printf("arch %s; ISAs covered:", f.arch.c_str());
+        const bool list_only = argc > 1 && std::string(argv[1]) == "--list-isas";
+        std::printf("arch %s; ISAs %s:", f.arch.c_str(), list_only ? "available" : "covered");
         for (CpuIsa i : isas) std::printf(" %s", cpu_isa_name(i));
         std::printf("\n");
+        if (list_only) return 0;
         ThreadPool pool(3);
         test_matmul(isas, pool);
         test_moe(isas, pool);

@@ -1,6 +1,6 @@
 // CPU feature detection (cpuid + xgetbv on x86, hwcaps on ARM) and the choice of kernel ISA.
 // The ISA is picked once from what the CPU and OS support, or forced with the environment
-// variable LD_CPU_ISA=generic|avx2|avx512|amx|neon (an ISA the CPU lacks is an error, not a crash).
+// variable LD_CPU_ISA=generic|avx2|avx512|amx|neon|neon_i8mm (an ISA the CPU lacks is an error, not a crash).
 #pragma once
 
 #include <string>
@@ -21,11 +21,15 @@ struct CpuFeatures {
 
 // The kernel families. Every ISA file implements the same entry points. amx is avx512 plus Intel AMX
 // tiles for the quantized matmul (every other kernel uses the avx512 table); it needs amx_tile,
-// amx_int8 and the kernel's permission to use the tile state (requested once, Linux).
-enum class CpuIsa { generic = 0, avx2 = 1, avx512 = 2, neon = 3, amx = 4 };
+// amx_int8 and the kernel's permission to use the tile state (requested once, Linux). neon_i8mm is
+// neon plus the Armv8.6 int8 matrix multiply (SMMLA) for the quantized matmul; it needs i8mm.
+enum class CpuIsa { generic = 0, avx2 = 1, avx512 = 2, neon = 3, amx = 4, neon_i8mm = 5 };
 
-// The ISA whose kernel tables isa uses outside the quantized matmul (amx -> avx512, else isa).
-inline CpuIsa cpu_isa_base(CpuIsa isa) { return isa == CpuIsa::amx ? CpuIsa::avx512 : isa; }
+// The ISA whose kernel tables isa uses outside the quantized matmul (amx -> avx512, neon_i8mm -> neon,
+// else isa).
+inline CpuIsa cpu_isa_base(CpuIsa isa) {
+    return isa == CpuIsa::amx ? CpuIsa::avx512 : isa == CpuIsa::neon_i8mm ? CpuIsa::neon : isa;
+}
 
 const CpuFeatures & cpu_features();
 const char * cpu_isa_name(CpuIsa isa);

@@ -1,6 +1,7 @@
 // Internal interface of the CPU matmul: how a weight type is fed to the integer micro-kernels, the
 // scalar unpackers shared by every ISA, and the table of per-ISA kernels (matmul-avx2.cpp,
-// matmul-avx512.cpp, matmul-amx.cpp) that the driver (matmul.cpp, moe.cpp) runs over fixed output tiles.
+// matmul-avx512.cpp, matmul-amx.cpp, matmul-neon.cpp, matmul-neon-i8mm.cpp) that the driver
+// (matmul.cpp, moe.cpp) runs over fixed output tiles.
 //
 // The integer scheme, common to every quantized type: a weight row of K values is split in blocks
 // of bl (16 or 32) values and each value is written as an unsigned code u (0..255) with
@@ -74,6 +75,7 @@ const Kernels * kernels_avx2();    // nullptr when not built
 const Kernels * kernels_avx512();  // nullptr when not built
 const Kernels * kernels_neon();    // nullptr when not built
 const Kernels * kernels_amx();     // quantized types only (matmul-amx.cpp); nullptr when not built
+const Kernels * kernels_neon_i8mm();  // quantized types only (matmul-neon-i8mm.cpp, SMMLA); nullptr when not built
 
 }  // namespace ld::ggml::mm
 

@@ -14,7 +14,8 @@
 // summation order differs from the generic kernel).
 // Also here: vector unpackers of the hot weight types (Q4_0, IQ4_NL, Q5_0, Q8_0, Q4_K, Q6_K; the others
 // use the scalar unpack_row), a 2-column kernel for tiles of <= 2 tokens (small expert groups), and the
-// Q8_0 / Q8_K activation quantizers, vectorized to give exactly the reference bytes.
+// Q8_0 / Q8_K activation quantizers, vectorized to give exactly the reference bytes. The unpacker and
+// the quantizers are shared with the i8mm table (matmul-neon.h, matmul-neon-i8mm.cpp).
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "matmul-neon.h"
 #include "quant-decode.h"
 
 namespace ld::ggml::mm {
@@ -209,6 +211,26 @@ bool unpack_row_simd(Type w, const uint8_t * row, int64_t K, uint8_t * u, float 
     }
 }
 
+}  // namespace
+
+void unpack_row_s8_neon(Type w, const QuantCfg & c, const uint8_t * row, int64_t K, int8_t * q, float * s1, float * s2) {
+    uint8_t * u = reinterpret_cast<uint8_t *>(q);
+    if (row) {
+        if (!unpack_row_simd(w, row, K, u, s1, s2)) unpack_row(w, row, K, u, s1, s2);
+    } else {  // a missing row: codes equal to the offset (int8 0) and zero scales
+        std::memset(u, c.off, (size_t)K);
+        std::fill(s1, s1 + K / c.bl, 0.0f);
+        std::fill(s2, s2 + K / c.bl, 0.0f);
+    }
+    // u - off wraps to the exact int8 value (it lies in [-128, 127] for every type)
+    const uint8x16_t voff = vdupq_n_u8((uint8_t)c.off);
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) vst1q_u8(u + k, vsubq_u8(vld1q_u8(u + k), voff));
+    for (; k < K; ++k) u[k] = (uint8_t)(u[k] - (uint8_t)c.off);
+}
+
+namespace {
+
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     Scratch & S = scratch();
     if (is_float(w)) {
@@ -229,21 +251,9 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
     S.u.resize((size_t)K);
     S.s1.resize((size_t)nb);
     S.s2.resize((size_t)nb);
-    const uint8x16_t voff = vdupq_n_u8((uint8_t)c.off);
     for (int r = 0; r < R; ++r) {
-        if (r < n_rows) {
-            const uint8_t * src = rows + row_bytes * r;
-            if (!unpack_row_simd(w, src, K, S.u.data(), S.s1.data(), S.s2.data()))
-                unpack_row(w, src, K, S.u.data(), S.s1.data(), S.s2.data());
-        } else {  // missing rows: codes equal to the offset (int8 0) and zero scales
-            std::memset(S.u.data(), c.off, (size_t)K);
-            std::fill(S.s1.begin(), S.s1.end(), 0.0f);
-            std::fill(S.s2.begin(), S.s2.end(), 0.0f);
-        }
-        // u - off wraps to the exact int8 value (it lies in [-128, 127] for every type)
-        int64_t k = 0;
-        for (; k + 16 <= K; k += 16) vst1q_u8(S.u.data() + k, vsubq_u8(vld1q_u8(S.u.data() + k), voff));
-        for (; k < K; ++k) S.u[(size_t)k] = (uint8_t)(S.u[(size_t)k] - (uint8_t)c.off);
+        unpack_row_s8_neon(w, c, r < n_rows ? rows + row_bytes * r : nullptr, K, reinterpret_cast<int8_t *>(S.u.data()),
+                           S.s1.data(), S.s2.data());
         for (int64_t g = 0; g < G; ++g) std::memcpy(pb + (g * R + r) * 4, S.u.data() + 4 * g, 4);
         for (int64_t b = 0; b < nb; ++b) {
             s1[b * R + r] = S.s1[(size_t)b];
@@ -459,7 +469,9 @@ bool quantize_row_q8_K(const float * x, block_q8_K * y, int64_t n) {
     return true;
 }
 
-bool quantize_row(Type w, const float * x, void * dst, int64_t K) {
+}  // namespace
+
+bool quantize_row_neon(Type w, const float * x, void * dst, int64_t K) {
     QuantCfg c;
     if (!quant_cfg(w, c)) return false;
     if (c.act == Type::Q8_0) return quantize_row_q8_0(x, static_cast<block_q8_0 *>(dst), K);
@@ -467,7 +479,9 @@ bool quantize_row(Type w, const float * x, void * dst, int64_t K) {
     return false;
 }
 
-const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row};
+namespace {
+
+const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row_neon};
 
 }  // namespace
 

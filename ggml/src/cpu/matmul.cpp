@@ -54,6 +54,10 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
 #if defined(LD_HAVE_NEON)
     if (isa == CpuIsa::neon) k = kernels_neon();
 #endif
+#if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
+    // SMMLA for the quantized types; the rest (F32, F16, BF16) run the neon table
+    if (isa == CpuIsa::neon_i8mm) k = kernels_neon_i8mm()->has(w) ? kernels_neon_i8mm() : kernels_neon();
+#endif
     return (k && k->has(w)) ? k : nullptr;
 }
 

@@ -51,6 +51,9 @@ const NnKernels kAvx2 = {
     simd::gelu<V256>,
     simd::geglu<V256>,
     simd::softmax_row<V256>,
+    simd::softcap<V256>,
+    simd::head_logits<V256>,
+    simd::head_exp<V256>,
 };
 
 }  // namespace

@@ -46,6 +46,9 @@ const NnKernels kAvx512 = {
     simd::gelu<V512>,
     simd::geglu<V512>,
     simd::softmax_row<V512>,
+    simd::softcap<V512>,
+    simd::head_logits<V512>,
+    simd::head_exp<V512>,
 };
 
 }  // namespace

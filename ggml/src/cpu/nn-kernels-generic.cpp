@@ -95,9 +95,40 @@ void geglu_generic(const float * g, const float * u, int64_t n, float * out) {
     for (int64_t i = 0; i < n; ++i) out[i] = gelu_one(g[i]) * u[i];
 }
 
+void softcap_generic(const float * x, int64_t n, float cap, float * out) {
+    const float inv_cap = 1.0f / cap;
+    for (int64_t i = 0; i < n; ++i) out[i] = cap * std::tanh(x[i] * inv_cap);
+}
+
+float head_logits_generic(float * l, int64_t n, float cap, float T, int64_t * arg) {
+    float m = kNegInf;
+    int64_t best = -1;
+    const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+        float x = l[j];
+        if (cap > 0.0f) x = cap * std::tanh(x * inv_cap);
+        l[j] = x / T;
+        if (l[j] > m) { m = l[j]; best = j; }
+    }
+    *arg = best;
+    return m;
+}
+
+// The sums in double, term by term (the reference the vector kernels are tested against).
+void head_exp_generic(const float * l, int64_t n, float m, float * w, double * s, double * a) {
+    for (int64_t j = 0; j < n; ++j) {
+        const double d = (double)l[j] - (double)m;
+        const double e = std::exp(d);
+        *s += e;
+        *a += e * d;
+        w[j] = (float)e;
+    }
+}
+
 const NnKernels kGeneric = {
     "generic", scores_generic, softmax_tile_generic, pv_generic,
     rms_norm_row_generic, gelu_generic, geglu_generic, softmax_row_scalar,
+    softcap_generic, head_logits_generic, head_exp_generic,
 };
 
 }  // namespace

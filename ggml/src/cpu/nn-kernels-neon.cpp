@@ -44,6 +44,9 @@ const NnKernels kNeon = {
     simd::gelu<V128>,
     simd::geglu<V128>,
     simd::softmax_row<V128>,
+    simd::softcap<V128>,
+    simd::head_logits<V128>,
+    simd::head_exp<V128>,
 };
 
 }  // namespace

@@ -53,6 +53,29 @@ inline typename V::T vgelu(typename V::T x) {
     return V::div(x, V::add(V::set1(1.0f), vexp<V>(y)));
 }
 
+// tanh(x) to about 2 ulp: for x^2 < 0.625^2 the odd Cephes tanhf polynomial x + x^3 P(x^2); else
+// 1 - 2 / (e^{2x} + 1) (e^{2x} = +inf gives 1, 0 gives -1). NaN stays NaN.
+template <class V>
+inline typename V::T vtanh(typename V::T x) {
+    using T = typename V::T;
+    const T z = V::mul(x, x);
+    T p = V::set1(-5.70498872745e-3f);
+    p = V::fmadd(p, z, V::set1(2.06390887954e-2f));
+    p = V::fmadd(p, z, V::set1(-5.37397155531e-2f));
+    p = V::fmadd(p, z, V::set1(1.33314422036e-1f));
+    p = V::fmadd(p, z, V::set1(-3.33332819422e-1f));
+    const T small = V::fmadd(V::mul(p, z), x, x);
+    const T e = vexp<V>(V::add(x, x));
+    const T large = V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f))));
+    return V::select_gt(z, V::set1(0.390625f), large, small);  // NaN: the polynomial's NaN
+}
+
+// cap * tanh(x / cap), computed as x * (1 / cap) like the generic kernel.
+template <class V>
+inline typename V::T vsoftcap(typename V::T x, typename V::T cap, typename V::T inv_cap) {
+    return V::mul(cap, vtanh<V>(V::mul(x, inv_cap)));
+}
+
 // Applies f(vector) -> vector elementwise over n values (tail padded with `pad`).
 template <class V, class F>
 inline void map1(const float * x, int64_t n, float * out, float pad, F f) {
@@ -132,6 +155,93 @@ void softmax_row(const float * x, int64_t n, float * out) {
     });
     const T inv = V::set1(1.0f / V::hsum(sum));
     map1<V>(out, n, out, 0.0f, [&](T v) { return V::mul(v, inv); });
+}
+
+template <class V>
+void softcap(const float * x, int64_t n, float cap, float * out) {
+    using T = typename V::T;
+    const T vc = V::set1(cap), vi = V::set1(1.0f / cap);
+    map1<V>(x, n, out, 0.0f, [&](T v) { return vsoftcap<V>(v, vc, vi); });
+}
+
+// The vocab head's logits pass (nn-kernels.h): l <- softcap(l) / T in place, the first index of the maximum.
+template <class V>
+float head_logits(float * l, int64_t n, float cap, float T_, int64_t * arg) {
+    using T = typename V::T;
+    const float ninf = -std::numeric_limits<float>::infinity();
+    const T vc = V::set1(cap), vi = V::set1(cap > 0.0f ? 1.0f / cap : 0.0f), vt = V::set1(T_);
+    const T step = V::set1((float)V::W);
+    alignas(64) float lane[V::W];
+    for (int k = 0; k < V::W; ++k) lane[k] = (float)k;
+    T idx = V::load(lane), best = V::set1(ninf), bidx = V::set1(-1.0f);
+    const T vn = V::set1((float)n);
+    auto one = [&](T v) {
+        if (cap > 0.0f) v = vsoftcap<V>(v, vc, vi);
+        return V::div(v, vt);
+    };
+    int64_t i = 0;
+    for (; i + V::W <= n; i += V::W) {
+        const T v = one(V::load(l + i));
+        V::store(l + i, v);
+        bidx = V::select_gt(v, best, idx, bidx);
+        best = V::select_gt(v, best, v, best);
+        idx = V::add(idx, step);
+    }
+    if (i < n) {
+        alignas(64) float buf[V::W];
+        for (int k = 0; k < V::W; ++k) buf[k] = i + k < n ? l[i + k] : 0.0f;
+        T v = one(V::load(buf));
+        V::store(buf, v);
+        for (int64_t k = 0; i + k < n; ++k) l[i + k] = buf[k];
+        v = V::select_lt(idx, vn, v, V::set1(ninf));  // padded lanes never win
+        bidx = V::select_gt(v, best, idx, bidx);
+        best = V::select_gt(v, best, v, best);
+    }
+    // per lane: its maximum at its first index; overall: the smallest index among the lanes holding the maximum
+    alignas(64) float bv[V::W], bi[V::W];
+    V::store(bv, best);
+    V::store(bi, bidx);
+    float m = ninf, mi = -1.0f;
+    for (int k = 0; k < V::W; ++k)
+        if (bv[k] > m || (bv[k] == m && m != ninf && bi[k] < mi)) { m = bv[k]; mi = bi[k]; }
+    *arg = (int64_t)mi;
+    return m;
+}
+
+// The vocab head's weights (nn-kernels.h): w = e^{l - m}; *s += sum w, *a += sum w (l - m). Sums in f32
+// lanes over runs of 16 vectors, each run added to the double totals.
+template <class V>
+void head_exp(const float * l, int64_t n, float m, float * w, double * s, double * a) {
+    using T = typename V::T;
+    const T vm = V::set1(m);
+    T vs = V::zero(), va = V::zero();
+    int run = 0;
+    auto flush = [&] {
+        *s += (double)V::hsum(vs);
+        *a += (double)V::hsum(va);
+        vs = V::zero();
+        va = V::zero();
+        run = 0;
+    };
+    auto one = [&](T v) {
+        const T d = V::sub(v, vm);
+        const T e = vexp<V>(d);
+        vs = V::add(vs, e);
+        va = V::fmadd(e, d, va);
+        return e;
+    };
+    int64_t i = 0;
+    for (; i + V::W <= n; i += V::W) {
+        V::store(w + i, one(V::load(l + i)));
+        if (++run == 16) flush();
+    }
+    if (i < n) {  // padded lanes: d = -100, e = 0, e * d = 0
+        alignas(64) float buf[V::W];
+        for (int k = 0; k < V::W; ++k) buf[k] = i + k < n ? l[i + k] : m - 100.0f;
+        V::store(buf, one(V::load(buf)));
+        for (int64_t k = 0; i + k < n; ++k) w[i + k] = buf[k];
+    }
+    flush();
 }
 
 // ---- attention tiles ----

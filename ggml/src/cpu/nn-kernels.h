@@ -39,6 +39,17 @@ struct NnKernels {
     void (*gelu)(const float * x, int64_t n, float * out);
     void (*geglu)(const float * g, const float * u, int64_t n, float * out);
     void (*softmax_row)(const float * x, int64_t n, float * out);
+
+    // out[i] = cap * tanh(x[i] / cap), cap > 0 (the vector kernels: tanh to about 2 ulp).
+    void (*softcap)(const float * x, int64_t n, float cap, float * out);
+
+    // The fused vocab head's per-position passes over one tile of logits (vocab-head-fused.cpp):
+    // head_logits: l[j] <- softcap(l[j]) / T in place (no softcap when cap <= 0, the same values as the
+    // softcap kernel); returns max_j l[j] and sets *arg to its first index (-inf and -1 when no value
+    // exceeds -inf; NaN never wins).
+    float (*head_logits)(float * l, int64_t n, float cap, float T, int64_t * arg);
+    // head_exp: w[j] = e^{l[j] - m} (m >= every l[j]); *s += sum_j w[j], *a += sum_j w[j] (l[j] - m).
+    void (*head_exp)(const float * l, int64_t n, float m, float * w, double * s, double * a);
 };
 
 const NnKernels & nn_kernels_generic();

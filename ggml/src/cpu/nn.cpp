@@ -105,10 +105,10 @@ void softcap(const float * x, int64_t n, float cap, float * out, ThreadPool * po
     nn_check_rows("softcap", x, out, 1, n);
     if (!(cap > 0.0f)) throw Error(strfmt("softcap: cap must be > 0, got %g", (double)cap));
     if (n == 0) return;
-    const float inv_cap = 1.0f / cap;
+    const NnKernels & K = nn_kernels(cpu_isa());
     pool_or_global(pool).parallel_for((n + kChunk - 1) / kChunk, [&](int64_t task, int) {
-        const int64_t i0 = task * kChunk, i1 = std::min(n, i0 + kChunk);
-        for (int64_t i = i0; i < i1; ++i) out[i] = cap * std::tanh(x[i] * inv_cap);
+        const int64_t i0 = task * kChunk;
+        K.softcap(x + i0, std::min(kChunk, n - i0), cap, out + i0);
     });
 }
 

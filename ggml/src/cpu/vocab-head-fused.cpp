@@ -2,10 +2,11 @@
 // and the draw and checks every vocab head shares.
 //
 // Per tile [v0, v0 + nt) of the vocabulary:
-//   1. lg[C, nt] = softcap(hidden[C, H] · out_w[v0 : v0 + nt]ᵀ)     ggml::matmul on the tile's rows
-//   2. per position (tasks of kPosBlock positions): temperature, online max / Σw / Σw·d, argmax and
-//      the reservoir draw, in vocabulary order; w[C, cols] = e^{l/T - m} relative to the running
-//      maximum m (soft is rescaled when m grows)
+//   1. lg[C, nt] = hidden[C, H] · out_w[v0 : v0 + nt]ᵀ                ggml::matmul on the tile's rows
+//   2. per position (tasks of kPosBlock positions), with the ISA's NnKernels (nn-kernels.h): softcap and
+//      temperature with the tile's argmax (head_logits), w[C, cols] = e^{l/T - m} relative to the
+//      running maximum m with Σw and Σw·d (head_exp; soft is rescaled when m grows), then the
+//      reservoir draw in vocabulary order
 //   3. soft[C, H] += w[C, cols] · E[v0 : v0 + nt]                    ggml::matmul with the tile's Eᵀ
 //      (EmbeddingTileT: F32 for F32 embeddings, Q8_0 otherwise, as the plain head's E)
 //      Sparse mode (soft_drop_mass = eps > 0): only the tile's rows that some position needs (weight
@@ -23,6 +24,7 @@
 #include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/error.h"
 #include "ld-ggml/rng.h"
+#include "nn-kernels.h"
 
 namespace ld::ggml {
 
@@ -82,7 +84,9 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
     tile = std::min(tile, V);
     if (want_soft) std::fill(a.soft, a.soft + C * H, 0.0f);
 
+    const NnKernels & K = nn_kernels(cpu_isa());  // the per-position passes (softcap, max, e^x, sums)
     std::vector<float> lg((size_t)(C * tile));  // [C, nt] tile logits
+    std::vector<std::vector<float>> w_row(want_soft ? 0 : (size_t)pool->n_threads(), std::vector<float>((size_t)tile));
     std::vector<OnlineStats> stats((size_t)C);
     std::vector<ReservoirDraw> draws((size_t)C);
     const size_t out_row_bytes = row_size(a.out_type, H);
@@ -109,18 +113,13 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
         const int64_t nc = want_soft ? et->cols(nt) : nt;  // columns of w (nt padded to Eᵀ's block)
         matmul(hidden, C, H, (const uint8_t *)a.out_w + (size_t)v0 * out_row_bytes, a.out_type, nt,
                      lg.data(), pool);
-        if (cap > 0.0f) softcap(lg.data(), C * nt, cap, lg.data(), pool);
-        pool->parallel_for(n_blocks, [&](int64_t blk, int) {
+        pool->parallel_for(n_blocks, [&](int64_t blk, int thread) {
             for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
                 float * pl = lg.data() + c * nt;
                 OnlineStats & S = stats[(size_t)c];
-                float tm = -std::numeric_limits<float>::infinity();
-                int32_t tid = -1;
-                for (int64_t j = 0; j < nt; ++j) {
-                    pl[j] = pl[j] / a.temperature;
-                    if (pl[j] > tm) { tm = pl[j]; tid = (int32_t)(v0 + j); }
-                }
-                if (tm > S.best) { S.best = tm; S.best_id = tid; }
+                int64_t arg = -1;
+                const float tm = K.head_logits(pl, nt, cap, a.temperature, &arg);  // softcap(l) / T
+                if (tm > S.best) { S.best = tm; S.best_id = (int32_t)(v0 + arg); }
                 float * soft = want_soft ? a.soft + c * H : nullptr;
                 if (tm > S.m) {
                     if (S.s > 0.0) {
@@ -132,16 +131,12 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
                     }
                     S.m = tm;
                 }
-                float * wc = soft ? w_tile.data() + c * nc : nullptr;
-                for (int64_t j = 0; j < nt; ++j) {
-                    const double d = (double)pl[j] - (double)S.m;
-                    const double w = std::exp(d);
-                    S.s += w;
-                    S.a += w * d;
-                    if (a.sample) draws[(size_t)c].add((int32_t)(v0 + j), w, key, (uint64_t)c);
-                    if (wc) wc[j] = (float)w;
-                }
-                if (wc) std::fill(wc + nt, wc + nc, 0.0f);
+                // w = e^{l/T - m}: into the soft product's weights, or a per-thread row when there is none
+                float * wc = soft ? w_tile.data() + c * nc : w_row[(size_t)thread].data();
+                K.head_exp(pl, nt, S.m, wc, &S.s, &S.a);
+                if (a.sample)
+                    for (int64_t j = 0; j < nt; ++j) draws[(size_t)c].add((int32_t)(v0 + j), (double)wc[j], key, (uint64_t)c);
+                if (soft) std::fill(wc + nt, wc + nc, 0.0f);
                 // sparse: this position's bound (S includes the tile; the final sum is >= S)
                 if (sparse) tau[(size_t)c] = (float)((double)a.soft_drop_mass * S.s / (double)V);
             }
