@@ -395,8 +395,16 @@ bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int
     return kq_has(w) && kq_compute_raw(w, rows, row_bytes, n_rows, K, tiles, tile_bytes, n_tiles, n_cols, ycols);
 }
 
+// The per-block path reads s2 only for types with mins (compute_half<BL, MIN>): the rest stops at s1.
+size_t panel_bytes_read(Type w, int64_t K) {
+    if (kq_has(w)) return kq_panel_bytes(w, K);
+    const QuantCfg c = cfg_of(w);
+    const Layout L = panel_layout(c.bl, K);
+    return c.has_min ? L.end : L.s2;
+}
+
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row,
-                          &compute_tiles, &compute_raw};
+                          &compute_tiles, &compute_raw, &panel_bytes_read};
 
 }  // namespace
 

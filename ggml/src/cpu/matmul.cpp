@@ -172,7 +172,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         for (int32_t p = T.p0; p < T.p1; ++p) {
             const int64_t r0 = (int64_t)p * R;
             const int n_rows = (int)std::min<int64_t>(R, M - r0);
-            const bool packed = cached[(size_t)th] == std::make_pair(T.g, p);
+            const bool packed = G.panels || cached[(size_t)th] == std::make_pair(T.g, p);
             if (k->compute_raw && !packed) {  // the kernel may pack as it goes
                 set_cols(T, r0);
                 if (k->compute_raw(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, tiles_base + tb * (size_t)T.t0, tb,
@@ -183,9 +183,10 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
                 cached[(size_t)th] = {T.g, p};
             }
+            const uint8_t * pan = G.panels ? G.panels + G.panel_stride * (size_t)p : panel;  // prepared or packed now
             if (k->compute_tiles) {  // the whole chunk in one call
                 set_cols(T, r0);
-                k->compute_tiles(w, panel, tiles_base + tb * (size_t)T.t0, tb, (int)(T.t1 - T.t0), K, n_rows, ncols.data(),
+                k->compute_tiles(w, pan, tiles_base + tb * (size_t)T.t0, tb, (int)(T.t1 - T.t0), K, n_rows, ncols.data(),
                                  ycols.data());
                 continue;
             }
@@ -194,7 +195,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
                 const int n = (int)std::min<int64_t>(C, G.n - i0);
                 for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
-                k->compute(w, panel, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
+                k->compute(w, pan, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
             }
         }
     });
