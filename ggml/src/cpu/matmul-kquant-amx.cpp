@@ -14,6 +14,10 @@
 // Panel: lo[nsb][R][256] | hi[nsb][R][256] (int8) | d[nsb][R] | ndmin[nsb][R] (f32, -dmin) |
 //        mn[nsb][R][4] (uint32: two int16 mins).
 // Tile:  q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][4][C] (uint32: two int16 sums).
+//
+// When a panel's tiles fit one pass (the MoE experts), kq_compute_raw packs one super-block of the
+// rows at a time into L1 (the panel layout of K = 256) right before its products, instead of the whole
+// panel (K * 64 bytes) going to L2 and back; the result is the same.
 #include <immintrin.h>
 
 #if defined(__GNUC__) && !defined(__clang__)

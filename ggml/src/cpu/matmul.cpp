@@ -126,7 +126,8 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
     });
     // 2. tasks: (group, run of PB consecutive panels, chunk of tiles), handed out longest first (cost ~
     // panels x (tiles + the packing, worth ~2 tiles)): experts with many tokens start early and the
-    // threads finish together. A task packs each of its panels once and runs all its tiles over it.
+    // threads finish together. A task packs each of its panels once and runs all its tiles over it
+    // (or lets the kernel pack as it computes: compute_raw; or uses the panels of a prepared weight).
     // Every output element is computed by exactly one task, the same way for any thread count.
     const int64_t n_panels = (M + R - 1) / R;
     const int64_t chunk_tiles = std::max<int64_t>(1, 1024 / C);
