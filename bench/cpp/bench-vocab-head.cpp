@@ -6,7 +6,8 @@
 //       build/dev/libld_ggml.a -lpthread -o /tmp/bench-vocab-head
 // Usage: bench-vocab-head MODEL.gguf C REPEATS THREADS [sample 0|1]
 // Prints the median CPU time (summed over threads) and wall time of: the whole head with the soft
-// embedding, the head without it, the LM head matmuls alone, and the Eᵀ tile builds alone.
+// embedding, the head without it, the LM head matmuls alone, the softcap pass alone, the Eᵀ tile builds
+// alone and the soft products alone; then the machine's int8 peaks per core (cpu_peak_gops).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -108,5 +109,8 @@ int main(int argc, char ** argv) {
         for (int64_t v0 = 0; v0 < V; v0 += tile)
             ggml::matmul(wt.data(), C, tile, et.data(), et.type(), H, part.data(), pool);
     }), gflop);
+    // the machine's peaks, measured now (per core; the rates above are per core of CPU time)
+    const double vnni = ggml::cpu_peak_gops("vnni", 0.3), amx = ggml::cpu_peak_gops("amx_int8", 0.2);
+    std::printf("int8 peak per core, measured now: vnni %.0f GOP/s, amx_int8 %.0f GOP/s\n", vnni, amx);
     return 0;
 }

@@ -71,6 +71,8 @@ struct ReservoirDraw {
     void rescale(double f) { W *= f; threshold *= f; }
     // Adds item v of weight w (relative to the current scale); position identifies the canvas position.
     void add(int32_t v, double w, const DrawKey & key, uint64_t position);
+    // add(v0 + j, w[j]) for j < n, in order (the same sums and draws; the running sum kept in a register).
+    void add_run(int32_t v0, const float * w, int64_t n, const DrawKey & key, uint64_t position);
 };
 
 // Throws ggml::Error unless 0 < T < inf.

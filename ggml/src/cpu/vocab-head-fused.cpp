@@ -55,6 +55,23 @@ void ReservoirDraw::add(int32_t v, double w, const DrawKey & key, uint64_t posit
     }
 }
 
+void ReservoirDraw::add_run(int32_t v0, const float * w, int64_t n, const DrawKey & key, uint64_t position) {
+    for (int64_t j0 = 0; j0 < n;) {
+        double acc = W;
+        const double thr = threshold;
+        int64_t j = j0;
+        for (; j < n; ++j) {  // W > threshold is rare (a draw): run the sum until it happens
+            const double next = acc + (double)w[j];
+            if (next > thr) break;
+            acc = next;
+        }
+        W = acc;
+        if (j == n) return;
+        add(v0 + (int32_t)j, (double)w[j], key, position);  // the same sum W + w[j], and the draw
+        j0 = j + 1;
+    }
+}
+
 void vocab_head_check_temperature(float T) {
     if (!(T > 0.0f) || !std::isfinite(T)) throw Error(strfmt("vocab head: temperature must be > 0, got %g", (double)T));
 }
@@ -134,8 +151,7 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
                 // w = e^{l/T - m}: into the soft product's weights, or a per-thread row when there is none
                 float * wc = soft ? w_tile.data() + c * nc : w_row[(size_t)thread].data();
                 K.head_exp(pl, nt, S.m, wc, &S.s, &S.a);
-                if (a.sample)
-                    for (int64_t j = 0; j < nt; ++j) draws[(size_t)c].add((int32_t)(v0 + j), (double)wc[j], key, (uint64_t)c);
+                if (a.sample) draws[(size_t)c].add_run((int32_t)v0, wc, nt, key, (uint64_t)c);
                 if (soft) std::fill(wc + nt, wc + nc, 0.0f);
                 // sparse: this position's bound (S includes the tile; the final sum is >= S)
                 if (sparse) tau[(size_t)c] = (float)((double)a.soft_drop_mass * S.s / (double)V);
