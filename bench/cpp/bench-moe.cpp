@@ -2,7 +2,8 @@
 // experts; gate_up Q4_K 2816->1408, down Q5_0 / Q8_0 704->2816), for profiling with perf (the Python
 // module is stripped). Build against the static core library, e.g.
 //   g++ -O2 -std=c++17 -Iggml/include bench/cpp/bench-moe.cpp build/dev/libld_ggml.a -lpthread -o /tmp/bench-moe
-// Usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS. Prints the median CPU-time rate per
+// Usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS [prepared]. With `prepared` the expert
+// weights are packed once first (prepare_weight; Q8_0 on avx512 / amx) and the calls use them. Prints the median CPU-time rate per
 // core and its ratio to the vnni int8 peak measured in the same run (cpu_peak_gops).
 #include <algorithm>
 #include <chrono>
@@ -19,7 +20,8 @@
 using namespace ld::ggml;
 
 int main(int argc, char ** argv) {
-    if (argc < 5) { std::fprintf(stderr, "usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS\n"); return 2; }
+    if (argc < 5) { std::fprintf(stderr, "usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS [prepared]\n"); return 2; }
+    const bool prep = argc > 5 && std::string(argv[5]) == "prepared";
     const std::string which = argv[1];
     const CpuIsa isa = cpu_isa_from_name(argv[2]);
     const int reps = std::atoi(argv[3]), nth = std::atoi(argv[4]);
@@ -48,6 +50,15 @@ int main(int argc, char ** argv) {
     a.x = x.data(); a.N = N; a.K = K; a.x_per_slot = !gu; a.w = w.data(); a.wtype = t; a.M = M; a.E = E;
     a.ids = ids.data(); a.rw = gu ? nullptr : rw.data(); a.top_k = TK; a.y = y.data();
     ThreadPool pool(nth);
+    std::shared_ptr<const PreparedWeight> pw;
+    if (prep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        pw = prepare_weight(isa, w.data(), t, E, M, K, &pool);
+        std::printf("prepared in %.0f ms: %.1f MB (weights %.1f MB)\n",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3,
+                    prepared_weight_bytes(*pw) / 1e6, w.size() / 1e6);
+        a.prepared = pw.get();
+    }
     moe_matmul_isa(isa, a, &pool);
     std::vector<double> cpu, wall;
     for (int r = 0; r < reps; ++r) {

@@ -338,6 +338,131 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
     }
 }
 
+// Tables whose kernels pack as they compute (compute_raw, or any later fused path) give bit-for-bit the
+// result of the same table packing whole panels first (pack_panel + compute_tiles): every type, a
+// full and a partial panel (3 rows: one half, rows past n_rows left over from the full panel), tiles
+// of 1..10 (more than one pass falls back), 1 and 2 threads.
+void test_fused_packing(const std::vector<MmTable> & tables) {
+    std::mt19937 rng(31);
+    for (const MmTable & tb : tables) {
+        if (!tb.k->compute_raw) continue;
+        mm::Kernels plain = *tb.k;
+        plain.compute_raw = nullptr;
+        int n_cases = 0;
+        for (Type t : kTypes) {
+            if (!tb.k->has(t)) continue;
+            for (int64_t nsb : {1, 3}) {
+                const int64_t K = 256 * nsb, M = 2 * tb.k->R + 3;
+                if (K % block_of(t) != 0) continue;
+                std::vector<float> Wd;
+                const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
+                for (int64_t N : {(int64_t)1, (int64_t)17, (int64_t)tb.k->C + 1, (int64_t)10 * tb.k->C}) {
+                    const std::vector<float> x = make_acts(N, K, rng);
+                    for (int nth : {1, 2}) {
+                        ThreadPool pool(nth);
+                        std::vector<float> y((size_t)(N * M), NAN), yp((size_t)(N * M), NAN);
+                        matmul_with(tb.k, x.data(), N, K, raw.data(), t, M, y.data(), pool);
+                        matmul_with(&plain, x.data(), N, K, raw.data(), t, M, yp.data(), pool);
+                        check(bit_equal(y.data(), yp.data(), y.size()),
+                              ld::strfmt("table %s %s N=%lld K=%lld threads %d: packing as it computes is bit-equal to "
+                                         "packed panels", tb.name, type_traits(t)->name, (long long)N, (long long)K, nth));
+                        ++n_cases;
+                    }
+                }
+            }
+        }
+        std::printf("  kernel table %s: packing during compute bit-equal to packed panels (%d cases)\n", tb.name, n_cases);
+    }
+}
+
+// Prepared weights (prepare_weight): the panels packed once give bit-for-bit the unpacked call's result
+// (dense and expert, gate_up and down forms, partial panels per expert, 1 and 2 threads); they are
+// offered exactly where the packed form is within 7% of the weights' bytes (Q8_0 at least on avx512
+// and amx), refused with an error for the other types, and a call on another ISA's table is refused.
+void test_prepared(const std::vector<MmTable> & tables) {
+    std::mt19937 rng(37);
+    const int64_t K = 256, E = 3, N = 19, top_k = 2;
+    for (const MmTable & tb : tables) {
+        int n_types = 0;
+        for (Type t : kTypes) {
+            if (!tb.k->has(t)) continue;
+            const int64_t M = 2 * tb.k->R + 3;  // two full panels and a partial one per expert
+            const bool ok = prepared_weight_supported(tb.isa, t, K);
+            std::vector<float> Wd;
+            const std::vector<uint8_t> raw = quantize(t, make_matrix(E * M, K, rng), E * M, K, Wd);
+            if (!ok) {
+                bool threw = false;
+                try { prepare_weight(tb.isa, raw.data(), t, E, M, K); } catch (const Error &) { threw = true; }
+                check(threw, ld::strfmt("table %s %s: prepare_weight refuses an unsupported type", tb.name, type_traits(t)->name));
+                continue;
+            }
+            ++n_types;
+            const auto pw = prepare_weight(tb.isa, raw.data(), t, E, M, K);
+            // within 7% of the bytes of the rows padded to whole panels (3 panels of R rows per expert here)
+            const double padded = (double)(E * 3 * tb.k->R) * (double)row_size(t, K);
+            check((double)prepared_weight_bytes(*pw) <= 1.07 * padded,
+                  ld::strfmt("table %s %s: prepared bytes %zu within 7%% of %.0f", tb.name, type_traits(t)->name,
+                             prepared_weight_bytes(*pw), padded));
+            std::vector<int32_t> ids((size_t)(N * top_k));
+            for (auto & v : ids) v = (int32_t)(rng() % E);
+            std::vector<float> rw = randn((size_t)(N * top_k), rng);
+            for (bool down : {false, true}) {
+                const std::vector<float> x = make_acts(down ? N * top_k : N, K, rng);
+                const size_t ny = (size_t)((down ? N : N * top_k) * M);
+                for (int nth : {1, 2}) {
+                    ThreadPool pool(nth);
+                    MoeArgs a;
+                    a.x = x.data(); a.N = N; a.K = K; a.x_per_slot = down;
+                    a.w = raw.data(); a.wtype = t; a.M = M; a.E = E;
+                    a.ids = ids.data(); a.rw = down ? rw.data() : nullptr; a.top_k = top_k;
+                    std::vector<float> y(ny, NAN), yp(ny, NAN);
+                    a.y = y.data();
+                    moe_matmul_isa(tb.isa, a, &pool);
+                    a.y = yp.data();
+                    a.prepared = pw.get();
+                    a.w = nullptr;  // not read
+                    moe_matmul_isa(tb.isa, a, &pool);
+                    check(bit_equal(y.data(), yp.data(), ny),
+                          ld::strfmt("table %s %s %s threads %d: moe with the prepared weight is bit-equal", tb.name,
+                                     type_traits(t)->name, down ? "down" : "gate_up", nth));
+                }
+            }
+            // dense: expert 1 as one matrix
+            const auto pd = prepare_weight(tb.isa, raw.data() + row_size(t, K) * (size_t)M, t, 1, M, K);
+            const std::vector<float> x = make_acts(N, K, rng);
+            std::vector<float> y((size_t)(N * M), NAN), yp((size_t)(N * M), NAN);
+            ThreadPool pool(2);
+            matmul_isa(tb.isa, x.data(), N, K, raw.data() + row_size(t, K) * (size_t)M, t, M, y.data(), &pool);
+            matmul_prepared(x.data(), N, *pd, yp.data(), &pool);
+            check(bit_equal(y.data(), yp.data(), y.size()),
+                  ld::strfmt("table %s %s: matmul_prepared is bit-equal to matmul_isa", tb.name, type_traits(t)->name));
+        }
+        const bool q8 = prepared_weight_supported(tb.isa, Type::Q8_0, K);
+        if (tb.isa == CpuIsa::avx512 || tb.isa == CpuIsa::amx)
+            check(q8, ld::strfmt("table %s: Q8_0 weights can be prepared", tb.name));
+        std::printf("  kernel table %s: %d weight types preparable, bit-equal to the unpacked calls\n", tb.name, n_types);
+    }
+    // a weight prepared for one ISA's table is refused by a call on another table
+    const MmTable * t0 = nullptr, * t1 = nullptr;  // two tables that both prepare Q8_0
+    for (const MmTable & tb : tables)
+        if (prepared_weight_supported(tb.isa, Type::Q8_0, K)) (t0 ? t1 : t0) = &tb;
+    if (t0 && t1) {
+        std::printf("  a Q8_0 weight prepared for %s is refused by a call on %s\n", t0->name, t1->name);
+        std::vector<float> Wd;
+        const std::vector<uint8_t> raw = quantize(Type::Q8_0, make_matrix(E * 32, K, rng), E * 32, K, Wd);
+        const auto pw = prepare_weight(t0->isa, raw.data(), Type::Q8_0, E, 32, K);
+        const std::vector<float> x = make_acts(1, K, rng);
+        std::vector<int32_t> ids{0};
+        std::vector<float> y(32);
+        MoeArgs a;
+        a.x = x.data(); a.N = 1; a.K = K; a.w = raw.data(); a.wtype = Type::Q8_0; a.M = 32; a.E = E;
+        a.ids = ids.data(); a.top_k = 1; a.y = y.data(); a.prepared = pw.get();
+        bool threw = false;
+        try { moe_matmul_isa(t1->isa, a); } catch (const Error &) { threw = true; }
+        check(threw, "a weight prepared for one ISA is refused on another");
+    }
+}
+
 // The avx512 Q4_K panel (vector scale decoding, 16 rows at a time) holds exactly the codes and the
 // f32 scales of the scalar unpacker (mm::unpack_row), zero scales for the rows past n_rows: full,
 // partial (two row halves, one empty) panels, with random scale bytes (every 6-bit pattern).
@@ -669,6 +794,8 @@ int main(int argc, char ** argv) {
         const std::vector<MmTable> tables = mm_tables(isas);
         test_mm_tables(tables, pool);
         test_q4k_panel(tables);
+        test_fused_packing(tables);
+        test_prepared(tables);
         test_nn_ops(isas, pool);
         test_attention(isas, pool);
         test_nn_tables(isas);

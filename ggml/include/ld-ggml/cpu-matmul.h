@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "ld-ggml/cpu-features.h"
 #include "ld-ggml/thread-pool.h"
@@ -52,11 +53,31 @@ struct MoeArgs {
     const float * rw = nullptr;     // [N, top_k] or nullptr
     int64_t top_k = 0;
     float * y = nullptr;
+    // Optional: w packed once for the ISA of the call (prepare_weight with n_mats = E); w is then not read.
+    const class PreparedWeight * prepared = nullptr;
 };
 void moe_matmul(const MoeArgs & a, ThreadPool * pool = nullptr);
 void moe_matmul_isa(CpuIsa isa, const MoeArgs & a, ThreadPool * pool = nullptr);
 // Reference: a loop over (token, slot) with the generic dot products.
 void moe_matmul_ref(const MoeArgs & a);
+
+// Weights packed once into the panel layout of one ISA's kernels (opt-in), so that matmul_prepared
+// and moe_matmul (MoeArgs::prepared) skip the per-call packing of every panel; the results are
+// bit-identical to the unpacked call on the same ISA. Offered only where a packed panel is at most
+// 7% larger than its rows' bytes (prepared_weight_supported; e.g. Q8_0 on avx512 / amx: +5.9%, F32 and
+// BF16 on avx512; not the 4- to 6-bit types, whose panels hold int8 codes); an M that is not a multiple
+// of 32 pads its last panel. The caller may drop the original bytes once it is made (it does not
+// refer to them).
+class PreparedWeight;
+bool prepared_weight_supported(CpuIsa isa, Type wtype, int64_t K);
+// n_mats matrices of M rows of K values back to back (1 for a dense weight, E for experts {K, M, E}).
+// Throws ld::ggml::Error where it is not supported or for bad sizes.
+std::shared_ptr<const PreparedWeight> prepare_weight(CpuIsa isa, const void * w, Type wtype, int64_t n_mats, int64_t M,
+                                                     int64_t K, ThreadPool * pool = nullptr);
+size_t prepared_weight_bytes(const PreparedWeight & p);
+// y[N, M] = x[N, K] . W^T with a prepared dense weight (n_mats = 1), on the ISA it was made for.
+void matmul_prepared(const float * x /*[N,K]*/, int64_t N, const PreparedWeight & w, float * y /*[N,M]*/,
+                     ThreadPool * pool = nullptr);
 
 }  // namespace ld::ggml
 

@@ -389,8 +389,22 @@ void compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t til
     for (int i = 0; i < n_tiles; ++i) compute(w, panel, tiles + tile_bytes * (size_t)i, K, n_rows, n_cols[i], ycols[i]);
 }
 
+// Q4_K / Q6_K with tiles for one pass: packed one super-block at a time into L1 (kq_compute_raw).
+bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
+                 size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
+    return kq_has(w) && kq_compute_raw(w, rows, row_bytes, n_rows, K, tiles, tile_bytes, n_tiles, n_cols, ycols);
+}
+
+// The per-block path reads s2 only for types with mins (compute_half<BL, MIN>): the rest stops at s1.
+size_t panel_bytes_read(Type w, int64_t K) {
+    if (kq_has(w)) return kq_panel_bytes(w, K);
+    const QuantCfg c = cfg_of(w);
+    const Layout L = panel_layout(c.bl, K);
+    return c.has_min ? L.end : L.s2;
+}
+
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row,
-                          &compute_tiles};
+                          &compute_tiles, &compute_raw, &panel_bytes_read};
 
 }  // namespace
 

@@ -39,6 +39,10 @@ size_t kq_panel_bytes(Type w, int64_t K);
 size_t kq_tile_bytes(Type w, int64_t K);
 void kq_pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel);
 void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile);
+// kq_pack_panel + kq_compute_tiles in one pass, packing one super-block of the rows at a time into L1
+// (same result); false (nothing done) when the tiles need more than one pass over the panel.
+bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
+                    size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols);
 void kq_compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol);
 void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
                       int n_rows, const int * n_cols, float * const * const * ycols);

@@ -619,7 +619,15 @@ bool quantize_row(Type w, const float * x, void * dst, int64_t K) {
     return false;
 }
 
-const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row};
+// compute_quant_cc reads s2 only for types with mins: the rest stops at s1.
+size_t panel_bytes_read(Type w, int64_t K) {
+    QuantCfg c;
+    if (kind_of(w) != Kind::quant || !quant_cfg(w, c) || c.has_min) return panel_bytes(w, K);
+    return up64((size_t)K * R) + up64((size_t)(K / c.bl) * R * 4);
+}
+
+const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row, nullptr,
+                          nullptr, &panel_bytes_read};
 
 }  // namespace
 

@@ -65,6 +65,13 @@ struct Kernels {
     // in cache; nullptr: the driver calls compute() per tile.
     void (*compute_tiles)(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
                           int n_rows, const int * n_cols, float * const * const * ycols) = nullptr;
+    // Optional: pack_panel + compute_tiles in one call, from the weight rows (n_rows of row_bytes), with
+    // the same result; returns false (nothing done) where the kernel prefers a packed panel.
+    bool (*compute_raw)(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
+                        size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) = nullptr;
+    // Optional: how many leading bytes of a panel compute reads (the scales of mins are not read for
+    // types without them); nullptr: panel_bytes. The stride of prepared weights (PreparedWeight).
+    size_t (*panel_bytes_read)(Type w, int64_t K) = nullptr;
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built
@@ -89,6 +96,8 @@ struct Group {
     const int64_t * ids = nullptr;
     float * const * out = nullptr;
     int64_t n = 0;
+    const uint8_t * panels = nullptr;  // prepared: panel p at panels + p * panel_stride (w is not read)
+    size_t panel_stride = 0;
 };
 
 // Throws ld::ggml::Error for a type the matmul cannot run or a K that is not a block multiple.
@@ -107,3 +116,21 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 ThreadPool & pool);
 
 }  // namespace ld::ggml::mm
+
+namespace ld::ggml {
+
+// Weights packed once for one kernel table (matmul-prepared.cpp): n_mats x panels_per_mat panels of
+// panel_stride bytes (the bytes of pack_panel that compute reads).
+class PreparedWeight {
+public:
+    const mm::Kernels * k = nullptr;
+    CpuIsa isa = CpuIsa::generic;
+    Type wtype = Type::F32;
+    int64_t n_mats = 0, M = 0, K = 0, panels_per_mat = 0;
+    size_t panel_stride = 0;
+    std::vector<uint8_t> mem;
+    const uint8_t * base = nullptr;
+    const uint8_t * panels(int64_t mat) const { return base + panel_stride * (size_t)(panels_per_mat * mat); }
+};
+
+}  // namespace ld::ggml

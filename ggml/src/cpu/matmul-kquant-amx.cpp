@@ -14,6 +14,10 @@
 // Panel: lo[nsb][R][256] | hi[nsb][R][256] (int8) | d[nsb][R] | ndmin[nsb][R] (f32, -dmin) |
 //        mn[nsb][R][4] (uint32: two int16 mins).
 // Tile:  q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][4][C] (uint32: two int16 sums).
+//
+// When a panel's tiles fit one pass (the MoE experts), kq_compute_raw packs one super-block of the
+// rows at a time into L1 (the panel layout of K = 256) right before its products, instead of the whole
+// panel (K * 64 bytes) going to L2 and back; the result is the same.
 #include <immintrin.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -23,6 +27,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
@@ -165,15 +170,15 @@ inline void fold(float * acc, const int32_t * plo, const int32_t * phi, const fl
     }
 }
 
-// Issues the products of super-block s: column group 0 into tiles 4 (lo), 5 (hi), group 1 (when NG
+// Issues the products of one super-block (lo, hi: its weights at row 0 of the half, t: its activation
+// codes at column group 0): column group 0 into tiles 4 (lo), 5 (hi), group 1 (when NG
 // is 2) into 6, 7. Every tile has the shape 16 x 64 bytes here. NG = 2: weights in tiles 0 (lo) and
 // 1 (hi), activations of group g in 2 + g; each operand tile is reloaded as soon as its last product
 // of the step is issued, so the next loads overlap the remaining products. NG = 1: the operands
 // alternate between tiles 0-2 and 3, 6, 7 (double-buffered).
 template <int NG>
-inline void products(const int8_t * lo, const int8_t * hi, const int8_t * tq, int64_t s) {
-    const size_t po = (size_t)(s * R) * 256;
-    const int8_t * t = tq + s * 64 * (C * 4);
+inline void products(const int8_t * lo, const int8_t * hi, const int8_t * t) {
+    constexpr size_t po = 0;
     constexpr long TS = C * 4;        // tile row stride (bytes)
     constexpr long KS = 16 * C * 4;   // activation bytes per 64 values
     _tile_zero(4);
@@ -225,41 +230,91 @@ inline void products(const int8_t * lo, const int8_t * hi, const int8_t * tq, in
 
 constexpr int kBatch = 8;  // tiles per pass over the panel (32 KB of accumulators; 4 and 2 measured slower)
 
+// One super-block of all the panel's rows: lo, hi [R][256] int8, d, nd [R], mn [R][4] (row 0 of each).
+struct SbView {
+    const int8_t * lo, * hi;
+    const float * d, * nd;
+    const uint32_t * mn;
+};
+
+// The weights of compute_batch from a packed panel: super-block s is a view into it.
+struct PanelSrc {
+    const uint8_t * panel;
+    PanelL L;
+    SbView at(int64_t s) const {
+        return {reinterpret_cast<const int8_t *>(panel + L.lo) + s * R * 256, reinterpret_cast<const int8_t *>(panel + L.hi) + s * R * 256,
+                reinterpret_cast<const float *>(panel + L.d) + s * R, reinterpret_cast<const float *>(panel + L.nd) + s * R,
+                reinterpret_cast<const uint32_t *>(panel + L.mn) + s * R * 4};
+    }
+};
+
+// The weights of compute_batch straight from the rows: super-block s of every row is packed, when it is
+// first needed, into one of two small buffers (the panel layout of K = 256), so the packed weights stay
+// in L1 instead of a whole panel going to L2 and back. The packed bytes are those of kq_pack_panel.
+struct RawSrc {
+    Type w;
+    const uint8_t * rows;
+    size_t row_bytes;
+    int n_rows;
+    int64_t nsb;
+    uint8_t * buf[2];  // panel_l(256).end bytes each, 64-aligned
+    SbView at(int64_t s) const {
+        const PanelL L = panel_l(256);
+        uint8_t * p = buf[s % 2];
+        int8_t * lo = reinterpret_cast<int8_t *>(p + L.lo);
+        int8_t * hi = reinterpret_cast<int8_t *>(p + L.hi);
+        float * d = reinterpret_cast<float *>(p + L.d);
+        float * nd = reinterpret_cast<float *>(p + L.nd);
+        uint32_t * mn = reinterpret_cast<uint32_t *>(p + L.mn);
+        const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+        for (int r = 0; r < n_rows; ++r) {
+            const uint8_t * src = rows + row_bytes * (size_t)r;
+            if (s + 1 < nsb)  // the weights stream from memory: ask for the next super-block
+                for (size_t o = 0; o < sb_bytes; o += 64) _mm_prefetch((const char *)(src + sb_bytes * (size_t)(s + 1) + o), _MM_HINT_T0);
+            if (w == Type::Q4_K) pack_row_q4_K(reinterpret_cast<const block_q4_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
+            else pack_row_q6_K(reinterpret_cast<const block_q6_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
+        }
+        // the tile loads (asm without memory operands) must not move above these stores
+        __asm__ volatile("" ::: "memory");
+        return {lo, hi, d, nd, mn};
+    }
+};
+
 // The panel (NH halves of 16 weight rows) against NG column groups of nt <= kBatch tiles. Units
 // (super-block s, half h, tile i) run in that order, so that the weights of s stay in L1 while the
 // tiles pass; unit u's products run while unit u-1's sums are folded (two result buffers). Each
 // tile's sums are folded in super-block order, as for a single tile (same result for any batch).
-template <bool MIN, int NG>
-void compute_batch(const uint8_t * panel, const uint8_t * tiles, size_t tile_bytes, int nt, int64_t K, int NH,
+// Src: PanelSrc or RawSrc (the view of super-block s is taken once, at its first unit; RawSrc keeps the
+// views of s and s - 1 valid, which is all the folds of unit u - 1 need).
+template <bool MIN, int NG, class Src>
+void compute_batch(const Src & src, const uint8_t * tiles, size_t tile_bytes, int nt, int64_t K, int NH,
                    int n_rows, const int * n_cols, float * const * const * ycols) {
-    const PanelL P = panel_l(K);
     const TileL T = tile_l(K);
-    const int64_t nsb = P.nsb;
-    const int8_t * lo = reinterpret_cast<const int8_t *>(panel + P.lo);
-    const int8_t * hi = reinterpret_cast<const int8_t *>(panel + P.hi);
-    const float * d = reinterpret_cast<const float *>(panel + P.d);
-    const float * nd = reinterpret_cast<const float *>(panel + P.nd);
-    const uint32_t * mn = reinterpret_cast<const uint32_t *>(panel + P.mn);
+    const int64_t nsb = T.nsb;
     alignas(64) int32_t buf[2][NG][2][256];          // [u % 2][group][lo, hi]
     alignas(64) float acc[kBatch][2][NG][256];       // [tile][half][group]: 16 rows x 16 columns
     std::memset(acc, 0, sizeof acc[0] * (size_t)nt);
     const int per_s = NH * nt;
+    SbView view[2];  // of super-blocks s (index s % 2) and s - 1
     auto fold_u = [&](int64_t u) {
         const int64_t s = u / per_s;
         const int h = (int)(u % per_s) / nt, i = (int)(u % nt);
         const uint8_t * tile = tiles + tile_bytes * (size_t)i;
         const float * da = reinterpret_cast<const float *>(tile + T.da);
         const uint32_t * bs = reinterpret_cast<const uint32_t *>(tile + T.bs);
+        const SbView & V = view[s % 2];
         for (int g = 0; g < NG; ++g)
             fold<MIN>(acc[i][h][g], buf[u % 2][g][0], buf[u % 2][g][1], da + s * C + 16 * g, bs + s * 4 * C + 16 * g,
-                      d + s * R + 16 * h, nd + s * R + 16 * h, mn + (s * R + 16 * h) * 4);
+                      V.d + 16 * h, V.nd + 16 * h, V.mn + 16 * h * 4);
     };
     const int64_t n_units = nsb * per_s;
     for (int64_t u = 0; u < n_units; ++u) {
         const int64_t s = u / per_s;
         const int h = (int)(u % per_s) / nt, i = (int)(u % nt);
-        const int8_t * tq = reinterpret_cast<const int8_t *>(tiles + tile_bytes * (size_t)i + T.q);
-        products<NG>(lo + 16 * 256 * h, hi + 16 * 256 * h, tq, s);
+        if (u % per_s == 0) view[s % 2] = src.at(s);
+        const SbView & V = view[s % 2];
+        const int8_t * tq = reinterpret_cast<const int8_t *>(tiles + tile_bytes * (size_t)i + T.q) + s * 64 * (C * 4);
+        products<NG>(V.lo + 16 * 256 * h, V.hi + 16 * 256 * h, tq);
         if (u > 0) fold_u(u - 1);
         int32_t (*o)[2][256] = buf[u % 2];
         _tile_stored(4, o[0][0], 64);
@@ -282,6 +337,27 @@ void compute_batch(const uint8_t * panel, const uint8_t * tiles, size_t tile_byt
                     _mm512_mask_storeu_ps(ycols[i][c] + 16 * h, mask, _mm512_castsi512_ps(out[c - 16 * g]));
             }
         }
+}
+
+// All tiles, in passes of kBatch, with the weights of src.
+template <class Src>
+void compute_all(Type w, const Src & src, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K, int n_rows,
+                 const int * n_cols, float * const * const * ycols) {
+    configure_tiles(64);
+    const int nh = n_rows > 16 ? 2 : 1;
+    for (int t0 = 0; t0 < n_tiles; t0 += kBatch) {
+        const int nt = std::min(kBatch, n_tiles - t0);
+        int max_cols = 0;
+        for (int i = 0; i < nt; ++i) max_cols = std::max(max_cols, n_cols[t0 + i]);
+        const uint8_t * t = tiles + tile_bytes * (size_t)t0;
+        if (w == Type::Q4_K) {
+            if (max_cols > 16) compute_batch<true, 2>(src, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+            else compute_batch<true, 1>(src, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+        } else {
+            if (max_cols > 16) compute_batch<false, 2>(src, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+            else compute_batch<false, 1>(src, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+        }
+    }
 }
 
 }  // namespace
@@ -359,22 +435,33 @@ void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t
 
 void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,
                       int n_rows, const int * n_cols, float * const * const * ycols) {
-    configure_tiles(64);
-    const uint8_t * p = static_cast<const uint8_t *>(panel);
-    const int nh = n_rows > 16 ? 2 : 1;
-    for (int t0 = 0; t0 < n_tiles; t0 += kBatch) {
-        const int nt = std::min(kBatch, n_tiles - t0);
-        int max_cols = 0;
-        for (int i = 0; i < nt; ++i) max_cols = std::max(max_cols, n_cols[t0 + i]);
-        const uint8_t * t = tiles + tile_bytes * (size_t)t0;
-        if (w == Type::Q4_K) {
-            if (max_cols > 16) compute_batch<true, 2>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
-            else compute_batch<true, 1>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
-        } else {
-            if (max_cols > 16) compute_batch<false, 2>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
-            else compute_batch<false, 1>(p, t, tile_bytes, nt, K, nh, n_rows, n_cols + t0, ycols + t0);
+    const PanelSrc src{static_cast<const uint8_t *>(panel), panel_l(K)};
+    compute_all(w, src, tiles, tile_bytes, n_tiles, K, n_rows, n_cols, ycols);
+}
+
+bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
+                    size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
+    if (n_tiles > kBatch) return false;  // more than one pass: the whole panel, packed once, is cheaper
+    const size_t sb = panel_l(256).end;  // a multiple of 64
+    static thread_local std::vector<uint8_t> mem;
+    if (mem.size() < 2 * sb + 64) mem.assign(2 * sb + 64, 0);  // zeroed once: the rows past n_rows stay zero
+    uint8_t * base = mem.data() + ((64 - ((uintptr_t)mem.data() & 63)) & 63);
+    const PanelL L = panel_l(256);
+    for (int i = 0; i < 2; ++i)  // rows past n_rows: zero codes and scales (left by an earlier, fuller panel)
+        for (int r = n_rows; r < R; ++r) {
+            uint8_t * p = base + sb * (size_t)i;
+            std::memset(p + L.lo + (size_t)r * 256, 0, 256);
+            std::memset(p + L.hi + (size_t)r * 256, 0, 256);
+            reinterpret_cast<float *>(p + L.d)[r] = reinterpret_cast<float *>(p + L.nd)[r] = 0.0f;
+            std::memset(p + L.mn + (size_t)r * 16, 0, 16);
         }
-    }
+    const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+    for (int r = 0; r < n_rows; ++r)  // the first super-block of every row, all misses at once
+        for (size_t o = 0; o < sb_bytes; o += 64)
+            _mm_prefetch((const char *)(rows + row_bytes * (size_t)r + o), _MM_HINT_T0);
+    const RawSrc src{w, rows, row_bytes, n_rows, K / 256, {base, base + sb}};
+    compute_all(w, src, tiles, tile_bytes, n_tiles, K, n_rows, n_cols, ycols);
+    return true;
 }
 
 void kq_compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {

@@ -126,7 +126,8 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
     });
     // 2. tasks: (group, run of PB consecutive panels, chunk of tiles), handed out longest first (cost ~
     // panels x (tiles + the packing, worth ~2 tiles)): experts with many tokens start early and the
-    // threads finish together. A task packs each of its panels once and runs all its tiles over it.
+    // threads finish together. A task packs each of its panels once and runs all its tiles over it
+    // (or lets the kernel pack as it computes: compute_raw; or uses the panels of a prepared weight).
     // Every output element is computed by exactly one task, the same way for any thread count.
     const int64_t n_panels = (M + R - 1) / R;
     const int64_t chunk_tiles = std::max<int64_t>(1, 1024 / C);
@@ -145,6 +146,24 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
     std::stable_sort(tasks.begin(), tasks.end(), [](const Task & a, const Task & b) { return a.cost > b.cost; });
     std::vector<std::vector<uint8_t>> panels((size_t)nt);
     std::vector<std::pair<int32_t, int32_t>> cached((size_t)nt, {-1, -1});
+    // the output columns of a task's tiles for compute_tiles / compute_raw: ycols[i][c] = row r0 of
+    // the output of column c of tile i, ncols[i] its columns (per calling thread)
+    static thread_local std::vector<float *> yptr;
+    static thread_local std::vector<float * const *> ycols;
+    static thread_local std::vector<int> ncols;
+    auto set_cols = [&](const Task & T, int64_t r0) {
+        const Group & G = groups[(size_t)T.g];
+        const int ntl = (int)(T.t1 - T.t0);
+        yptr.resize((size_t)ntl * C);
+        ycols.resize((size_t)ntl);
+        ncols.resize((size_t)ntl);
+        for (int i = 0; i < ntl; ++i) {
+            const int64_t i0 = (T.t0 + i - tile0[(size_t)T.g]) * C;
+            ncols[(size_t)i] = (int)std::min<int64_t>(C, G.n - i0);
+            for (int c = 0; c < ncols[(size_t)i]; ++c) yptr[(size_t)i * C + c] = G.out[i0 + c] + r0;
+            ycols[(size_t)i] = yptr.data() + (size_t)i * C;
+        }
+    };
     pool.parallel_for((int64_t)tasks.size(), [&](int64_t ti, int th) {
         const Task & T = tasks[(size_t)ti];
         const Group & G = groups[(size_t)T.g];
@@ -154,25 +173,22 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         for (int32_t p = T.p0; p < T.p1; ++p) {
             const int64_t r0 = (int64_t)p * R;
             const int n_rows = (int)std::min<int64_t>(R, M - r0);
-            if (cached[(size_t)th] != std::make_pair(T.g, p)) {
+            const bool packed = G.panels || cached[(size_t)th] == std::make_pair(T.g, p);
+            if (k->compute_raw && !packed) {  // the kernel may pack as it goes
+                set_cols(T, r0);
+                if (k->compute_raw(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, tiles_base + tb * (size_t)T.t0, tb,
+                                   (int)(T.t1 - T.t0), ncols.data(), ycols.data()))
+                    continue;
+            }
+            if (!packed) {
                 k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
                 cached[(size_t)th] = {T.g, p};
             }
+            const uint8_t * pan = G.panels ? G.panels + G.panel_stride * (size_t)p : panel;  // prepared or packed now
             if (k->compute_tiles) {  // the whole chunk in one call
-                const int ntl = (int)(T.t1 - T.t0);
-                static thread_local std::vector<float *> yptr;
-                static thread_local std::vector<float * const *> ycols;
-                static thread_local std::vector<int> ncols;
-                yptr.resize((size_t)ntl * C);
-                ycols.resize((size_t)ntl);
-                ncols.resize((size_t)ntl);
-                for (int i = 0; i < ntl; ++i) {
-                    const int64_t i0 = (T.t0 + i - tile0[(size_t)T.g]) * C;
-                    ncols[(size_t)i] = (int)std::min<int64_t>(C, G.n - i0);
-                    for (int c = 0; c < ncols[(size_t)i]; ++c) yptr[(size_t)i * C + c] = G.out[i0 + c] + r0;
-                    ycols[(size_t)i] = yptr.data() + (size_t)i * C;
-                }
-                k->compute_tiles(w, panel, tiles_base + tb * (size_t)T.t0, tb, ntl, K, n_rows, ncols.data(), ycols.data());
+                set_cols(T, r0);
+                k->compute_tiles(w, pan, tiles_base + tb * (size_t)T.t0, tb, (int)(T.t1 - T.t0), K, n_rows, ncols.data(),
+                                 ycols.data());
                 continue;
             }
             float * ycol[64];
@@ -180,7 +196,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
                 const int n = (int)std::min<int64_t>(C, G.n - i0);
                 for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
-                k->compute(w, panel, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
+                k->compute(w, pan, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
             }
         }
     });

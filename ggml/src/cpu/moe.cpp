@@ -21,7 +21,7 @@ void check_moe(const char * op, const MoeArgs & a) {
     if (a.N < 0 || a.M <= 0 || a.E <= 0 || a.top_k <= 0)
         throw Error(strfmt("%s: bad sizes N = %lld, M = %lld, E = %lld, top_k = %lld", op, (long long)a.N,
                            (long long)a.M, (long long)a.E, (long long)a.top_k));
-    if (a.N > 0 && (!a.x || !a.ids || !a.y || !a.w)) throw Error(strfmt("%s: null buffer", op));
+    if (a.N > 0 && (!a.x || !a.ids || !a.y || (!a.w && !a.prepared))) throw Error(strfmt("%s: null buffer", op));
     for (int64_t i = 0; i < a.N * a.top_k; ++i)
         if (a.ids[i] < 0 || a.ids[i] >= a.E)
             throw Error(strfmt("%s: expert id %d of token %lld slot %lld is outside [0, %lld)", op, (int)a.ids[i],
@@ -49,6 +49,15 @@ void moe_matmul_isa(CpuIsa isa, const MoeArgs & a, ThreadPool * pool) {
     ThreadPool & P = pool ? *pool : ThreadPool::global();
     const int64_t NS = a.N * a.top_k;
     const Kernels * k = kernels_for(isa, a.wtype);
+    const PreparedWeight * pw = a.prepared;
+    if (pw && (pw->k != k || !k))
+        throw Error(strfmt("moe_matmul: the prepared weight was made for CPU ISA '%s', the call runs '%s'",
+                           cpu_isa_name(pw->isa), cpu_isa_name(isa)));
+    if (pw && (pw->wtype != a.wtype || pw->K != a.K || pw->M != a.M || pw->n_mats != a.E))
+        throw Error(strfmt("moe_matmul: the prepared weight (%s, K = %lld, M = %lld, %lld matrices) does not match the "
+                           "call (%s, K = %lld, M = %lld, E = %lld)", type_name((int32_t)pw->wtype), (long long)pw->K,
+                           (long long)pw->M, (long long)pw->n_mats, type_name((int32_t)a.wtype), (long long)a.K,
+                           (long long)a.M, (long long)a.E));
     ActRows act;
     std::vector<uint8_t> abuf = quantize_acts(k, a.wtype, a.x, a.x_per_slot ? NS : a.N, a.K, P, act);
     // output rows: per slot, straight into y, or into a scratch summed afterwards
@@ -75,8 +84,9 @@ void moe_matmul_isa(CpuIsa isa, const MoeArgs & a, ThreadPool * pool) {
     for (int64_t e = 0; e < a.E; ++e) {
         const int64_t n = count[(size_t)e + 1] - count[(size_t)e];
         if (n == 0) continue;
-        groups.push_back(Group{static_cast<const uint8_t *>(a.w) + wrb * (size_t)(a.M * e), ids.data() + count[(size_t)e],
-                               outs.data() + count[(size_t)e], n});
+        groups.push_back(Group{pw ? nullptr : static_cast<const uint8_t *>(a.w) + wrb * (size_t)(a.M * e),
+                               ids.data() + count[(size_t)e], outs.data() + count[(size_t)e], n,
+                               pw ? pw->panels(e) : nullptr, pw ? pw->panel_stride : 0});
     }
     run_groups(k, a.wtype, a.K, a.M, act, groups, P);
     if (a.rw) weighted_sum(a, tmp.data(), P);
@@ -86,6 +96,7 @@ void moe_matmul(const MoeArgs & a, ThreadPool * pool) { moe_matmul_isa(cpu_isa()
 
 void moe_matmul_ref(const MoeArgs & a) {
     check_moe("moe_matmul_ref", a);
+    if (a.N > 0 && !a.w) throw Error("moe_matmul_ref: the reference reads the weights (w), not a prepared weight");
     const vec_dot_fn dot = vec_dot_generic(a.wtype);
     const Type at = type_traits(a.wtype)->vec_dot_type;
     const size_t arb = row_size(at, a.K), wrb = row_size(a.wtype, a.K);
