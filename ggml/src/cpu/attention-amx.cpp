@@ -1,15 +1,15 @@
 // AMX-BF16 tiled attention for K/V stored as F16 or Q8_0 (attention-amx.h): the path of the amx ISA
 // for those storage types, made for long cached prompts (the canvas attends to thousands of keys).
 //
-// Tasks as in attention.cpp: (KV head, query tile) holding every query head of the group, R rows
-// (queries x heads, padded to a multiple of 32) chosen so the f32 output block o [R][d] stays near
-// 256 KB. Per key tile of BK = 256 keys:
+// Tasks as in attention.cpp: (KV head, query tile) holding every query head of the group, about 512
+// rows (queries x heads, padded to a multiple of 32), walked in sub-blocks of 128 rows per key tile
+// (each key tile is converted once per task). Per key tile of BK = 256 keys:
 //   * K is converted to bf16 and laid out as the B operand of tdpbf16ps: per 16 keys and 32 dims one
 //     16 x 64-byte tile whose row i holds dims (2i, 2i+1) of each key (a 16x16 dword transpose);
 //   * V is converted to bf16 as the B operand of P.V: per 16 columns and 32 keys one tile whose row i
 //     holds keys (2i, 2i+1) of each column (pairs interleaved with one vpermw);
 //   * scores s [R][BK] (f32) = q_bf16 . K_bf16 with AMX (2x2 tiles of 16 x 16), masked like attention.cpp;
-//   * online softmax in f32 (vexp as the AVX-512 table); p = e^{s - m} is rounded to bf16 and the row sum
+//   * online softmax in f32 (e^x to 2^-14, below the bf16 rounding); p = e^{s - m} is rounded to bf16 and the row sum
 //     l adds the rounded values (so o / l is a weighted mean of V with exactly the weights used); o rows
 //     are scaled by alpha = e^{m_old - m_new} when the maximum moves;
 //   * o += p_bf16 . V_bf16 with AMX (the 16 x 16 f32 o tiles loaded, accumulated over BK keys, stored).
@@ -44,7 +44,11 @@ namespace ld::ggml {
 
 namespace {
 
-constexpr int BK = 256;                 // keys per tile
+constexpr int BK = 256;   // keys per tile
+constexpr int ROWS = 512; // target rows (queries x heads of the group) per task: the packing of a key tile
+                          // (conversion to bf16, K transposed) costs about as much as the AMX products of
+                          // ~100 rows, so a tile serves many rows (bench/results/attention-long-prompt.md)
+constexpr int RB = 128;   // rows per sub-block (a multiple of 32)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 inline void barrier() { __asm__ volatile("" ::: "memory"); }
@@ -187,25 +191,22 @@ __attribute__((noinline)) void pv_amx(const uint16_t * p, int rows, int64_t d, c
 
 // ---- online softmax of one tile (f32), p rounded to bf16 ----
 
-// e^x to about 1-2 ulp (the Cephes expf scheme of nn-kernels-simd.h: x = n ln2 + r, polynomial, 2^n).
-inline __m512 vexp(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.37626f);
-    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+// e^x for x <= 0 to a relative error below 2^-14 (p is rounded to bf16, 2^-9, right after): x = n ln2 + r,
+// |r| <= ln2/2, e^r by its degree-5 Taylor polynomial (truncation < 2^-15.6), times 2^n with vscalefps.
+// x < -87.33 (masked scores: -inf) gives exactly 0.
+inline __m512 vexp_bf16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.33654f);
+    const __m512 xc = _mm512_max_ps(x, lo);
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), xc);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 er = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    __m512 y = _mm512_mul_ps(er, _mm512_castsi512_ps(e));
-    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y, _mm512_setzero_ps());
-    return y;  // x <= 0 here (scores minus their maximum), so no overflow branch
+    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693147180559945f), xc);
+    __m512 p = _mm512_set1_ps(1.0f / 120);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ), p, n);
 }
 
 // Per row r < rows of s [rows][BK] (first nk32 columns; masked entries -inf): m' = max(m, max s),
@@ -225,8 +226,8 @@ void softmax_tile(const float * s, int rows, int nk32, int64_t d, float * m, flo
         const __m512 vmx = _mm512_set1_ps(mx);
         __m512 sum = _mm512_setzero_ps();
         for (int j = 0; j < nk32; j += 32) {
-            const __m512 e0 = vexp(_mm512_sub_ps(_mm512_loadu_ps(sr + j), vmx));
-            const __m512 e1 = vexp(_mm512_sub_ps(_mm512_loadu_ps(sr + j + 16), vmx));
+            const __m512 e0 = vexp_bf16(_mm512_sub_ps(_mm512_loadu_ps(sr + j), vmx));
+            const __m512 e1 = vexp_bf16(_mm512_sub_ps(_mm512_loadu_ps(sr + j + 16), vmx));
             const __m512i pb = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);
             _mm512_storeu_si512((void *)(pr + j), pb);
             // the rounded values back in f32 (bf16 -> f32 is a 16-bit shift)
@@ -235,7 +236,7 @@ void softmax_tile(const float * s, int rows, int nk32, int64_t d, float * m, flo
             sum = _mm512_add_ps(sum, _mm512_add_ps(r0, r1));
         }
         alignas(64) float a1[16];
-        _mm512_store_ps(a1, vexp(_mm512_set1_ps(m[r] - mx)));
+        _mm512_store_ps(a1, vexp_bf16(_mm512_set1_ps(m[r] - mx)));
         const float alpha = a1[0];
         l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
         m[r] = mx;
@@ -262,17 +263,17 @@ inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 template <Type TY>
 void run(const AttnArgs & a, ThreadPool & tp) {
     const int64_t d = a.head_dim, group = a.n_head / a.n_kv_head, qs = attn_q_stride(a);
-    // rows per task: o [R][d] f32 about 256 KB (R 256 at d 256, 128 at d 512), at least one query
-    const int64_t rows_target = std::max<int64_t>(32, 65536 / d);
-    const int64_t bq = std::min(a.n_q, std::max<int64_t>(1, rows_target / group));
+    // rows per task (at least one query): each packed key tile serves them all, in sub-blocks of RB rows
+    // (scores, softmax and P.V of one sub-block stay in L2 next to the tile)
+    const int64_t bq = std::min(a.n_q, std::max<int64_t>(1, ROWS / group));
     const int64_t max_rows = (bq * group + 31) / 32 * 32;
     const int64_t n_qt = (a.n_q + bq - 1) / bq;
     const int64_t n_kt = (a.n_kv + BK - 1) / BK;
     const std::vector<AttnKeyTile> tiles = attn_key_tiles(a, BK);
 
-    const size_t b_q = up64((size_t)(max_rows * d * 2)), b_p = up64((size_t)(max_rows * BK * 2));
+    const size_t b_q = up64((size_t)(max_rows * d * 2)), b_p = up64((size_t)(RB * BK * 2));
     const size_t b_kv = up64((size_t)(BK * d * 2)), b_o = up64((size_t)(max_rows * d * 4));
-    const size_t b_s = up64((size_t)(max_rows * BK * 4)), b_ml = up64((size_t)max_rows * 4);
+    const size_t b_s = up64((size_t)(RB * BK * 4)), b_ml = up64((size_t)max_rows * 4);
     const size_t total = b_q + b_p + 2 * b_kv + b_o + b_s + 2 * b_ml;
     std::vector<Scratch> scratch((size_t)tp.n_threads());
     for (Scratch & sc : scratch) {
@@ -325,17 +326,20 @@ void run(const AttnArgs & a, ThreadPool & tp) {
             const AttnTileVis vis = attn_classify(a, tiles[(size_t)t], nk, qmin, qmax);
             if (vis == AttnTileVis::hidden) continue;
             pack_tile<TY>(a, g, t, sc.kb, sc.vb);
-            scores_amx(sc.q, rows32, d, sc.kb, nk32, sc.s);
-            if (vis == AttnTileVis::partial || nk < nk32) {
-                for (int r = 0; r < rows; ++r) {
-                    const int32_t qp = a.q_pos[i0 + r / group];
-                    float * sr = sc.s + (int64_t)r * BK;
-                    for (int jj = 0; jj < nk32; ++jj)
-                        if (jj >= nk || !attn_visible(a, qp, a.k_pos[j0 + jj])) sr[jj] = kNegInf;
+            for (int r0 = 0; r0 < rows32; r0 += RB) {
+                const int nr = std::min(RB, rows32 - r0);
+                scores_amx(sc.q + (int64_t)r0 * d, nr, d, sc.kb, nk32, sc.s);
+                if (vis == AttnTileVis::partial || nk < nk32) {
+                    for (int r = r0; r < std::min(rows, r0 + nr); ++r) {
+                        const int32_t qp = a.q_pos[i0 + r / group];
+                        float * sr = sc.s + (int64_t)(r - r0) * BK;
+                        for (int jj = 0; jj < nk32; ++jj)
+                            if (jj >= nk || !attn_visible(a, qp, a.k_pos[j0 + jj])) sr[jj] = kNegInf;
+                    }
                 }
+                softmax_tile(sc.s, nr, nk32, d, sc.m + r0, sc.l + r0, sc.p, sc.o + (int64_t)r0 * d);
+                pv_amx(sc.p, nr, d, sc.vb, nk32, sc.o + (int64_t)r0 * d);
             }
-            softmax_tile(sc.s, rows32, nk32, d, sc.m, sc.l, sc.p, sc.o);
-            pv_amx(sc.p, rows32, d, sc.vb, nk32, sc.o);
         }
 
         for (int r = 0; r < rows; ++r) {
