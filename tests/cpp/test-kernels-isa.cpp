@@ -9,8 +9,9 @@
 //     mm::run_groups), so a table is covered even before the dispatcher selects it, plus its vector
 //     activation quantizer against the reference bytes.
 //  3. attention / rms_norm / gelu / geglu / softmax (cpu-nn.h) vs their *_ref, with the tolerances of
-//     tests/python/test_attention.py and test_nn_ops.py, and each NnKernels table entry against the
-//     generic table.
+//     tests/python/test_attention.py and test_nn_ops.py (the amx ISA's AMX-BF16 attention for F16 / Q8_0
+//     K/V against the reference on bf16-rounded inputs, with the bound of its weight rounding, and bit
+//     for bit across thread counts), and each NnKernels table entry against the generic table.
 // Prints the ISAs covered; exit status 0 when every check passes.
 #include <algorithm>
 #include <cmath>
@@ -430,6 +431,56 @@ void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
     }
 }
 
+// x rounded to bf16 (nearest even; the values here are finite).
+float bf16_round(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float y;
+    std::memcpy(&y, &u, 4);
+    return y;
+}
+
+// The amx ISA runs F16 / Q8_0 K/V with head dims % 32 == 0 on AMX-BF16 tiles (attention-amx.cpp).
+bool attn_bf16_path(CpuIsa isa, Type kv, int64_t d) {
+    return isa == CpuIsa::amx && kv != Type::F32 && d % 32 == 0 && cpu_features().amx_bf16;
+}
+
+// The AMX-BF16 path against attention_ref on the same inputs rounded to bf16 (q * scale, the stored K/V
+// after dequantization): what remains is the rounding of the softmax weights p to bf16 (relative 2^-9
+// each, the row sum adds the rounded values, so the output is a weighted mean of V with weights off by at
+// most 2 * 2^-9 relatively: |error| <= 2^-8 max|v|) plus f32 summation (1e-5). Against the exact
+// reference (scores off by q/K rounding, 2^-9 relative per product) only a sanity bound: 0.05 max|v|.
+void check_attention_bf16(const AttnArgs & a, const std::vector<float> & got, const std::vector<float> & ref_exact,
+                          const std::string & what) {
+    const int64_t d = a.head_dim;
+    const TypeTraits * tt = type_traits(a.kv_type);
+    const size_t row = row_size(a.kv_type, d), nrow = (size_t)(a.n_kv * a.n_kv_head);
+    std::vector<float> kb(nrow * (size_t)d), vb(nrow * (size_t)d), qb((size_t)(a.n_q * a.n_head * d));
+    for (size_t r = 0; r < nrow; ++r) {
+        tt->to_float((const uint8_t *)a.k + r * row, kb.data() + r * (size_t)d, d);
+        tt->to_float((const uint8_t *)a.v + r * row, vb.data() + r * (size_t)d, d);
+    }
+    float vmax = 0.0f;
+    for (float & x : kb) x = bf16_round(x);
+    for (float & x : vb) { x = bf16_round(x); vmax = std::max(vmax, std::fabs(x)); }
+    for (size_t i = 0; i < qb.size(); ++i) qb[i] = bf16_round(a.q[i] * a.scale);
+    AttnArgs b = a;
+    b.q = qb.data(); b.k = kb.data(); b.v = vb.data(); b.kv_type = Type::F32; b.scale = 1.0f; b.kv_stride = 0;
+    std::vector<float> ref_b(got.size());
+    b.out = ref_b.data();
+    attention_ref(b);
+    double e_b = 0.0, e_x = 0.0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        e_b = std::max(e_b, std::fabs((double)got[i] - ref_b[i]));
+        e_x = std::max(e_x, std::fabs((double)got[i] - ref_exact[i]));
+        if (std::isnan(got[i])) e_b = e_x = INFINITY;
+    }
+    const double tol_b = std::ldexp((double)vmax, -8) + 1e-5, tol_x = 0.05 * vmax;
+    check(e_b <= tol_b && e_x <= tol_x, ld::strfmt("%s: bf16 path max error %.3g vs bf16-rounded inputs (bound %.3g), "
+                                                   "%.3g vs exact (bound %.3g)", what.c_str(), e_b, tol_b, e_x, tol_x));
+}
+
 // KV storage: [n_kv, n_kv_head, d] f32 values converted to kv_type rows of d values.
 std::vector<uint8_t> store_kv(Type t, const std::vector<float> & x, int64_t d) {
     const TypeTraits * tt = type_traits(t);
@@ -447,6 +498,11 @@ void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
         {AttnMask::canvas, 0, 100, 16, 116, 2, 1, 256, Type::Q8_0},      // full layer: whole prefix
         {AttnMask::canvas, 30, 100, 16, 116, 4, 2, 64, Type::F32},       // sliding layer: prefix longer than W
         {AttnMask::causal, 0, 0, 5, 70, 2, 2, 512, Type::F16},           // head dim 512
+        // long prefix (the AMX-BF16 path's 256-key tiles: 3, the first partly outside the window, the last
+        // partial; 640 rows per KV head: two query tiles of 512 and 128 rows, sub-blocks of 128)
+        {AttnMask::canvas, 300, 620, 80, 700, 16, 2, 64, Type::F16},
+        {AttnMask::canvas, 0, 620, 80, 700, 16, 2, 96, Type::Q8_0},
+        {AttnMask::causal, 0, 0, 40, 600, 8, 4, 32, Type::Q8_0},
     };
     for (const Case & c : cases) {
         const std::vector<float> q = randn((size_t)(c.n_q * c.n_head * c.d), rng, 0.15f);
@@ -470,10 +526,22 @@ void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
             std::fill(got.begin(), got.end(), NAN);
             a.out = got.data();
             attention(a, &pool, isa);
+            const std::string what = ld::strfmt("attention mask=%d window=%d n_kv=%lld d=%lld kv=%s isa=%s", (int)c.mask,
+                                                c.window, (long long)c.n_kv, (long long)c.d, type_traits(c.kv)->name,
+                                                cpu_isa_name(isa));
+            if (attn_bf16_path(isa, c.kv, c.d)) {
+                check_attention_bf16(a, got, ref, what);
+                // deterministic: the same bits on one thread
+                std::vector<float> got1(no);
+                a.out = got1.data();
+                ThreadPool one(1);
+                attention(a, &one, isa);
+                check(std::memcmp(got.data(), got1.data(), no * sizeof(float)) == 0, what + ": 1 vs 3 threads");
+                continue;
+            }
             bool ok = true;
             for (size_t i = 0; i < no; ++i) ok = ok && close(got[i], ref[i], 0.0, 3e-5);
-            check(ok, ld::strfmt("attention mask=%d window=%d d=%lld kv=%s isa=%s", (int)c.mask, c.window, (long long)c.d,
-                             type_traits(c.kv)->name, cpu_isa_name(isa)));
+            check(ok, what);
         }
     }
 }
