@@ -10,8 +10,9 @@
 //     activation quantizer against the reference bytes.
 //  3. attention / rms_norm / gelu / geglu / softmax (cpu-nn.h) vs their *_ref, with the tolerances of
 //     tests/python/test_attention.py and test_nn_ops.py (the amx ISA's AMX-BF16 attention for F16 / Q8_0
-//     K/V against the reference on bf16-rounded inputs, with the bound of its weight rounding, and bit
-//     for bit across thread counts), and each NnKernels table entry against the generic table.
+//     K/V: split mode within the same 3e-5, fast mode against the reference on bf16-rounded inputs with
+//     the bound of its weight rounding, both bit for bit across thread counts), and each NnKernels table
+//     entry against the generic table.
 // Prints the ISAs covered; exit status 0 when every check passes.
 #include <algorithm>
 #include <cmath>
@@ -31,6 +32,7 @@
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
 #include "ld-ggml/vec-dot.h"
+#include "../../ggml/src/cpu/attention-amx.h"
 #include "../../ggml/src/cpu/matmul-impl.h"
 #include "../../ggml/src/cpu/nn-kernels.h"
 
@@ -443,10 +445,10 @@ float bf16_round(float x) {
 
 // The amx ISA runs F16 / Q8_0 K/V with head dims % 32 == 0 on AMX-BF16 tiles (attention-amx.cpp).
 bool attn_bf16_path(CpuIsa isa, Type kv, int64_t d) {
-    return isa == CpuIsa::amx && kv != Type::F32 && d % 32 == 0 && cpu_features().amx_bf16;
+    return isa == CpuIsa::amx && kv != Type::F32 && d % 32 == 0 && cpu_features().amx_bf16 && cpu_features().avx512bf16;
 }
 
-// The AMX-BF16 path against attention_ref on the same inputs rounded to bf16 (q * scale, the stored K/V
+// The fast mode of the AMX-BF16 path against attention_ref on the same inputs rounded to bf16 (q * scale, the stored K/V
 // after dequantization): what remains is the rounding of the softmax weights p to bf16 (relative 2^-9
 // each, the row sum adds the rounded values, so the output is a weighted mean of V with weights off by at
 // most 2 * 2^-9 relatively: |error| <= 2^-8 max|v|) plus f32 summation (1e-5). Against the exact
@@ -529,19 +531,33 @@ void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
             const std::string what = ld::strfmt("attention mask=%d window=%d n_kv=%lld d=%lld kv=%s isa=%s", (int)c.mask,
                                                 c.window, (long long)c.n_kv, (long long)c.d, type_traits(c.kv)->name,
                                                 cpu_isa_name(isa));
-            if (attn_bf16_path(isa, c.kv, c.d)) {
-                check_attention_bf16(a, got, ref, what);
-                // deterministic: the same bits on one thread
-                std::vector<float> got1(no);
-                a.out = got1.data();
-                ThreadPool one(1);
-                attention(a, &one, isa);
-                check(std::memcmp(got.data(), got1.data(), no * sizeof(float)) == 0, what + ": 1 vs 3 threads");
-                continue;
-            }
             bool ok = true;
             for (size_t i = 0; i < no; ++i) ok = ok && close(got[i], ref[i], 0.0, 3e-5);
             check(ok, what);
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+            if (attn_bf16_path(isa, c.kv, c.d)) {
+                // both modes called directly (attention() picks one from LD_ATTN_BF16): split within 3e-5
+                // above unless LD_ATTN_BF16 chose otherwise; fast within the bound of its rounding; each
+                // bit-identical on 1 and 3 threads
+                ThreadPool one(1);
+                for (AttnBf16 mode : {AttnBf16::split, AttnBf16::fast}) {
+                    const char * mn = mode == AttnBf16::split ? "split" : "fast";
+                    std::vector<float> g3(no), g1(no);
+                    a.out = g3.data();
+                    attention_amx_bf16(a, pool, mode);
+                    a.out = g1.data();
+                    attention_amx_bf16(a, one, mode);
+                    check(std::memcmp(g3.data(), g1.data(), no * sizeof(float)) == 0, what + " " + mn + ": 1 vs 3 threads");
+                    if (mode == AttnBf16::fast) {
+                        check_attention_bf16(a, g3, ref, what + " fast");
+                    } else {
+                        bool oks = true;
+                        for (size_t i = 0; i < no; ++i) oks = oks && close(g3[i], ref[i], 0.0, 3e-5);
+                        check(oks, what + " split");
+                    }
+                }
+            }
+#endif
         }
     }
 }

@@ -1,6 +1,8 @@
 // Private: the AMX-BF16 path of the tiled attention (attention-amx.cpp), taken by the amx ISA for K/V
-// stored as F16 or Q8_0: q, K, V and the softmax weights rounded to bf16, products and sums in f32 on
-// AMX tiles (relative error of a score about 2^-9 of |q| |k|; see the file for the numerics).
+// stored as F16 or Q8_0 with head dims % 32 == 0 on CPUs with AMX-BF16. Products exact, sums in f32; the
+// operands are either split into hi + lo bf16 parts (split: 16 significant bits, results within about 1e-6
+// relative of the f32 path) or rounded to bf16 once (fast: 8 bits, about 2^-9 relative error per score
+// product and per softmax weight; about 2.5x faster).
 #pragma once
 
 #include "ld-ggml/cpu-nn.h"
@@ -8,12 +10,15 @@
 
 namespace ld::ggml {
 
-// True when the path applies: kv_type F16 or Q8_0, head_dim a multiple of 32, and the CPU has AMX-BF16
-// and AVX512-BF16 (the caller has chosen the amx ISA, so tile permission is granted), unless the
-// environment variable LD_ATTN_BF16 is 0 (read once): then the f32 path of the avx512 table runs.
-bool attention_amx_bf16_runs(const AttnArgs & a);
+enum class AttnBf16 { off, split, fast };
 
-// The attention of cpu-nn.h on this path (a validated, n_q > 0, n_kv > 0).
-void attention_amx_bf16(const AttnArgs & a, ThreadPool & tp);
+// The mode for a on this CPU: off unless kv_type is F16 or Q8_0, head_dim a multiple of 32 and the CPU
+// has AMX-BF16 and AVX512-BF16 (the caller has chosen the amx ISA, so tile permission is granted); else
+// from the environment variable LD_ATTN_BF16 (read once): 0 = off (the f32 path of the avx512 table),
+// fast = fast, anything else or unset = split.
+AttnBf16 attention_amx_bf16_mode(const AttnArgs & a);
+
+// The attention of cpu-nn.h on this path (a validated, n_q > 0, n_kv > 0; mode split or fast).
+void attention_amx_bf16(const AttnArgs & a, ThreadPool & tp, AttnBf16 mode);
 
 }  // namespace ld::ggml

@@ -96,7 +96,10 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
     ThreadPool & tp = pool ? *pool : ThreadPool::global();
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
     // F16 / Q8_0 K/V on the amx ISA: bf16 operands on AMX tiles (attention-amx.h)
-    if (isa == CpuIsa::amx && attention_amx_bf16_runs(a)) return attention_amx_bf16(a, tp);
+    if (isa == CpuIsa::amx) {
+        const AttnBf16 mode = attention_amx_bf16_mode(a);
+        if (mode != AttnBf16::off) return attention_amx_bf16(a, tp, mode);
+    }
 #endif
     // the vectorised packers (attention-pack.h) for the x86 tables; the scalar pack_tile elsewhere
     void (*pack_simd)(const AttnArgs &, int64_t, int64_t, float *, float *) = nullptr;
