@@ -10,7 +10,8 @@ For each ISA, K/V type and thread count it prints the median wall time of --repe
 GFLOP/s by wall time and GFLOP/s per CPU-second (process CPU time of the op: meaningful also on a loaded
 machine), and the fractions of this core's peaks measured at the start of the run (register-only loops,
 ld._core.cpu_peak_gops): the 512-bit f32 FMA peak (--peak overrides it) and, where the CPU has AMX-BF16,
-the tdpbf16ps peak (the amx ISA runs F16 / Q8_0 K/V on AMX-BF16 tiles, ggml/src/cpu/attention-amx.cpp).
+the tdpbf16ps peak (with LD_ATTN_BF16=split or fast the amx ISA runs F16 / Q8_0 K/V on AMX-BF16 tiles,
+ggml/src/cpu/attention-amx.cpp).
 
     PYTHONPATH=build/<dir>/pkg python bench/bench_attention.py [--prefix 1000,8000] [--threads 1,2]
         [--isa avx512,amx] [--kv F32,F16,Q8_0] [--repeats 5] [--markdown out.md]

@@ -3,10 +3,10 @@
 canvas masks from absolute positions), the C++ reference against the tiled kernels on every ISA this
 machine runs, F16 / Q8_0 K/V storage, odd sizes, and thread-count independence.
 
-The amx ISA runs F16 / Q8_0 K/V (head dims % 32 == 0) on AMX-BF16 tiles with every operand split into hi +
-lo bf16 parts (16 significant bits): within the same 3e-5 as every other path. Its faster mode with
-operands rounded to bf16 once (LD_ATTN_BF16=fast, read once per process) is checked in a subprocess against
-the float64 attention of the bf16-rounded inputs within the bound of its weight rounding (check_bf16)."""
+With LD_ATTN_BF16=split or fast (read once per process: checked in subprocesses) the amx ISA runs F16 / Q8_0
+K/V (head dims % 32 == 0) on AMX-BF16 tiles: split (every operand as hi + lo bf16 parts) within the same
+3e-5 on these shapes; fast (operands rounded to bf16 once) against the float64 attention of the
+bf16-rounded inputs within the bound of its weight rounding (check_bf16)."""
 import os
 import subprocess
 import sys
@@ -275,10 +275,12 @@ def test_long_prefix_canvas(kv_type, d, n_kv_head, window):
         np.testing.assert_array_equal(nn.attention(q, k, v, qp, kp, isa=isa, n_threads=1, **kw), got)
 
 
-def test_amx_bf16_fast_mode():
-    """LD_ATTN_BF16=fast (read once per process, so in a subprocess): the long-prefix and quantized-KV tests
-    with the single-rounding bound of check_bf16 (on CPUs without AMX-BF16 the usual 3e-5)."""
-    env = dict(os.environ, LD_ATTN_BF16="fast")
+@pytest.mark.parametrize("mode", ["split", "fast"])
+def test_amx_bf16_modes(mode):
+    """LD_ATTN_BF16=split / fast (read once per process, so in a subprocess): the long-prefix and
+    quantized-KV tests, split within 3e-5, fast with the single-rounding bound of check_bf16 (on CPUs
+    without AMX-BF16 both run the f32 path: 3e-5)."""
+    env = dict(os.environ, LD_ATTN_BF16=mode)
     r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", __file__,
                         "-k", "long_prefix or quantized_kv"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

@@ -1,5 +1,8 @@
-// AMX-BF16 tiled attention for K/V stored as F16 or Q8_0 (attention-amx.h): the path of the amx ISA
-// for those storage types, made for long cached prompts (the canvas attends to thousands of keys).
+// AMX-BF16 tiled attention for K/V stored as F16 or Q8_0 (attention-amx.h): taken by the amx ISA when
+// LD_ATTN_BF16 is split or fast, made for long cached prompts (the canvas attends to thousands of keys).
+// Not the default: in split mode a score is off by ~2^-17 of sum |q_i k_i|, which at realistic score
+// magnitudes (unit-variance q and k, head dim 256: scores ~ +-16) gives ~1.6e-4 relative output errors,
+// above the 1e-4 of the backend tests (bench/results/attention-long-prompt.md).
 //
 // Tasks as in attention.cpp: (KV head, query tile) holding every query head of the group, about 512
 // rows (queries x heads, padded to a multiple of 32), walked in sub-blocks of 128 rows per key tile
@@ -8,15 +11,18 @@
 //     16 x 64-byte tile whose row i holds dims (2i, 2i+1) of each key (a 16x16 dword transpose);
 //   * V is converted to bf16 as the B operand of P.V: per 16 columns and 32 keys one tile whose row i
 //     holds keys (2i, 2i+1) of each column (pairs interleaved with one vpermw);
-//   * scores s [R][BK] (f32) = q_bf16 . K_bf16 with AMX (2x2 tiles of 16 x 16), masked like attention.cpp;
-//   * online softmax in f32 (e^x to 2^-14, below the bf16 rounding); p = e^{s - m} is rounded to bf16 and the row sum
-//     l adds the rounded values (so o / l is a weighted mean of V with exactly the weights used); o rows
-//     are scaled by alpha = e^{m_old - m_new} when the maximum moves;
-//   * o += p_bf16 . V_bf16 with AMX (the 16 x 16 f32 o tiles loaded, accumulated over BK keys, stored).
-// Numerics: q * scale, K, V and p are rounded to bf16 (8 significant bits, relative error <= 2^-9); every
-// product is exact in f32 and the sums are f32. F16 K/V lose 3 bits, Q8_0 K/V (int8 x f16 scale) about as
-// much as their own quantization. The result of a row depends only on its own data and the key order,
-// never on the task's other rows or the thread count (deterministic).
+//   * scores s [R][BK] (f32) = q . K with AMX, masked like attention.cpp;
+//   * online softmax in f32 (e^x to 2^-14); o rows are scaled by alpha = e^{m_old - m_new} when the
+//     maximum moves;
+//   * o += p . V with AMX (the 16 x 16 f32 o tiles loaded, accumulated over the tile's keys, stored).
+// Two modes (template X3):
+//   * fast: q * scale, K, V and p rounded to bf16 once (8 significant bits, relative error <= 2^-9); the
+//     row sum l adds the rounded p (so o / l is a weighted mean of V with exactly the weights used);
+//     2x2 blocks of 16 x 16 tiles;
+//   * split (X3): every operand as hi + lo bf16 parts (split_bf16: 16 bits; F16 K/V exactly), scores with
+//     all four products, P.V with three; 1x2 blocks.
+// Every product is exact in f32 and the sums are f32. The result of a row depends only on its own data
+// and the key order, never on the task's other rows or the thread count (deterministic).
 //
 // GCC 12's AMX intrinsics have no memory operands: every tile load follows a compiler memory barrier
 // and every tile store is followed by one, so the compiler cannot move plain loads / stores across them.
@@ -498,9 +504,9 @@ AttnBf16 attention_amx_bf16_mode(const AttnArgs & a) {
     if (a.head_dim % 32 != 0 || !cpu_features().amx_bf16 || !cpu_features().avx512bf16) return AttnBf16::off;
     static const AttnBf16 mode = [] {
         const char * e = std::getenv("LD_ATTN_BF16");
-        if (e && std::strcmp(e, "0") == 0) return AttnBf16::off;
+        if (e && std::strcmp(e, "split") == 0) return AttnBf16::split;
         if (e && std::strcmp(e, "fast") == 0) return AttnBf16::fast;
-        return AttnBf16::split;
+        return AttnBf16::off;
     }();
     return mode;
 }

@@ -95,7 +95,7 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
     const NnKernels & K = nn_kernels(isa);
     ThreadPool & tp = pool ? *pool : ThreadPool::global();
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
-    // F16 / Q8_0 K/V on the amx ISA: bf16 operands on AMX tiles (attention-amx.h)
+    // F16 / Q8_0 K/V on the amx ISA with LD_ATTN_BF16=split|fast: bf16 operands on AMX tiles (attention-amx.h)
     if (isa == CpuIsa::amx) {
         const AttnBf16 mode = attention_amx_bf16_mode(a);
         if (mode != AttnBf16::off) return attention_amx_bf16(a, tp, mode);
