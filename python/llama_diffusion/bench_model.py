@@ -5,6 +5,7 @@ work, and extrapolated to the real model's 30 layers (25 sliding + 5 full).
 
     llama-diffusion-bench model -m FILE [--json] [--repeats 3] [--threads 2] [--prefix 64]
                                         [--prompt-tokens 1000] [--canvas 256] [--real-layers 30]
+                                        [--kv-type f32|f16|q8_0]
 
 Measured (median of --repeats runs after one warm-up run, this process's pool), each as wall time
 and as process CPU time / threads (what the same threads take on uncontended cores; the two agree
@@ -89,11 +90,13 @@ def run(argv=None) -> dict:
     p.add_argument("--device", default="cpu", help="cpu, cuda[:N], sim, auto (Model(device=...))")
     p.add_argument("-ngl", "--n-gpu-layers", type=int, default=None, help="layers on the GPU (default: all)")
     p.add_argument("--cpu-moe", action="store_true", help="routed experts on the CPU")
+    p.add_argument("--kv-type", default="f32", help="KV cache storage: f32, f16 or q8_0 (Model(kv_type=...))")
     a = p.parse_args(argv)
     if a.repeats < 1 or a.threads < 1 or a.prefix < 1 or a.prompt_tokens < 1 or a.real_layers < 1:
         p.error("--repeats, --threads, --prefix, --prompt-tokens and --real-layers must be >= 1")
 
-    m = Model(a.model, n_threads=a.threads, device=a.device, n_gpu_layers=a.n_gpu_layers, cpu_moe=a.cpu_moe)
+    m = Model(a.model, n_threads=a.threads, device=a.device, n_gpu_layers=a.n_gpu_layers, cpu_moe=a.cpu_moe,
+              kv_type=a.kv_type)
     hp = m.hparams
     if hp["architecture"] != "diffusion-gemma":
         p.error(f"{a.model}: architecture {hp['architecture']}; the model benchmark needs diffusion-gemma")
@@ -116,7 +119,7 @@ def run(argv=None) -> dict:
         w_head = np.array(f.raw(head))  # a private copy: the model maps the file separately
     say(f"{a.model}: {L} layers ({''.join('s' if s else 'f' for s in hp['is_swa'])}), H {H}, V {V}, "
         f"C {C}, experts {hp['n_expert']} top-{hp['n_expert_used']}, LM head {head_type}, "
-        f"matrix types {types}, {a.threads} threads, device {m.placement}")
+        f"matrix types {types}, {a.threads} threads, device {m.placement}, KV {m.kv_type}")
 
     # ---- decoder -------------------------------------------------------------------------
     m.reset()
@@ -192,6 +195,7 @@ def run(argv=None) -> dict:
     res = {
         "model": a.model, "threads": a.threads, "n_layer": L, "layer_types": ["s" if s else "f" for s in hp["is_swa"]],
         "canvas": C, "prefix": a.prefix, "prompt_tokens": a.prompt_tokens, "lm_head_type": head_type,
+        "kv_type": m.kv_type,
         "matrix_types": types, "repeats": a.repeats, "device": m.device, "placement": m.placement,
         "flop_ratio_real_to_file": {"decoder": round(dec_ratio, 3), "encoder": round(enc_ratio, 3)},
         "first_sc_pass_ms": round(t_first_sc, 1), "wall": derived(0), "cpu_time": derived(1),

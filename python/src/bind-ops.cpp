@@ -191,8 +191,9 @@ void register_ops(pyb::module_ & m) {
     m.def("num_threads", []() { return ThreadPool::global().n_threads(); });
     m.def("cpu_peak_gops",
           [](const std::string & what, double seconds) {
-              if (what != "vnni" && what != "fma" && what != "bf16" && what != "amx_int8")
-                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16' or 'amx_int8', got '" + what + "'");
+              if (what != "vnni" && what != "fma" && what != "bf16" && what != "amx_int8" && what != "amx_bf16")
+                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16', 'amx_int8' or 'amx_bf16', got '" +
+                                  what + "'");
 #if defined(LD_HAVE_AVX512)
               const CpuFeatures & f = cpu_features();
               if (!(f.avx512f && f.avx512vnni && f.avx512bf16)) return 0.0;

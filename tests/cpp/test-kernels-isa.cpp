@@ -11,12 +11,15 @@
 //     activation quantizer against the reference bytes. The neon_i8mm table (SMMLA) must equal the
 //     neon table (SDOT) bit for bit: the same int32 block sums folded with the same f32 operations.
 //  3. attention / rms_norm / gelu / geglu / softmax (cpu-nn.h) vs their *_ref, with the tolerances of
-//     tests/python/test_attention.py and test_nn_ops.py, and each NnKernels table entry against the
-//     generic table.
+//     tests/python/test_attention.py and test_nn_ops.py (the amx ISA's AMX-BF16 attention for F16 / Q8_0
+//     K/V: split mode within the same 3e-5, fast mode against the reference on bf16-rounded inputs with
+//     the bound of its weight rounding, both bit for bit across thread counts), and each NnKernels table
+//     entry against the generic table.
 // Prints the ISAs covered; exit status 0 when every check passes. With --list-isas it only prints them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -32,6 +35,7 @@
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
 #include "ld-ggml/vec-dot.h"
+#include "../../ggml/src/cpu/attention-amx.h"
 #include "../../ggml/src/cpu/matmul-impl.h"
 #include "../../ggml/src/cpu/nn-kernels.h"
 
@@ -571,6 +575,56 @@ void test_nn_ops(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
     }
 }
 
+// x rounded to bf16 (nearest even; the values here are finite).
+float bf16_round(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float y;
+    std::memcpy(&y, &u, 4);
+    return y;
+}
+
+// The amx ISA runs F16 / Q8_0 K/V with head dims % 32 == 0 on AMX-BF16 tiles (attention-amx.cpp).
+bool attn_bf16_path(CpuIsa isa, Type kv, int64_t d) {
+    return isa == CpuIsa::amx && kv != Type::F32 && d % 32 == 0 && cpu_features().amx_bf16 && cpu_features().avx512bf16;
+}
+
+// The fast mode of the AMX-BF16 path against attention_ref on the same inputs rounded to bf16 (q * scale, the stored K/V
+// after dequantization): what remains is the rounding of the softmax weights p to bf16 (relative 2^-9
+// each, the row sum adds the rounded values, so the output is a weighted mean of V with weights off by at
+// most 2 * 2^-9 relatively: |error| <= 2^-8 max|v|) plus f32 summation (1e-5). Against the exact
+// reference (scores off by q/K rounding, 2^-9 relative per product) only a sanity bound: 0.05 max|v|.
+void check_attention_bf16(const AttnArgs & a, const std::vector<float> & got, const std::vector<float> & ref_exact,
+                          const std::string & what) {
+    const int64_t d = a.head_dim;
+    const TypeTraits * tt = type_traits(a.kv_type);
+    const size_t row = row_size(a.kv_type, d), nrow = (size_t)(a.n_kv * a.n_kv_head);
+    std::vector<float> kb(nrow * (size_t)d), vb(nrow * (size_t)d), qb((size_t)(a.n_q * a.n_head * d));
+    for (size_t r = 0; r < nrow; ++r) {
+        tt->to_float((const uint8_t *)a.k + r * row, kb.data() + r * (size_t)d, d);
+        tt->to_float((const uint8_t *)a.v + r * row, vb.data() + r * (size_t)d, d);
+    }
+    float vmax = 0.0f;
+    for (float & x : kb) x = bf16_round(x);
+    for (float & x : vb) { x = bf16_round(x); vmax = std::max(vmax, std::fabs(x)); }
+    for (size_t i = 0; i < qb.size(); ++i) qb[i] = bf16_round(a.q[i] * a.scale);
+    AttnArgs b = a;
+    b.q = qb.data(); b.k = kb.data(); b.v = vb.data(); b.kv_type = Type::F32; b.scale = 1.0f; b.kv_stride = 0;
+    std::vector<float> ref_b(got.size());
+    b.out = ref_b.data();
+    attention_ref(b);
+    double e_b = 0.0, e_x = 0.0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        e_b = std::max(e_b, std::fabs((double)got[i] - ref_b[i]));
+        e_x = std::max(e_x, std::fabs((double)got[i] - ref_exact[i]));
+        if (std::isnan(got[i])) e_b = e_x = INFINITY;
+    }
+    const double tol_b = std::ldexp((double)vmax, -8) + 1e-5, tol_x = 0.05 * vmax;
+    check(e_b <= tol_b && e_x <= tol_x, ld::strfmt("%s: bf16 path max error %.3g vs bf16-rounded inputs (bound %.3g), "
+                                                   "%.3g vs exact (bound %.3g)", what.c_str(), e_b, tol_b, e_x, tol_x));
+}
+
 // KV storage: [n_kv, n_kv_head, d] f32 values converted to kv_type rows of d values.
 std::vector<uint8_t> store_kv(Type t, const std::vector<float> & x, int64_t d) {
     const TypeTraits * tt = type_traits(t);
@@ -588,6 +642,11 @@ void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
         {AttnMask::canvas, 0, 100, 16, 116, 2, 1, 256, Type::Q8_0},      // full layer: whole prefix
         {AttnMask::canvas, 30, 100, 16, 116, 4, 2, 64, Type::F32},       // sliding layer: prefix longer than W
         {AttnMask::causal, 0, 0, 5, 70, 2, 2, 512, Type::F16},           // head dim 512
+        // long prefix (the AMX-BF16 path's 256-key tiles: 3, the first partly outside the window, the last
+        // partial; 640 rows per KV head: two query tiles of 512 and 128 rows, sub-blocks of 128)
+        {AttnMask::canvas, 300, 620, 80, 700, 16, 2, 64, Type::F16},
+        {AttnMask::canvas, 0, 620, 80, 700, 16, 2, 96, Type::Q8_0},
+        {AttnMask::causal, 0, 0, 40, 600, 8, 4, 32, Type::Q8_0},
     };
     for (const Case & c : cases) {
         const std::vector<float> q = randn((size_t)(c.n_q * c.n_head * c.d), rng, 0.15f);
@@ -611,10 +670,38 @@ void test_attention(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
             std::fill(got.begin(), got.end(), NAN);
             a.out = got.data();
             attention(a, &pool, isa);
+            const std::string what = ld::strfmt("attention mask=%d window=%d n_kv=%lld d=%lld kv=%s isa=%s", (int)c.mask,
+                                                c.window, (long long)c.n_kv, (long long)c.d, type_traits(c.kv)->name,
+                                                cpu_isa_name(isa));
             bool ok = true;
-            for (size_t i = 0; i < no; ++i) ok = ok && close(got[i], ref[i], 0.0, 3e-5);
-            check(ok, ld::strfmt("attention mask=%d window=%d d=%lld kv=%s isa=%s", (int)c.mask, c.window, (long long)c.d,
-                             type_traits(c.kv)->name, cpu_isa_name(isa)));
+            const char * env = std::getenv("LD_ATTN_BF16");
+            const bool fast = env && std::strcmp(env, "fast") == 0 && attn_bf16_path(isa, c.kv, c.d);
+            for (size_t i = 0; i < no; ++i) ok = ok && (fast || close(got[i], ref[i], 0.0, 3e-5));
+            check(ok, what);
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+            if (attn_bf16_path(isa, c.kv, c.d)) {
+                // both modes called directly (attention() runs one only when LD_ATTN_BF16 asks): split
+                // within 3e-5 on these shapes, fast within the bound of its rounding; each bit-identical
+                // on 1 and 3 threads
+                ThreadPool one(1);
+                for (AttnBf16 mode : {AttnBf16::split, AttnBf16::fast}) {
+                    const char * mn = mode == AttnBf16::split ? "split" : "fast";
+                    std::vector<float> g3(no), g1(no);
+                    a.out = g3.data();
+                    attention_amx_bf16(a, pool, mode);
+                    a.out = g1.data();
+                    attention_amx_bf16(a, one, mode);
+                    check(std::memcmp(g3.data(), g1.data(), no * sizeof(float)) == 0, what + " " + mn + ": 1 vs 3 threads");
+                    if (mode == AttnBf16::fast) {
+                        check_attention_bf16(a, g3, ref, what + " fast");
+                    } else {
+                        bool oks = true;
+                        for (size_t i = 0; i < no; ++i) oks = oks && close(g3[i], ref[i], 0.0, 3e-5);
+                        check(oks, what + " split");
+                    }
+                }
+            }
+#endif
         }
     }
 }

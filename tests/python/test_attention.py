@@ -1,7 +1,16 @@
 """Attention (llama_diffusion.nn.attention) against a float64 numpy implementation written from the spec
 (diffusiongemma.md sections 4.3, 5, 6: GQA groups of consecutive heads, scale 1.0, causal / sliding /
 canvas masks from absolute positions), the C++ reference against the tiled kernels on every ISA this
-machine runs, F16 / Q8_0 K/V storage, odd sizes, and thread-count independence."""
+machine runs, F16 / Q8_0 K/V storage, odd sizes, and thread-count independence.
+
+With LD_ATTN_BF16=split or fast (read once per process: checked in subprocesses) the amx ISA runs F16 / Q8_0
+K/V (head dims % 32 == 0) on AMX-BF16 tiles: split (every operand as hi + lo bf16 parts) within the same
+3e-5 on these shapes; fast (operands rounded to bf16 once) against the float64 attention of the
+bf16-rounded inputs within the bound of its weight rounding (check_bf16)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -46,6 +55,34 @@ def attention_np(q, k, v, qp, kp, mask, window=0, canvas_begin=0, scale=1.0):
         o = (p @ v[:, h // group, :]) / np.where(l > 0, l, 1.0)
         out[:, h, :] = np.where(has[:, None], o, 0.0)
     return out
+
+
+def bf16(x):
+    """x (float32 values) rounded to the nearest bf16, ties to even, as float32."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return u.astype(np.uint32).view(np.float32)
+
+
+def bf16_path(isa, kv_type, d):
+    """Whether nn.attention(isa=isa, kv_type=kv_type) runs the AMX-BF16 kernel (attention-amx.cpp) in its
+    fast mode (operands rounded to bf16 once): only under LD_ATTN_BF16=fast."""
+    return (os.environ.get("LD_ATTN_BF16") == "fast" and isa == "amx" and kv_type != "F32" and d % 32 == 0
+            and ld.cpu_features()["amx_bf16"])
+
+
+def check_bf16(got, q, kd, vd, qp, kp, mask, window=0, canvas_begin=0, scale=1.0, exact=None):
+    """The AMX-BF16 result against float64 attention of bf16(q * scale), bf16(K), bf16(V) (kd, vd: the stored
+    K/V as float32): the weights p are rounded to bf16 (relative 2^-9) and the row sum adds the rounded
+    values, so the output is a weighted mean of V with weights off by at most 2 * 2^-9 relatively:
+    |error| <= 2^-8 max|v| (+1e-5 for the f32 sums). Against the exact result (exact) a sanity bound of
+    0.05 max|v| (the scores carry the q and K rounding, 2^-9 per product)."""
+    vb = bf16(vd)
+    want = attention_np(bf16(np.float32(scale) * q), bf16(kd), vb, qp, kp, mask, window, canvas_begin)
+    bound = 2.0 ** -8 * np.abs(vb).max() + 1e-5
+    np.testing.assert_allclose(got, want, atol=bound, rtol=0, err_msg="bf16 path vs bf16-rounded inputs")
+    if exact is not None:
+        np.testing.assert_allclose(got, exact, atol=0.05 * np.abs(vb).max(), rtol=0, err_msg="bf16 path vs exact")
 
 
 def make(n_q, n_head, n_kv, n_kv_head, d, q_scale=0.15):
@@ -134,6 +171,9 @@ def test_quantized_kv(kv_type, mask, window):
     np.testing.assert_allclose(ref, want, atol=3e-5, rtol=0)
     for isa in ISAS:
         got = nn.attention(q, k, v, qp, kp, mask=mask, window=window, canvas_begin=P, kv_type=kv_type, isa=isa)
+        if bf16_path(isa, kv_type, d):
+            check_bf16(got, q, kd, vd, qp, kp, mask, window, P, exact=want)
+            continue
         np.testing.assert_allclose(got, want, atol=3e-5, rtol=0, err_msg=f"isa={isa}")
 
 
@@ -153,6 +193,9 @@ def test_quantized_kv_head_dim_not_a_multiple_of_64(kv_type, n_kv, d):
     want = attention_np(q, kd, vd, qp, kp, "causal", 0, 0)
     for isa in ISAS:
         got = nn.attention(q, k, v, qp, kp, mask="causal", kv_type=kv_type, isa=isa)
+        if bf16_path(isa, kv_type, d):
+            check_bf16(got, q, kd, vd, qp, kp, "causal", exact=want)
+            continue
         np.testing.assert_allclose(got, want, atol=3e-5, rtol=0, err_msg=f"isa={isa}")
 
 
@@ -201,6 +244,46 @@ def test_thread_count_independence():
             got = nn.attention(*args, mask="canvas", window=100, canvas_begin=P, isa=isa, n_threads=nt,
                                kv_type="Q8_0")
             np.testing.assert_array_equal(got, base)
+
+
+@pytest.mark.parametrize("kv_type", ["F16", "Q8_0"])
+@pytest.mark.parametrize("d,n_kv_head,window", [(256, 8, 1024), (512, 2, 0)])
+def test_long_prefix_canvas(kv_type, d, n_kv_head, window):
+    """The decoder's shapes over a long cached prompt (16 heads; sliding layers: the last W-1 prefix keys,
+    full layers: all of them), scale != 1, an empty slot: every ISA, the AMX-BF16 one within its bound,
+    and bit-identical results for 1 and 3 threads."""
+    P, C = 1500, 40
+    n_pre = min(P, window - 1) if window else P
+    kp = np.concatenate([np.arange(P - n_pre, P), np.arange(P, P + C)])
+    kp[5] = -1
+    qp = np.arange(P, P + C)
+    q, k, v = make(C, 16, len(kp), n_kv_head, d, q_scale=0.1)
+    q *= 2.0  # with scale 0.5 below
+    if kv_type == "F16":
+        kd, vd = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
+    else:
+        kd = quants.dequantize(quants.quantize(k, "Q8_0"), "Q8_0", k.size).reshape(k.shape)
+        vd = quants.dequantize(quants.quantize(v, "Q8_0"), "Q8_0", v.size).reshape(v.shape)
+    kw = dict(mask="canvas", window=window, canvas_begin=P, kv_type=kv_type, scale=0.5)
+    want = attention_np(q, kd, vd, qp, kp, "canvas", window, P, scale=0.5)
+    for isa in ISAS:
+        got = nn.attention(q, k, v, qp, kp, isa=isa, n_threads=3, **kw)
+        if bf16_path(isa, kv_type, d):
+            check_bf16(got, q, kd, vd, qp, kp, "canvas", window, P, scale=0.5, exact=want)
+        else:
+            np.testing.assert_allclose(got, want, atol=3e-5, rtol=0, err_msg=f"isa={isa}")
+        np.testing.assert_array_equal(nn.attention(q, k, v, qp, kp, isa=isa, n_threads=1, **kw), got)
+
+
+@pytest.mark.parametrize("mode", ["split", "fast"])
+def test_amx_bf16_modes(mode):
+    """LD_ATTN_BF16=split / fast (read once per process, so in a subprocess): the long-prefix and
+    quantized-KV tests, split within 3e-5, fast with the single-rounding bound of check_bf16 (on CPUs
+    without AMX-BF16 both run the f32 path: 3e-5)."""
+    env = dict(os.environ, LD_ATTN_BF16=mode)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", __file__,
+                        "-k", "long_prefix or quantized_kv"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
 
 
 def test_bad_arguments():

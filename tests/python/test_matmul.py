@@ -283,9 +283,27 @@ def test_cpu_peak_gops_amx_int8():
         assert ops.cpu_peak_gops("amx_int8", 0.02) > 0
 
 
+def test_cpu_peak_gops_amx_bf16():
+    """'amx_bf16' (tdpbf16ps on tiles, the attention's AMX-BF16 path): above the 512-bit vdpbf16ps peak
+    where the amx ISA runs on a CPU with AMX-BF16 (16 x 16 x 32 multiply-adds per instruction against
+    16 x 2), exactly 0 elsewhere; an amx matmul afterwards still matches the reference (tiles
+    reconfigured). Sanity relations only, no timings."""
+    amx = ops.cpu_peak_gops("amx_bf16", 0.1)
+    if "amx" not in ISAS or not ld.cpu_features()["amx_bf16"]:
+        assert amx == 0.0
+        return
+    bf16 = ops.cpu_peak_gops("bf16", 0.1)
+    assert amx > 0 and bf16 > 0 and amx > bf16, (amx, bf16)
+    raw, Wd = make_weights("Q8_0", 40, 128, seed=33)
+    x = np.random.default_rng(34).standard_normal((5, 128)).astype(np.float32)
+    ref = ops.matmul_ref(x, raw, "Q8_0", 40).astype(np.float64)
+    scale = np.abs(x).astype(np.float64) @ np.abs(Wd).T.astype(np.float64)
+    assert rel_err(ops.matmul(x, raw, "Q8_0", 40, isa="amx", n_threads=1), ref, scale) <= SIMD_TOL
+
+
 def test_cpu_peak_gops_bad_name():
-    with pytest.raises(ValueError, match="amx_int8"):
-        ops.cpu_peak_gops("amx_bf16", 0.01)
+    with pytest.raises(ValueError, match="amx_bf16"):
+        ops.cpu_peak_gops("amx_fp16", 0.01)
 
 
 def test_bench_ops_peak_per_path():

@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention-amx.h"
 #include "attention-mask.h"
 #include "attention-pack.h"
 #include "ld-ggml/error.h"
@@ -28,33 +29,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // (measured faster); the narrower tables keep 128 (256 was measured slower on AVX2, the bigger q / o
 // blocks are streamed through L2 once per 16-key column pass). bench/results/ops-attention.md.
 int rows_target(CpuIsa isa) { return cpu_isa_base(isa) == CpuIsa::avx512 ? 256 : 128; }
-
-// Position summary of one key tile.
-struct KeyTile {
-    int32_t kmin, kmax;  // over non-empty keys
-    int n_valid;         // non-empty keys
-    int n_canvas_vis;    // canvas mask: keys visible to every query
-};
-
-enum class TileVis { hidden, full, partial };
-
-TileVis classify(const AttnArgs & a, const KeyTile & t, int nk, int32_t qmin, int32_t qmax) {
-    if (t.n_valid == 0) return TileVis::hidden;
-    const bool dense = t.n_valid == nk;
-    switch (a.mask) {
-        case AttnMask::causal:
-            if (t.kmin > qmax) return TileVis::hidden;
-            return dense && t.kmax <= qmin ? TileVis::full : TileVis::partial;
-        case AttnMask::sliding:
-            if (t.kmin > qmax || (int64_t)t.kmax <= (int64_t)qmin - a.window) return TileVis::hidden;
-            return dense && t.kmax <= qmin && (int64_t)t.kmin > (int64_t)qmax - a.window ? TileVis::full
-                                                                                         : TileVis::partial;
-        case AttnMask::canvas:
-            if (t.n_canvas_vis == 0) return TileVis::hidden;
-            return t.n_canvas_vis == nk ? TileVis::full : TileVis::partial;
-    }
-    return TileVis::partial;
-}
 
 // Packs key tile t of KV head g: K -> kt [d][ATTN_BK] (transposed, zero columns past nk, in blocks of 32
 // dims so the written lines stay in L1); V -> vt in column chunks (nn-kernels.h). kconv / vconv: scratch
@@ -120,6 +94,13 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
     }
     const NnKernels & K = nn_kernels(isa);
     ThreadPool & tp = pool ? *pool : ThreadPool::global();
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+    // F16 / Q8_0 K/V on the amx ISA with LD_ATTN_BF16=split|fast: bf16 operands on AMX tiles (attention-amx.h)
+    if (isa == CpuIsa::amx) {
+        const AttnBf16 mode = attention_amx_bf16_mode(a);
+        if (mode != AttnBf16::off) return attention_amx_bf16(a, tp, mode);
+    }
+#endif
     // the vectorised packers (attention-pack.h) for the x86 tables; the scalar pack_tile elsewhere
     void (*pack_simd)(const AttnArgs &, int64_t, int64_t, float *, float *) = nullptr;
 #if defined(LD_HAVE_AVX2)
@@ -134,19 +115,7 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
     const int64_t n_qt = (a.n_q + bq - 1) / bq;
     const int64_t n_kt = (a.n_kv + ATTN_BK - 1) / ATTN_BK;
 
-    std::vector<KeyTile> tiles((size_t)n_kt);
-    for (int64_t t = 0; t < n_kt; ++t) {
-        KeyTile kt{std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::min(), 0, 0};
-        for (int64_t j = t * ATTN_BK; j < std::min<int64_t>(a.n_kv, (t + 1) * ATTN_BK); ++j) {
-            const int32_t kp = a.k_pos[j];
-            if (kp < 0) continue;
-            kt.kmin = std::min(kt.kmin, kp);
-            kt.kmax = std::max(kt.kmax, kp);
-            kt.n_valid++;
-            if (a.mask == AttnMask::canvas && attn_visible(a, 0, kp)) kt.n_canvas_vis++;
-        }
-        tiles[(size_t)t] = kt;
-    }
+    const std::vector<AttnKeyTile> tiles = attn_key_tiles(a, ATTN_BK);
 
     std::vector<Scratch> scratch((size_t)tp.n_threads());
     for (Scratch & sc : scratch) {
@@ -187,8 +156,8 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
         for (int64_t t = 0; t < n_kt; ++t) {
             const int64_t j0 = t * ATTN_BK;
             const int nk = (int)std::min<int64_t>(ATTN_BK, a.n_kv - j0);
-            const TileVis vis = classify(a, tiles[(size_t)t], nk, qmin, qmax);
-            if (vis == TileVis::hidden) continue;
+            const AttnTileVis vis = attn_classify(a, tiles[(size_t)t], nk, qmin, qmax);
+            if (vis == AttnTileVis::hidden) continue;
 
             float * kt = sc.kt.data();
             float * vt = sc.vt.data();
@@ -199,7 +168,7 @@ void attention(const AttnArgs & a, ThreadPool * pool, CpuIsa isa) {
 
             float * s = sc.s.data();
             K.attn_scores(sc.q.data(), d, rows, kt, d, s);
-            if (vis == TileVis::partial || nk < ATTN_BK) {
+            if (vis == AttnTileVis::partial || nk < ATTN_BK) {
                 for (int r = 0; r < rows; ++r) {
                     const int32_t qp = a.q_pos[i0 + r / group];
                     float * sr = s + r * ATTN_BK;

@@ -2,7 +2,7 @@
 // on tiles, with the tile configuration of the matmul's 64-byte blocks (matmul-amx.h: tmm0/1 A 16 x 64
 // int8, tmm2/3 B 16 rows x 64 bytes, tmm4-7 int32 16 x 16). A and B are loaded once per timed call;
 // each iteration is 4 independent tdpbssd (tmm4-7 += tmm0/1 x tmm2/3), each 16 x 16 x 64
-// multiply-adds = 2 * 16 * 16 * 64 ops.
+// multiply-adds = 2 * 16 * 16 * 64 ops. Also the AMX-BF16 tdpbf16ps loop (on CPUs with amx_bf16).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -39,8 +39,35 @@ void amx_int8_loop(int64_t n) {
     }
 }
 
+// The same with tdpbf16ps (16 x 16 x 32 bf16 multiply-adds into f32 per instruction, the attention's
+// AMX-BF16 path; same 16 x 64-byte tiles).
+constexpr int64_t kFlopsPerDpbf16 = 2 * 16 * 16 * 32;
+
+void amx_bf16_loop(int64_t n) {
+    mm::amx::configure_tiles(64);
+    alignas(64) uint16_t ab[4][16 * 32];
+    for (int t = 0; t < 4; ++t)
+        for (int i = 0; i < 16 * 32; ++i) ab[t][i] = (uint16_t)(0x3f80 + ((i * 7 + t * 13) % 64));  // 1.0 .. 1.5
+    __asm__ volatile("" ::"r"(ab) : "memory");
+    _tile_loadd(0, ab[0], 64);
+    _tile_loadd(1, ab[1], 64);
+    _tile_loadd(2, ab[2], 64);
+    _tile_loadd(3, ab[3], 64);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (int64_t it = 0; it < n; ++it) {
+        _tile_dpbf16ps(4, 0, 2);
+        _tile_dpbf16ps(5, 0, 3);
+        _tile_dpbf16ps(6, 1, 2);
+        _tile_dpbf16ps(7, 1, 3);
+    }
+}
+
 }  // namespace
 
 double amx_int8_gops(double seconds) { return time_loop(seconds, 4 * kOpsPerDpbssd, amx_int8_loop); }
+double amx_bf16_gops(double seconds) { return time_loop(seconds, 4 * kFlopsPerDpbf16, amx_bf16_loop); }
 
 }  // namespace ld::ggml::peak

@@ -37,6 +37,14 @@ double cpu_peak_gops(const char * what, double seconds) {
 #endif
         return 0.0;
     }
+    if (std::strcmp(what, "amx_bf16") == 0) {
+#if defined(LD_HAVE_AMX)
+        if (cpu_features().amx_bf16)
+            for (CpuIsa a : cpu_isas_available())
+                if (a == CpuIsa::amx) return peak::amx_bf16_gops(seconds);
+#endif
+        return 0.0;
+    }
     if (std::strcmp(what, "vnni") == 0) {
         return time_loop(seconds, 16 * 64 * 2, [](int64_t n) {
             __m512i a[16];

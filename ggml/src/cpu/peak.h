@@ -31,5 +31,7 @@ double time_loop(double seconds, int64_t ops_per_iter, F body) {
 // AMX-INT8 tdpbssd peak of the calling thread's core (peak-amx.cpp); the caller has checked that the
 // amx ISA is available (CPU, OS permission, build).
 double amx_int8_gops(double seconds);
+// AMX-BF16 tdpbf16ps peak (FLOPs) of the calling thread's core; the caller has also checked amx_bf16.
+double amx_bf16_gops(double seconds);
 
 }  // namespace ld::ggml::peak
