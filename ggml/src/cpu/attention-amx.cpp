@@ -170,6 +170,32 @@ void pack_tile(const AttnArgs & a, int64_t g, int64_t t, uint16_t * kb, uint16_t
 
 // ---- AMX products (tiles configured as in matmul-amx.h with 64-byte blocks: every tile 16 x 64 bytes) ----
 
+// The 2 x 2 block of the single-rounding products: tmm4-7 (f32 16 x 16 each, row-major at c with ld floats
+// per row: [0, 16) x [0, 16), [0, 16) x [16, 32), [16, 32) x [0, 16), [16, 32) x [16, 32)).
+inline void acc_2x2_load(const float * c, int64_t ld) {
+    _tile_loadd(4, c, ld * 4);
+    _tile_loadd(5, c + 16, ld * 4);
+    _tile_loadd(6, c + 16 * ld, ld * 4);
+    _tile_loadd(7, c + 16 * ld + 16, ld * 4);
+}
+inline void acc_2x2_store(float * c, int64_t ld) {
+    _tile_stored(4, c, ld * 4);
+    _tile_stored(5, c + 16, ld * 4);
+    _tile_stored(6, c + 16 * ld, ld * 4);
+    _tile_stored(7, c + 16 * ld + 16, ld * 4);
+}
+// tmm4-7 += (a0 rows; a1 rows: 16 x 32 bf16 each, lda bf16 per row) . (b0, b1: 16 x 32 pair-layout tiles).
+inline void dp_2x2(const uint16_t * a0, const uint16_t * a1, int64_t lda, const uint16_t * b0, const uint16_t * b1) {
+    _tile_loadd(0, a0, lda * 2);
+    _tile_loadd(1, a1, lda * 2);
+    _tile_loadd(2, b0, 64);
+    _tile_loadd(3, b1, 64);
+    _tile_dpbf16ps(4, 0, 2);
+    _tile_dpbf16ps(5, 0, 3);
+    _tile_dpbf16ps(6, 1, 2);
+    _tile_dpbf16ps(7, 1, 3);
+}
+
 // s [rows][BK] (f32) = q [rows][d] (bf16) . K^T for the first nk32 keys of the tile; rows % 32 == 0.
 __attribute__((noinline)) void scores_amx(const uint16_t * q, int rows, int64_t d, const uint16_t * kb, int nk32, float * s) {
     const int64_t ndc = d / 32;
@@ -182,21 +208,9 @@ __attribute__((noinline)) void scores_amx(const uint16_t * q, int rows, int64_t 
             _tile_zero(7);
             const uint16_t * b0 = kb + (int64_t)(k0 / 16) * ndc * 512;
             const uint16_t * b1 = b0 + ndc * 512;
-            for (int64_t dc = 0; dc < ndc; ++dc) {
-                _tile_loadd(0, q + (int64_t)r0 * d + dc * 32, d * 2);
-                _tile_loadd(1, q + (int64_t)(r0 + 16) * d + dc * 32, d * 2);
-                _tile_loadd(2, b0 + dc * 512, 64);
-                _tile_loadd(3, b1 + dc * 512, 64);
-                _tile_dpbf16ps(4, 0, 2);
-                _tile_dpbf16ps(5, 0, 3);
-                _tile_dpbf16ps(6, 1, 2);
-                _tile_dpbf16ps(7, 1, 3);
-            }
-            float * s0 = s + (int64_t)r0 * BK + k0;
-            _tile_stored(4, s0, BK * 4);
-            _tile_stored(5, s0 + 16, BK * 4);
-            _tile_stored(6, s0 + 16 * BK, BK * 4);
-            _tile_stored(7, s0 + 16 * BK + 16, BK * 4);
+            for (int64_t dc = 0; dc < ndc; ++dc)
+                dp_2x2(q + (int64_t)r0 * d + dc * 32, q + (int64_t)(r0 + 16) * d + dc * 32, d, b0 + dc * 512, b1 + dc * 512);
+            acc_2x2_store(s + (int64_t)r0 * BK + k0, BK);
         }
     }
     barrier();
@@ -208,26 +222,13 @@ __attribute__((noinline)) void pv_amx(const uint16_t * p, int rows, int64_t d, c
     for (int r0 = 0; r0 < rows; r0 += 32) {
         for (int64_t c0 = 0; c0 < d; c0 += 32) {
             float * o0 = o + (int64_t)r0 * d + c0;
-            _tile_loadd(4, o0, d * 4);
-            _tile_loadd(5, o0 + 16, d * 4);
-            _tile_loadd(6, o0 + 16 * d, d * 4);
-            _tile_loadd(7, o0 + 16 * d + 16, d * 4);
+            acc_2x2_load(o0, d);
             const uint16_t * b0 = vb + (c0 / 16) * (BK / 32) * 512;
             const uint16_t * b1 = b0 + (BK / 32) * 512;
-            for (int k0 = 0; k0 < nk32; k0 += 32) {
-                _tile_loadd(0, p + (int64_t)r0 * BK + k0, BK * 2);
-                _tile_loadd(1, p + (int64_t)(r0 + 16) * BK + k0, BK * 2);
-                _tile_loadd(2, b0 + (k0 / 32) * 512, 64);
-                _tile_loadd(3, b1 + (k0 / 32) * 512, 64);
-                _tile_dpbf16ps(4, 0, 2);
-                _tile_dpbf16ps(5, 0, 3);
-                _tile_dpbf16ps(6, 1, 2);
-                _tile_dpbf16ps(7, 1, 3);
-            }
-            _tile_stored(4, o0, d * 4);
-            _tile_stored(5, o0 + 16, d * 4);
-            _tile_stored(6, o0 + 16 * d, d * 4);
-            _tile_stored(7, o0 + 16 * d + 16, d * 4);
+            for (int k0 = 0; k0 < nk32; k0 += 32)
+                dp_2x2(p + (int64_t)r0 * BK + k0, p + (int64_t)(r0 + 16) * BK + k0, BK, b0 + (k0 / 32) * 512,
+                       b1 + (k0 / 32) * 512);
+            acc_2x2_store(o0, d);
         }
     }
     barrier();

@@ -16,6 +16,19 @@ namespace {
 
 constexpr int64_t kOpsPerDpbssd = 2 * 16 * 16 * 64;
 
+// Operand tiles 0-3 from four consecutive 16 x 64-byte blocks at ab, accumulators 4-7 zeroed.
+inline void load_operands(const void * ab) {
+    const char * p = static_cast<const char *>(ab);
+    _tile_loadd(0, p, 64);
+    _tile_loadd(1, p + 1024, 64);
+    _tile_loadd(2, p + 2048, 64);
+    _tile_loadd(3, p + 3072, 64);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+}
+
 void amx_int8_loop(int64_t n) {
     mm::amx::configure_tiles(64);
     alignas(64) int8_t ab[4][16 * 64];
@@ -23,14 +36,7 @@ void amx_int8_loop(int64_t n) {
         for (int i = 0; i < 16 * 64; ++i) ab[t][i] = (int8_t)((i * 7 + t * 13) % 255 - 127);
     // _tile_loadd has no memory operand in GCC 12: make the stores above happen before the loads
     __asm__ volatile("" ::"r"(ab) : "memory");
-    _tile_loadd(0, ab[0], 64);
-    _tile_loadd(1, ab[1], 64);
-    _tile_loadd(2, ab[2], 64);
-    _tile_loadd(3, ab[3], 64);
-    _tile_zero(4);
-    _tile_zero(5);
-    _tile_zero(6);
-    _tile_zero(7);
+    load_operands(ab[0]);
     for (int64_t it = 0; it < n; ++it) {
         _tile_dpbssd(4, 0, 2);
         _tile_dpbssd(5, 0, 3);
@@ -49,14 +55,7 @@ void amx_bf16_loop(int64_t n) {
     for (int t = 0; t < 4; ++t)
         for (int i = 0; i < 16 * 32; ++i) ab[t][i] = (uint16_t)(0x3f80 + ((i * 7 + t * 13) % 64));  // 1.0 .. 1.5
     __asm__ volatile("" ::"r"(ab) : "memory");
-    _tile_loadd(0, ab[0], 64);
-    _tile_loadd(1, ab[1], 64);
-    _tile_loadd(2, ab[2], 64);
-    _tile_loadd(3, ab[3], 64);
-    _tile_zero(4);
-    _tile_zero(5);
-    _tile_zero(6);
-    _tile_zero(7);
+    load_operands(ab[0]);
     for (int64_t it = 0; it < n; ++it) {
         _tile_dpbf16ps(4, 0, 2);
         _tile_dpbf16ps(5, 0, 3);
