@@ -61,7 +61,6 @@ size_t tile_bytes(Type w, int64_t K) {
 struct Scratch {
     std::vector<int8_t> q;
     std::vector<float> s1, s2;
-    std::vector<int32_t> asum;
 };
 Scratch & scratch() {
     static thread_local Scratch s;
@@ -90,39 +89,9 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
 }
 
 void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) {
-    QuantCfg cf;
-    quant_cfg(w, cf);
-    Scratch & S = scratch();
-    const int64_t nb = K / cf.bl, G = K / KG;
-    uint8_t * tb = static_cast<uint8_t *>(tile);
-    float * da = reinterpret_cast<float *>(tb + up64((size_t)K * C));
-    float * A = reinterpret_cast<float *>(tb + up64((size_t)K * C) + up64((size_t)nb * C * 4));
-    std::memset(tb, 0, tile_bytes(w, K));  // columns past n: zero codes and scales
-    S.q.resize((size_t)K);
-    S.s1.resize((size_t)nb);
-    S.s2.resize((size_t)nb);
-    S.asum.resize((size_t)nb);
-    for (int c = 0; c < n; ++c) {
-        act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.q.data(), S.s1.data(), S.asum.data(), S.s2.data());
-        for (int64_t g = 0; g < G; ++g) std::memcpy(tb + (g * C + c) * KG, S.q.data() + KG * g, KG);
-        for (int64_t b = 0; b < nb; ++b) {
-            da[b * C + c] = S.s1[(size_t)b];
-            A[b * C + c] = S.s2[(size_t)b];
-        }
-    }
+    pack_quant_tile_neon(w, a, ids, n, K, KG, tile);  // [K/8][4 columns][8 bytes]: SMMLA column pairs
 }
 
-inline void store_rows(float * y, float32x4_t v0, float32x4_t v1, int n_rows) {
-    if (n_rows == R) {
-        vst1q_f32(y, v0);
-        vst1q_f32(y + 4, v1);
-    } else {
-        float t[R];
-        vst1q_f32(t, v0);
-        vst1q_f32(t + 4, v1);
-        for (int r = 0; r < n_rows; ++r) y[r] = t[r];
-    }
-}
 
 // [v0, v0, v1, v1] of lanes 2h, 2h+1 of v (the per-row factor of a row pair's 2x2 block)
 inline float32x4_t rows_of_pair(float32x4_t v, int h) { return h == 0 ? vzip1q_f32(v, v) : vzip2q_f32(v, v); }
@@ -183,9 +152,9 @@ void compute_quant_cp(const uint8_t * panel, const uint8_t * tile, int64_t K, in
     // de-interleave the 2x2 blocks into columns of 8 rows: column 2q = lanes 0, 2, column 2q+1 = lanes 1, 3
     for (int q = 0; q < CP; ++q) {
         if (2 * q < n_cols)
-            store_rows(ycol[2 * q], vuzp1q_f32(acc[0][q], acc[1][q]), vuzp1q_f32(acc[2][q], acc[3][q]), n_rows);
+            store_rows8(ycol[2 * q], vuzp1q_f32(acc[0][q], acc[1][q]), vuzp1q_f32(acc[2][q], acc[3][q]), n_rows);
         if (2 * q + 1 < n_cols)
-            store_rows(ycol[2 * q + 1], vuzp2q_f32(acc[0][q], acc[1][q]), vuzp2q_f32(acc[2][q], acc[3][q]), n_rows);
+            store_rows8(ycol[2 * q + 1], vuzp2q_f32(acc[0][q], acc[1][q]), vuzp2q_f32(acc[2][q], acc[3][q]), n_rows);
     }
 }
 

@@ -274,37 +274,7 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
         }
         return;
     }
-    QuantCfg cf;
-    quant_cfg(w, cf);
-    const int64_t nb = K / cf.bl, G = K / 4;
-    uint8_t * tb = static_cast<uint8_t *>(tile);
-    float * da = reinterpret_cast<float *>(tb + up64((size_t)K * C));
-    float * A = reinterpret_cast<float *>(tb + up64((size_t)K * C) + up64((size_t)nb * C * 4));
-    std::memset(tb, 0, tile_bytes(w, K));
-    S.qs.resize((size_t)K);
-    S.s1.resize((size_t)nb);
-    S.s2.resize((size_t)nb);
-    S.asum.resize((size_t)nb);
-    for (int c = 0; c < n; ++c) {
-        act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.qs.data(), S.s1.data(), S.asum.data(), S.s2.data());
-        for (int64_t g = 0; g < G; ++g) std::memcpy(tb + (g * C + c) * 4, S.qs.data() + 4 * g, 4);
-        for (int64_t b = 0; b < nb; ++b) {
-            da[b * C + c] = S.s1[(size_t)b];
-            A[b * C + c] = S.s2[(size_t)b];
-        }
-    }
-}
-
-inline void store_rows(float * y, float32x4_t v0, float32x4_t v1, int n_rows) {
-    if (n_rows == R) {
-        vst1q_f32(y, v0);
-        vst1q_f32(y + 4, v1);
-    } else {
-        float t[R];
-        vst1q_f32(t, v0);
-        vst1q_f32(t + 4, v1);
-        for (int r = 0; r < n_rows; ++r) y[r] = t[r];
-    }
+    pack_quant_tile_neon(w, a, ids, n, K, 4, tile);
 }
 
 // SDOT / FMA by lane need the lane as a constant: the four columns are spelled out.
@@ -361,7 +331,7 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
 #undef LD_MIN
         }
     }
-    for (int c = 0; c < n_cols && c < CC; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
+    for (int c = 0; c < n_cols && c < CC; ++c) store_rows8(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
 template <int BG, bool MIN>
@@ -382,7 +352,7 @@ void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows,
         LD_NEON_FOR_COLS(LD_FMA)
 #undef LD_FMA
     }
-    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
+    for (int c = 0; c < n_cols; ++c) store_rows8(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
 #undef LD_NEON_FOR_COLS
@@ -470,6 +440,29 @@ bool quantize_row_q8_K(const float * x, block_q8_K * y, int64_t n) {
 }
 
 }  // namespace
+
+void pack_quant_tile_neon(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, int kg, void * tile) {
+    QuantCfg cf;
+    quant_cfg(w, cf);
+    Scratch & S = scratch();
+    const int64_t nb = K / cf.bl, G = K / kg;
+    uint8_t * tb = static_cast<uint8_t *>(tile);
+    float * da = reinterpret_cast<float *>(tb + up64((size_t)K * C));
+    float * A = reinterpret_cast<float *>(tb + up64((size_t)K * C) + up64((size_t)nb * C * 4));
+    std::memset(tb, 0, tile_bytes(w, K));  // columns past n: zero codes and scales
+    S.qs.resize((size_t)K);
+    S.s1.resize((size_t)nb);
+    S.s2.resize((size_t)nb);
+    S.asum.resize((size_t)nb);
+    for (int c = 0; c < n; ++c) {
+        act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.qs.data(), S.s1.data(), S.asum.data(), S.s2.data());
+        for (int64_t g = 0; g < G; ++g) std::memcpy(tb + (g * C + c) * kg, S.qs.data() + kg * g, (size_t)kg);
+        for (int64_t b = 0; b < nb; ++b) {
+            da[b * C + c] = S.s1[(size_t)b];
+            A[b * C + c] = S.s2[(size_t)b];
+        }
+    }
+}
 
 bool quantize_row_neon(Type w, const float * x, void * dst, int64_t K) {
     QuantCfg c;
