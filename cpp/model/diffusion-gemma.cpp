@@ -159,7 +159,7 @@ void DiffusionGemma::decode_steps(const std::vector<StepJob> & jobs) {
         const float * soft = nullptr;
         if (j.use_soft) {
             if (!seq->soft_valid_ || seq->soft_.capacity() < (size_t)(j.C * H) * sizeof(float))
-                throw Error("decode_step: no soft embedding from a previous step of this sequence to condition on");
+                throw Error("decode_steps: no soft embedding from a previous step of this sequence to condition on");
             soft = seq->soft_.f32(j.C * H);
         }
         in.push_back(PassIn{seq, j.canvas, j.C, soft});

@@ -286,19 +286,6 @@ void Model::decode_hidden(const int32_t *, int64_t, const float *, float *) {
                        "encode + ar_logits", model_arch_name(hp_.arch)));
 }
 
-void Model::decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
-                        int32_t * draw, float * entropy) {
-    StepJob j;
-    j.canvas = canvas;
-    j.C = C;
-    j.use_soft = use_soft;
-    j.head = h;
-    j.argmax = argmax;
-    j.draw = draw;
-    j.entropy = entropy;
-    decode_steps({j});
-}
-
 void Model::decode_steps(const std::vector<StepJob> &) {
     throw Error(strfmt("decode_steps: the %s architecture is autoregressive and has no canvas decoder",
                        model_arch_name(hp_.arch)));

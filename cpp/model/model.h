@@ -112,24 +112,20 @@ public:
     // nullptr). Only DiffusionGemma.
     virtual void decode_hidden(const int32_t * canvas, int64_t C, const float * soft, float * hidden);
 
-    // One denoising step on the model's backends: the decoder pass (self-conditioned on the soft
-    // embedding the previous decode_step left on the head backend when use_soft) and the fused vocab
+    // Denoising steps on the model's backends: per job, the decoder pass (self-conditioned on the soft
+    // embedding the sequence's previous step left on the head backend when use_soft) and the fused vocab
     // head (ld-ggml/cpu-vocab-head.h). Only the per-position results come back to the host: argmax,
-    // draw [C] and entropy [C]; the next soft embedding stays on the head backend when h.want_soft.
+    // draw [C] and entropy [C]; the next soft embedding stays on the head backend when head.want_soft.
     struct StepHead {
         float temperature = 1.0f;
         bool sample = true;
         bool want_soft = true;
         uint64_t seed = 0, canvas_key = 0, step_key = 0;
     };
-    // (decode_steps with this one job on the model's own sequence)
-    void decode_step(const int32_t * canvas, int64_t C, bool use_soft, const StepHead & h, int32_t * argmax,
-                     int32_t * draw, float * entropy);
-
-    // The batched step: one decoder pass over the canvases of several sequences (rows concatenated, so
-    // every matmul and the experts see all of them; attention per sequence on its own cache), then the
-    // vocab head per sequence. Each job's results equal what decode_step on that sequence alone gives
-    // (up to the kernels' row-count-dependent rounding paths; identical on the demo model, tested).
+    // Several jobs are one decoder pass over their canvases (rows concatenated, so every matmul and the
+    // experts see all of them; attention per sequence on its own cache), then the vocab head per
+    // sequence. Each job's results equal what its sequence gives stepped alone (one job) (up to the
+    // kernels' row-count-dependent rounding paths; identical on the demo model, tested).
     struct StepJob {
         Sequence * seq = nullptr;          // nullptr: the model's own sequence
         const int32_t * canvas = nullptr;  // [C] host memory
@@ -187,7 +183,7 @@ protected:
     std::vector<ExecSlot *> layer_slot_, moe_slot_;  // [n_layer]
     ExecSlot * head_ = nullptr;
     ggml::Type kv_type_;
-    Sequence own_;          // the model's own sequence (cache(), encode(), decode_step())
+    Sequence own_;          // the model's own sequence (cache(), encode(), decode_steps() with seq nullptr)
     std::vector<BlockConfig> cfg_;
     int64_t chunk_ = 512;
     bool capture_ = false;
