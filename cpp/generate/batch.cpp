@@ -214,15 +214,11 @@ void step_batch(Model & m, const std::vector<Sequence *> & seqs, bool batched) {
     for (Sequence * s : seqs) {
         if (!s || !s->ready()) continue;
         try {
-            s->prepare_step(m);
             if (s->p_.head == HeadKind::plain) {  // no batched pass for the plain head: the whole step alone
-                const auto t0 = Clock::now();
-                s->decode_plain(m);
-                s->finish_step(m);
-                s->gen_ms_ += ms_since(t0);
-                if (s->done_) s->finish("");
+                s->step(m);
                 continue;
             }
+            s->prepare_step(m);
             live.push_back(s);
         } catch (const std::exception & e) {
             s->fail(e.what());
