@@ -14,7 +14,9 @@
 //      float64 Σ p_v E_v for an F32 embedding (within the 8-bit rounding for Q8_0 / Q6_K), bit-identical
 //      for 1, 2 and 3 threads; exact mode uses every row; a flat softmax keeps every row and equals the
 //      exact mode bit for bit.
-// Tests 1 (also with a BF16 embedding) and 2 run once per ISA this CPU and build can run (forced with
+//   5. on CPUs with AMX-BF16, the bf16 self-conditioning product (soft-product-amx.cpp) within the bf16
+//      rounding of p and E of a float64 reference, exact and sparse, with tails in every dimension.
+// Tests 1 (also with a BF16 embedding), 2 and 5 run once per ISA this CPU and build can run (forced with
 // cpu_isa_set), so every kernel of ld-ggml/dequant-rows.h that builds the tiles is covered.
 #include <cmath>
 #include <cstdio>
@@ -238,6 +240,70 @@ SparseOut run_head(const std::vector<float> & hidden, int64_t C, int64_t H, int6
     return o;
 }
 
+// 5. On the amx ISA with AMX-BF16 (soft-product-amx.cpp: bf16 tiles straight from E's rows): soft against a
+// float64 Σ p_v E_v of the same logits (ggml::matmul, the head's kernel) within the bf16 rounding of p and E
+// (8 significant bits: 2^-8 relative each, so |err| <= ~2^-7 Σ p_v |E_v|), exact and sparse mode (idx rows), sizes with tails everywhere:
+// C not a multiple of 32, H not a multiple of 32 (F16, BF16), tiles of 300 rows (chunks of 256 + 44) and a
+// last tile of 100; bit-identical for 1, 2 and 3 threads.
+void test_soft_bf16() {
+    const ggml::CpuFeatures & cf = ggml::cpu_features();
+    if (ggml::cpu_isa() != ggml::CpuIsa::amx || !cf.amx_bf16 || !cf.avx512bf16) return;
+    std::printf("  soft product on AMX-BF16\n");
+    const int64_t C = 37, V = 700, tile = 300;
+    std::mt19937 g(23);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    struct Case { ggml::Type t; int64_t H; };
+    for (const Case & cs : {Case{ggml::Type::Q6_K, 256}, Case{ggml::Type::Q4_K, 512}, Case{ggml::Type::Q8_0, 96},
+                            Case{ggml::Type::F16, 80}, Case{ggml::Type::BF16, 48}}) {
+        const int64_t H = cs.H;
+        std::vector<float> f((size_t)(V * H)), hidden((size_t)(C * H));
+        for (auto & x : f) x = 0.2f * nd(g);
+        for (float sc : {0.3f, 2.5f}) {  // a flat and a peaked softmax (sparse mode then drops rows)
+            for (auto & x : hidden) x = sc * nd(g);
+            const Emb e = make_emb(f, H, V, cs.t);
+            const std::vector<float> Ed = dequant(e.m);
+            ggml::ThreadPool pool2(2);
+            std::vector<float> lg((size_t)(C * V));
+            ggml::matmul(hidden.data(), C, H, e.m.data, e.m.type, V, lg.data(), &pool2);
+            double emax = 0.0;
+            for (float x : Ed) emax = std::max(emax, (double)std::fabs(x));
+            for (float eps : {0.0f, 1e-6f}) {
+                SparseOut first;
+                for (int nth : {1, 2, 3}) {
+                    const SparseOut o = run_head(hidden, C, H, V, e, eps, nth, tile);
+                    if (nth > 1) {
+                        CHECK(std::memcmp(o.soft.data(), first.soft.data(), sizeof(float) * o.soft.size()) == 0);
+                        continue;
+                    }
+                    first = o;
+                    if (eps == 0.0f) CHECK(o.rows == V);
+                    double worst = 0.0;
+                    for (int64_t c = 0; c < C; ++c) {
+                        std::vector<double> p((size_t)V);
+                        double m = -1e300, s = 0.0;
+                        for (int64_t v = 0; v < V; ++v) m = std::max(m, (double)lg[(size_t)(c * V + v)] / 0.7);
+                        for (int64_t v = 0; v < V; ++v) s += p[(size_t)v] = std::exp((double)lg[(size_t)(c * V + v)] / 0.7 - m);
+                        for (int64_t h = 0; h < H; ++h) {
+                            double ref = 0.0, mag = 0.0;
+                            for (int64_t v = 0; v < V; ++v) {
+                                ref += p[(size_t)v] / s * Ed[(size_t)(v * H + h)];
+                                mag += p[(size_t)v] / s * std::fabs(Ed[(size_t)(v * H + h)]);
+                            }
+                            const double err = std::fabs(o.soft[(size_t)(c * H + h)] - ref);
+                            const double bound = 1.25 * mag / 128.0 + (double)eps * emax + 1e-6 * emax;
+                            worst = std::max(worst, err / bound);
+                        }
+                    }
+                    if (!(worst <= 1.0))
+                        std::fprintf(stderr, "soft bf16: type %s H %lld scale %g eps %g: error %.3g x the bound\n",
+                                     ggml::type_name((int32_t)cs.t), (long long)H, (double)sc, (double)eps, worst);
+                    CHECK(worst <= 1.0);
+                }
+            }
+        }
+    }
+}
+
 void test_sparse() {
     const int64_t C = 6, H = 256, V = 3000, tile = 512;
     std::mt19937 g(17);
@@ -321,6 +387,7 @@ int main() {
         std::printf("isa %s\n", ggml::cpu_isa_name(isa));
         test_tiles();
         test_fused_vs_plain();
+        test_soft_bf16();
     }
     test_thread_count();
     for (ggml::CpuIsa isa : ggml::cpu_isas_available()) {

@@ -16,7 +16,7 @@
 //     maximum moves;
 //   * o += p . V with AMX (the 16 x 16 f32 o tiles loaded, accumulated over the tile's keys, stored).
 // Two modes (template X3):
-//   * fast: q * scale, K, V and p rounded to bf16 once (8 significant bits, relative error <= 2^-9); the
+//   * fast: q * scale, K, V and p rounded to bf16 once (8 significant bits, relative error <= 2^-8); the
 //     row sum l adds the rounded p (so o / l is a weighted mean of V with exactly the weights used);
 //     2x2 blocks of 16 x 16 tiles;
 //   * split (X3): every operand as hi + lo bf16 parts (split_bf16: 16 bits; F16 K/V exactly), scores with
@@ -39,6 +39,7 @@
 #include <memory>
 #include <vector>
 
+#include "amx-bf16-tiles.h"
 #include "attention-amx.h"
 #include "attention-mask.h"
 #include "ld-ggml/cpu-features.h"
@@ -57,7 +58,13 @@ constexpr int ROWS = 512; // target rows (queries x heads of the group) per task
 constexpr int RB = 128;   // rows per sub-block (a multiple of 32)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-inline void barrier() { __asm__ volatile("" ::: "memory"); }
+using amx_bf16::acc_2x2_load;
+using amx_bf16::acc_2x2_store;
+using amx_bf16::barrier;
+using amx_bf16::dp_2x2;
+using amx_bf16::acc_2x2_zero;
+using amx_bf16::interleave_pairs;
+using amx_bf16::pair_row;
 
 // ---- conversion of 32 stored values to 32 bf16 (one zmm: value i in word i) ----
 
@@ -136,10 +143,7 @@ void pack_tile(const AttnArgs & a, int64_t g, int64_t t, uint16_t * kb, uint16_t
             for (int i = 0; i < 16; ++i) _mm512_store_si512((void *)(dst + i * 32), o[i]);
         }
     }
-    // interleave: word 2c of the result = column c of key 2i, word 2c+1 = column c of key 2i+1
-    alignas(64) static constexpr uint16_t kIlv[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                                      8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i ilv = _mm512_load_si512((const void *)kIlv);
+    // pairs: word 2c of a tile row = column c of key 2i, word 2c+1 = column c of key 2i+1
     for (int j = 0; j < nk32; j += 2) {
         const char * v0 = j < nk ? (const char *)a.v + off[j] : nullptr;
         const char * v1 = j + 1 < nk ? (const char *)a.v + off[j + 1] : nullptr;
@@ -156,45 +160,19 @@ void pack_tile(const AttnArgs & a, int64_t g, int64_t t, uint16_t * kb, uint16_t
                 __m512i h0, l0, h1, l1;
                 split_bf16(a0, b0, h0, l0);
                 split_bf16(a1, b1, h1, l1);
-                _mm512_store_si512((void *)d0, _mm512_permutexvar_epi16(ilv, h0));
-                _mm512_store_si512((void *)(d0 + 512), _mm512_permutexvar_epi16(ilv, l0));
-                _mm512_store_si512((void *)d1, _mm512_permutexvar_epi16(ilv, h1));
-                _mm512_store_si512((void *)(d1 + 512), _mm512_permutexvar_epi16(ilv, l1));
+                _mm512_store_si512((void *)d0, interleave_pairs(h0));
+                _mm512_store_si512((void *)(d0 + 512), interleave_pairs(l0));
+                _mm512_store_si512((void *)d1, interleave_pairs(h1));
+                _mm512_store_si512((void *)(d1 + 512), interleave_pairs(l1));
             } else {
-                _mm512_store_si512((void *)d0, _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(b0, a0)));
-                _mm512_store_si512((void *)d1, _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(b1, a1)));
+                _mm512_store_si512((void *)d0, pair_row(a0, b0));
+                _mm512_store_si512((void *)d1, pair_row(a1, b1));
             }
         }
     }
 }
 
-// ---- AMX products (tiles configured as in matmul-amx.h with 64-byte blocks: every tile 16 x 64 bytes) ----
-
-// The 2 x 2 block of the single-rounding products: tmm4-7 (f32 16 x 16 each, row-major at c with ld floats
-// per row: [0, 16) x [0, 16), [0, 16) x [16, 32), [16, 32) x [0, 16), [16, 32) x [16, 32)).
-inline void acc_2x2_load(const float * c, int64_t ld) {
-    _tile_loadd(4, c, ld * 4);
-    _tile_loadd(5, c + 16, ld * 4);
-    _tile_loadd(6, c + 16 * ld, ld * 4);
-    _tile_loadd(7, c + 16 * ld + 16, ld * 4);
-}
-inline void acc_2x2_store(float * c, int64_t ld) {
-    _tile_stored(4, c, ld * 4);
-    _tile_stored(5, c + 16, ld * 4);
-    _tile_stored(6, c + 16 * ld, ld * 4);
-    _tile_stored(7, c + 16 * ld + 16, ld * 4);
-}
-// tmm4-7 += (a0 rows; a1 rows: 16 x 32 bf16 each, lda bf16 per row) . (b0, b1: 16 x 32 pair-layout tiles).
-inline void dp_2x2(const uint16_t * a0, const uint16_t * a1, int64_t lda, const uint16_t * b0, const uint16_t * b1) {
-    _tile_loadd(0, a0, lda * 2);
-    _tile_loadd(1, a1, lda * 2);
-    _tile_loadd(2, b0, 64);
-    _tile_loadd(3, b1, 64);
-    _tile_dpbf16ps(4, 0, 2);
-    _tile_dpbf16ps(5, 0, 3);
-    _tile_dpbf16ps(6, 1, 2);
-    _tile_dpbf16ps(7, 1, 3);
-}
+// ---- AMX products: the 2 x 2 tile steps of amx-bf16-tiles.h ----
 
 // s [rows][BK] (f32) = q [rows][d] (bf16) . K^T for the first nk32 keys of the tile; rows % 32 == 0.
 __attribute__((noinline)) void scores_amx(const uint16_t * q, int rows, int64_t d, const uint16_t * kb, int nk32, float * s) {
@@ -202,10 +180,7 @@ __attribute__((noinline)) void scores_amx(const uint16_t * q, int rows, int64_t 
     barrier();
     for (int r0 = 0; r0 < rows; r0 += 32) {
         for (int k0 = 0; k0 < nk32; k0 += 32) {
-            _tile_zero(4);
-            _tile_zero(5);
-            _tile_zero(6);
-            _tile_zero(7);
+            acc_2x2_zero();
             const uint16_t * b0 = kb + (int64_t)(k0 / 16) * ndc * 512;
             const uint16_t * b1 = b0 + ndc * 512;
             for (int64_t dc = 0; dc < ndc; ++dc)
@@ -308,7 +283,7 @@ __attribute__((noinline)) void pv_amx_x3(const uint16_t * ph, const uint16_t * p
 
 // ---- online softmax of one tile (f32), p rounded to bf16 ----
 
-// e^x for x <= 0 to a relative error below 2^-14 (p is rounded to bf16, 2^-9, right after): x = n ln2 + r,
+// e^x for x <= 0 to a relative error below 2^-14 (p is rounded to bf16, 2^-8, right after): x = n ln2 + r,
 // |r| <= ln2/2, e^r by its degree-5 Taylor polynomial (truncation < 2^-15.6), times 2^n with vscalefps.
 // x < -87.33 (masked scores: -inf) gives exactly 0.
 inline __m512 vexp_bf16(__m512 x) {

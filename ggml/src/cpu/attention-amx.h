@@ -2,7 +2,7 @@
 // by the amx ISA for K/V stored as F16 or Q8_0 with head dims % 32 == 0 on CPUs with AMX-BF16. Products
 // exact, sums in f32; the operands are either split into hi + lo bf16 parts (split: 16 significant bits,
 // a score off by about 2^-17 of sum |q_i k_i|, ~2x the f32 path) or rounded to bf16 once (fast: 8 bits,
-// 2^-9 per score product and per softmax weight, ~5x the f32 path).
+// 2^-8 per operand, per score product factor and per softmax weight, ~5x the f32 path).
 #pragma once
 
 #include "ld-ggml/cpu-nn.h"

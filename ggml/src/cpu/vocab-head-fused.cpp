@@ -7,7 +7,8 @@
 //      temperature with the tile's argmax (head_logits), w[C, cols] = e^{l/T - m} relative to the
 //      running maximum m with Σw and Σw·d (head_exp; soft is rescaled when m grows), then the
 //      reservoir draw in vocabulary order
-//   3. soft[C, H] += w[C, cols] · E[v0 : v0 + nt]                    ggml::matmul with the tile's Eᵀ
+//   3. soft[C, H] += w[C, cols] · E[v0 : v0 + nt]: with AMX-BF16 and a non-F32 embedding, bf16 tiles
+//      straight from E's rows (SoftProductAmx, soft-product-amx.h); else ggml::matmul with the tile's Eᵀ
 //      (EmbeddingTileT: F32 for F32 embeddings, Q8_0 otherwise, as the plain head's E)
 //      Sparse mode (soft_drop_mass = eps > 0): only the tile's rows that some position needs (weight
 //      above eps * S_c / V, cpu-vocab-head.h) enter the product, packed together (w's columns and Eᵀ's
@@ -25,6 +26,9 @@
 #include "ld-ggml/error.h"
 #include "ld-ggml/rng.h"
 #include "nn-kernels.h"
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+#include "soft-product-amx.h"
+#endif
 
 namespace ld::ggml {
 
@@ -109,16 +113,26 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
     const size_t out_row_bytes = row_size(a.out_type, H);
     const int64_t n_blocks = (C + kPosBlock - 1) / kPosBlock;
 
-    // Self-conditioning: the tile's Eᵀ, the weights w [C, cols] and the tile's product [C, H].
+    // Self-conditioning: the weights w [C, cols], and the AMX-BF16 product or the tile's Eᵀ with the
+    // tile's product [C, H].
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+    std::unique_ptr<SoftProductAmx> sp_amx;
+    if (want_soft && SoftProductAmx::usable(a.embd_type, cpu_isa()))
+        sp_amx = std::make_unique<SoftProductAmx>(a.embd, a.embd_type, H, V, C);
+#else
+    const std::nullptr_t sp_amx = nullptr;
+#endif
     std::unique_ptr<EmbeddingTileT> et;
     std::vector<float> w_tile, part, w_kept, tau;
     std::vector<uint8_t> keep;
     std::vector<int32_t> kept;
-    if (want_soft) {
+    if (want_soft && !sp_amx) {
         et = std::make_unique<EmbeddingTileT>(a.embd, a.embd_type, H, V, tile, pool->n_threads());
-        w_tile.assign((size_t)(C * et->cols(tile)), 0.0f);
         part.assign((size_t)(C * H), 0.0f);
     }
+    // the columns of w for nt vocabulary rows: padded to Eᵀ's block for the matmul
+    auto w_cols = [&](int64_t rows) { return et ? et->cols(rows) : rows; };
+    if (want_soft) w_tile.assign((size_t)(C * w_cols(tile)), 0.0f);
     if (sparse) {
         tau.assign((size_t)C, 0.0f);
         keep.assign((size_t)tile, 0);
@@ -127,7 +141,7 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
 
     for (int64_t v0 = 0; v0 < V; v0 += tile) {
         const int64_t nt = std::min(tile, V - v0);
-        const int64_t nc = want_soft ? et->cols(nt) : nt;  // columns of w (nt padded to Eᵀ's block)
+        const int64_t nc = w_cols(nt);  // columns of w
         matmul(hidden, C, H, (const uint8_t *)a.out_w + (size_t)v0 * out_row_bytes, a.out_type, nt,
                      lg.data(), pool);
         pool->parallel_for(n_blocks, [&](int64_t blk, int thread) {
@@ -176,7 +190,7 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
                 if (keep[(size_t)j]) kept.push_back((int32_t)(v0 + j));
             n_used = (int64_t)kept.size();
             if (n_used < nt) {  // pack the kept columns of w together (zero padded to Eᵀ's block)
-                n_prod = et->cols(n_used);
+                n_prod = w_cols(n_used);
                 // sized by the kept rows only, on demand (no page faults for a tile that keeps every row)
                 if (w_kept.size() < (size_t)(C * n_prod)) w_kept.resize((size_t)(C * n_prod));
                 pool->parallel_for(n_blocks, [&](int64_t blk, int) {
@@ -191,7 +205,11 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
             }
         }
         rows_used += n_used;
-        if (want_soft && n_used > 0) {
+        if (sp_amx && n_used > 0) {
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+            sp_amx->run(w_prod, n_prod, n_used, v0, n_used == nt ? nullptr : kept.data(), a.soft, *pool);
+#endif
+        } else if (want_soft && n_used > 0) {
             if (n_used == nt) et->build(v0, nt, pool);
             else et->build_rows(kept.data(), n_used, pool);
             matmul(w_prod, C, n_prod, et->data(), et->type(), H, part.data(), pool);  // [C, H]
