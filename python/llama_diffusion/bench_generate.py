@@ -94,7 +94,8 @@ def run(argv=None) -> dict:
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--max-steps", type=int, default=None, help="denoising steps cap (default: the file's)")
     p.add_argument("--modes", default="diffusion,ar")
-    p.add_argument("--head", default="plain", choices=("plain", "fused"))
+    p.add_argument("--head", default="fused", choices=("fused", "plain"),
+                   help="vocab head (default: fused, what generate() and the CLI use)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--eos", action="store_true", help="stop at the file's EOS ids (default: never stop early)")
     p.add_argument("--device", default="cpu", help="cpu, cuda[:N], sim, auto (Model(device=...))")

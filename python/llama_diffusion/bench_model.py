@@ -15,12 +15,16 @@ on an idle machine, and every figure is reported both ways):
     embedding it uses is done before timing);
   * layers: ``decode_hidden`` of the same canvas (the decoder pass without the LM head);
   * LM head: the same matmul kernel on the file's tied embedding, [C, H] x [V, H]^T, alone;
+  * fused head: the CPU backend's vocab head as generation runs it (one pass over vocabulary tiles: LM
+    head, softcap, the sampler's statistics and draw), with and without the self-conditioning soft
+    embedding, on random hidden states [C, H];
   * encoder: ``encode`` of --prompt-tokens tokens into an empty cache, as the engine runs it (the
     last layer's FFN is skipped: only its K/V matter) and with every layer's FFN (capture on).
 Derived: logits = decoder - layers (the LM head as the pass runs it, with the softcap and the [C, V]
 output); ms per layer = layers / n_layer (the file's mix of sliding and full layers); vocabulary-sized
 work = logits + self-conditioning (= decoder with SC - without);
-the 30-layer figure scales the measured layers by the FLOP ratio of the real layer pattern to the
+the step as generation runs it = layers + the fused head with the soft embedding (the plain-head step,
+from decode_canvas with logits, is printed too); the 30-layer figure scales the measured layers by the FLOP ratio of the real layer pattern to the
 file's layers (full layers have larger projections than sliding ones; the FLOP model is printed).
 """
 import argparse
@@ -139,6 +143,13 @@ def run(argv=None) -> dict:
     xn = rng.standard_normal((C, H)).astype(np.float32)
     T["lm"] = _median_ms(lambda: _core.matmul(xn, w_head, head_type, V, None, a.threads), a.repeats, a.threads)
     say(f"LM head [{C}, {H}] x [{V}, {H}]^T ({head_type}): %.0f ms (cpu-time %.0f ms)" % T["lm"])
+    ops = _core.BackendOps("cpu")
+    cap = float(hp.get("final_softcap") or 0.0)
+    for key, soft in (("fused", False), ("fused_sc", True)):
+        T[key] = _median_ms(lambda: ops.vocab_head(xn, w_head, head_type, V, softcap=cap, want_soft=soft),
+                            a.repeats, a.threads)
+    say("fused vocab head (as generation runs it): %.0f ms (cpu-time %.0f ms) without the soft embedding, " % T["fused"]
+        + "%.0f ms (cpu-time %.0f ms) with it" % T["fused_sc"])
     del w_head
 
     # ---- encoder -------------------------------------------------------------------------
@@ -164,6 +175,7 @@ def run(argv=None) -> dict:
     def derived(k):
         """Every derived figure from the wall (k=0) or cpu-time (k=1) measurements."""
         t_dec, t_hid, t_dec_sc, t_lm, t_enc, t_enc_all = (T[n][k] for n in ("dec", "hid", "dec_sc", "lm", "enc", "enc_all"))
+        t_fused, t_fused_sc = T["fused"][k], T["fused_sc"][k]
         t_layers = t_hid                # measured directly (decode_hidden)
         t_logits = t_dec - t_hid        # LM head as the pass runs it: matmul + softcap + the [C, V] output
         t_sc = t_dec_sc - t_dec
@@ -181,8 +193,10 @@ def run(argv=None) -> dict:
                 "layer_gflops": round(sum(fd(s) for s in hp["is_swa"]) / (t_layers * 1e6), 1) if t_layers > 0 else None,
                 "lm_head_gflops": round(2.0 * C * H * V / (t_lm * 1e6), 1),
                 f"real_{R}_layers_ms": round(t_layers * dec_ratio, 1),
-                f"real_{R}_step_ms": round(t_layers * dec_ratio + t_vocab, 1),
-                f"real_{R}_step_no_sc_ms": round(t_layers * dec_ratio + t_logits, 1),
+                "fused_head_ms": round(t_fused, 1), "fused_head_sc_ms": round(t_fused_sc, 1),
+                f"real_{R}_step_ms": round(t_layers * dec_ratio + t_fused_sc, 1),
+                f"real_{R}_step_no_sc_ms": round(t_layers * dec_ratio + t_fused, 1),
+                f"real_{R}_plain_head_step_ms": round(t_layers * dec_ratio + t_vocab, 1),
             },
             "encoder_per_1000_tokens": {
                 "pass_ms": round(t_enc * scale, 1), "all_ffn_pass_ms": round(t_enc_all * scale, 1),
@@ -210,10 +224,14 @@ def run(argv=None) -> dict:
         print(f"decoder (C={C}): {d['pass_ms']:.0f} ms = layers {d['layers_ms']:.0f} ms ({d['ms_per_layer']:.0f} ms/layer, "
               f"{d['layer_gflops']} GFLOP/s) + logits {d['logits_in_pass_ms']:.0f} ms (of which the LM head matmul "
               f"alone: {d['lm_head_ms']:.0f} ms, {d['lm_head_gflops']} GFLOP/s)")
-        print(f"  self-conditioning {d['self_conditioning_ms']:.0f} ms; vocabulary-sized work {d['vocab_work_ms']:.0f} ms")
+        print(f"  plain head: self-conditioning {d['self_conditioning_ms']:.0f} ms; vocabulary-sized work "
+              f"{d['vocab_work_ms']:.0f} ms")
+        print(f"  fused head (generation): {d['fused_head_sc_ms']:.0f} ms with self-conditioning, "
+              f"{d['fused_head_ms']:.0f} ms without")
         print(f"  real {R} layers (x{dec_ratio:.2f} the file's layer flops): layers {d[f'real_{R}_layers_ms'] / 1e3:.2f} s, "
               f"step {d[f'real_{R}_step_ms'] / 1e3:.2f} s with self-conditioning, "
-              f"{d[f'real_{R}_step_no_sc_ms'] / 1e3:.2f} s without")
+              f"{d[f'real_{R}_step_no_sc_ms'] / 1e3:.2f} s without (fused head; plain head "
+              f"{d[f'real_{R}_plain_head_step_ms'] / 1e3:.2f} s)")
         print(f"encoder per 1,000 tokens: {e['pass_ms']:.0f} ms ({e['ms_per_layer']:.0f} ms/layer with FFN, "
               f"{e['layer_gflops']} GFLOP/s); real {R} layers {e[f'real_{R}_layers_ms'] / 1e3:.2f} s")
     return res

@@ -51,6 +51,10 @@ def test_bench_model_json(small_file, capsys):
         assert d["pass_ms"] > 0 and d["lm_head_ms"] > 0 and d["pass_with_sc_ms"] > 0
         assert abs(d["vocab_work_ms"] - d["logits_in_pass_ms"] - d["self_conditioning_ms"]) < 0.2
         assert abs(d["layers_ms"] + d["logits_in_pass_ms"] - d["pass_ms"]) < 0.2
+        assert d["fused_head_ms"] > 0 and d["fused_head_sc_ms"] > 0
+        real = d["real_30_layers_ms"]
+        assert abs(d["real_30_step_ms"] - real - d["fused_head_sc_ms"]) < 0.2
+        assert abs(d["real_30_plain_head_step_ms"] - real - d["vocab_work_ms"]) < 0.2
         assert e["pass_ms"] > 0 and e["real_30_layers_ms"] > 0
     assert res["canvas"] == 32 and res["layer_types"] == ["s", "f"]
 
