@@ -299,23 +299,21 @@ inline void fold(__m512 * acc, const int32_t * prod, const float * da, const flo
 // must be literals (they are pasted into the instructions).
 #define LD_AMX_PRODUCT(TA, TB, TC, b)                          \
     do {                                                       \
-        _tile_loadd(TA, pq + (b) * (R * BL), BL);              \
+        _tile_loadd(TA, pq + (b) * pq_block, pq_stride);       \
         _tile_loadd(TB, tq + (b) * (C * BL), C * 4);           \
         _tile_zero(TC);                                        \
         _tile_dpbssd(TC, TA, TB);                              \
     } while (0)
 
-// One half (16 weight rows) of the panel against column group g of the tile, all blocks; BL: block length. Block b's
-// product goes to tile 4 + b%4 and buffer b%4 and is folded three blocks later, so the products and
-// the stores run ahead of the folds.
+// One half (16 weight rows) of the weights against column group g of the tile, all blocks; BL: block length. The
+// codes of block b of the 16 rows: 16 x BL bytes at pq + b * pq_block, pq_stride bytes per row (a packed panel, or
+// the rows of Q8_0 weights themselves); their scales s1 (and s2) [b * R + r]. Block b's product goes to tile
+// 4 + b%4 and buffer b%4 and is folded three blocks later, so the products and the stores run ahead of the folds.
 template <int BL, bool MIN>
-void compute_half(const uint8_t * panel, const uint8_t * tile, int64_t K, int half, int g, int n_rows, int n_cols,
-                  float * const * ycol) {
-    const Layout P = panel_layout(BL, K), T = tile_layout(BL, K);
-    const int64_t nb = P.nb;
-    const int8_t * pq = reinterpret_cast<const int8_t *>(panel + P.q) + 16 * BL * half;
-    const float * s1 = reinterpret_cast<const float *>(panel + P.s1) + 16 * half;
-    const float * s2 = reinterpret_cast<const float *>(panel + P.s2) + 16 * half;
+void compute_half_codes(const int8_t * pq, int64_t pq_block, int64_t pq_stride, const float * s1, const float * s2,
+                        const uint8_t * tile, int64_t K, int half, int g, int n_rows, int n_cols, float * const * ycol) {
+    const Layout T = tile_layout(BL, K);
+    const int64_t nb = T.nb;
     const int8_t * tq = reinterpret_cast<const int8_t *>(tile + T.q) + 64 * g;
     const float * da = reinterpret_cast<const float *>(tile + T.s1) + 16 * g;
     const float * A = reinterpret_cast<const float *>(tile + T.s2) + 16 * g;
@@ -348,6 +346,17 @@ void compute_half(const uint8_t * panel, const uint8_t * tile, int64_t K, int ha
     const __mmask16 mask = rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1u);
     for (int c = 16 * g; c < std::min(n_cols, 16 * g + 16); ++c)
         _mm512_mask_storeu_ps(ycol[c] + 16 * half, mask, _mm512_castsi512_ps(o[c - 16 * g]));
+}
+
+// compute_half_codes on a packed panel
+template <int BL, bool MIN>
+void compute_half(const uint8_t * panel, const uint8_t * tile, int64_t K, int half, int g, int n_rows, int n_cols,
+                  float * const * ycol) {
+    const Layout P = panel_layout(BL, K);
+    compute_half_codes<BL, MIN>(reinterpret_cast<const int8_t *>(panel + P.q) + 16 * BL * half, R * BL, BL,
+                                reinterpret_cast<const float *>(panel + P.s1) + 16 * half,
+                                reinterpret_cast<const float *>(panel + P.s2) + 16 * half, tile, K, half, g, n_rows, n_cols,
+                                ycol);
 }
 
 template <int BL, bool MIN>
@@ -389,9 +398,34 @@ void compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t til
     for (int i = 0; i < n_tiles; ++i) compute(w, panel, tiles + tile_bytes * (size_t)i, K, n_rows, n_cols[i], ycols[i]);
 }
 
-// Q4_K / Q6_K with tiles for one pass: packed one super-block at a time into L1 (kq_compute_raw).
+// Q8_0, one tile, a whole panel of rows: the weight tiles are loaded from the rows themselves (a Q8_0 block is
+// its fp16 scale then 32 int8 codes, the panel's codes exactly), so nothing is packed; only the scales are
+// gathered, [b * R + r] for the 32 rows. The same products and folds as compute_quant on the packed panel.
+bool compute_raw_q8_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
+                      float * const * ycol) {
+    if (n_rows != R) return false;  // a partial panel: the tile loads would read past the last row
+    const int64_t nb = K / 32;
+    static thread_local std::vector<float> s1;
+    if (s1.size() < (size_t)(nb * R)) s1.resize((size_t)(nb * R));
+    for (int r = 0; r < R; ++r) {
+        const block_q8_0 * x = reinterpret_cast<const block_q8_0 *>(rows + row_bytes * (size_t)r);
+        for (int64_t b = 0; b < nb; ++b) s1[(size_t)(b * R + r)] = _cvtsh_ss(x[b].d);
+    }
+    configure_tiles(32);
+    const int8_t * q0 = reinterpret_cast<const int8_t *>(rows) + offsetof(block_q8_0, qs);
+    for (int half = 0; half < 2; ++half)
+        for (int g = 0; g < 2 && 16 * g < n_cols; ++g)
+            compute_half_codes<32, false>(q0 + 16 * row_bytes * (size_t)half, (int64_t)sizeof(block_q8_0), (int64_t)row_bytes,
+                                          s1.data() + 16 * half, s1.data() + 16 * half /* not read: no mins */, tile, K, half,
+                                          g, n_rows, n_cols, ycol);
+    return true;
+}
+
+// Q4_K / Q6_K with tiles for one pass: packed one super-block at a time into L1 (kq_compute_raw); Q8_0 with one
+// tile: straight from the rows (compute_raw_q8_0).
 bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                  size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
+    if (w == Type::Q8_0) return n_tiles == 1 && compute_raw_q8_0(rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
     return kq_has(w) && kq_compute_raw(w, rows, row_bytes, n_rows, K, tiles, tile_bytes, n_tiles, n_cols, ycols);
 }
 
