@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <immintrin.h>
+
 #include "matmul-impl.h"
 
 namespace ld::ggml::mm::amx {
@@ -19,6 +21,14 @@ constexpr int R = 32;  // weight rows per panel: two 16-row halves
 constexpr int C = 32;  // activation columns per tile: two column groups of 16 (one int32 tile each)
 
 inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// Lines [o0, o0 + n) of the pf_bytes at pf into L2. The kernels bring the next panel's weights in while they
+// compute the current one (a share per block or super-block): they read the weights in a pattern the hardware
+// prefetchers do not run ahead of, so without it the packing or the tile loads wait for memory. Prefetches
+// past the end of the weights are harmless (they never fault).
+inline void prefetch_l2(const char * pf, int64_t pf_bytes, int64_t o0, int64_t n) {
+    for (int64_t o = o0; o < pf_bytes && o < o0 + n; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+}
 
 // Loads this thread's tile configuration for blocks of bl int8 values (16, 32 or 64) unless it is
 // already loaded: tmm0/1 weights 16 x bl bytes, tmm2/3 activations bl/4 x 64 bytes (16 columns),
