@@ -14,8 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "ld-ggml/cpu-vocab-head.h"
-#include "model/model.h"
+#include "bench-head-args.h"
 
 using namespace ld;
 
@@ -35,19 +34,11 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "bench-sparse-sc: %s does not hold %lld x %lld f32 values\n", argv[2], (long long)C, (long long)H);
         return 1;
     }
-    const Weights & w = m->weights();
     auto run = [&](float e, std::vector<float> & soft, int64_t & rows) {
-        std::vector<int32_t> am((size_t)C), dr((size_t)C);
-        std::vector<float> ent((size_t)C);
+        bench::HeadOutputs out(C);
         soft.assign((size_t)(C * H), 0.0f);
-        ggml::VocabHeadArgs a;
-        a.hidden = hidden.data();
-        a.C = C; a.H = H; a.V = V;
-        a.out_w = w.output.data; a.out_type = w.output.type;
-        a.embd = w.tok_embd.data; a.embd_type = w.tok_embd.type;
-        a.softcap = m->hparams().final_softcap;
+        ggml::VocabHeadArgs a = bench::head_args(*m, hidden.data(), C, out, soft.data());
         a.temperature = T;
-        a.argmax = am.data(); a.draw = dr.data(); a.entropy = ent.data(); a.soft = soft.data();
         a.soft_drop_mass = e;
         a.soft_rows_used = &rows;
         std::vector<double> ts;

@@ -7,7 +7,8 @@
 // Usage: bench-vocab-head MODEL.gguf C REPEATS THREADS [sample 0|1]
 // Prints the median CPU time (summed over threads) and wall time of: the whole head with the soft
 // embedding, the head without it, the LM head matmuls alone, the softcap pass alone, the Eᵀ tile builds
-// alone and the soft products alone; then the machine's int8 peaks per core (cpu_peak_gops).
+// alone and the soft products alone (the int8 path; where the head runs its soft product on AMX-BF16 it
+// says so); then the machine's peaks per core (cpu_peak_gops).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,10 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "bench-head-args.h"
 #include "ld-ggml/cpu-matmul.h"
 #include "ld-ggml/cpu-nn.h"
-#include "ld-ggml/cpu-vocab-head.h"
-#include "model/model.h"
 
 using namespace ld;
 
@@ -63,17 +63,10 @@ int main(int argc, char ** argv) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (float & x : hidden) x = nd(rng);
     const Weights & w = m->weights();
-    std::vector<int32_t> am((size_t)C), dr((size_t)C);
-    std::vector<float> ent((size_t)C), soft((size_t)(C * H));
-    ggml::VocabHeadArgs a;
-    a.hidden = hidden.data();
-    a.C = C; a.H = H; a.V = V;
-    a.out_w = w.output.data; a.out_type = w.output.type;
-    a.embd = w.tok_embd.data; a.embd_type = w.tok_embd.type;
-    a.softcap = m->hparams().final_softcap;
-    a.temperature = 1.0f;
+    bench::HeadOutputs out(C);
+    std::vector<float> soft((size_t)(C * H));
+    ggml::VocabHeadArgs a = bench::head_args(*m, hidden.data(), C, out, nullptr);
     a.sample = sample;
-    a.argmax = am.data(); a.draw = dr.data(); a.entropy = ent.data();
     ggml::ThreadPool * pool = m->pool();
     const double gflop = 2.0 * (double)C * (double)H * (double)V * 1e-9;
     auto report = [&](const char * what, Timing t, double gf) {
@@ -99,6 +92,12 @@ int main(int argc, char ** argv) {
     report("softcap of every tile alone", median_time(reps, [&] {
         for (int64_t v0 = 0; v0 < V; v0 += tile) ggml::softcap(lg.data(), C * std::min(tile, V - v0), a.softcap, lg.data(), pool);
     }), 0);
+    // the int8 self-conditioning path of CPUs without AMX-BF16 (on AMX-BF16 the head runs its soft product on
+    // bf16 tiles from E's rows instead: ggml/src/cpu/soft-product-amx.cpp, timed only inside the whole head)
+    const ggml::CpuFeatures & cf = ggml::cpu_features();
+    const bool bf16_soft = ggml::cpu_isa() == ggml::CpuIsa::amx && cf.amx_bf16 && cf.avx512bf16 && w.tok_embd.type != ggml::Type::F32;
+    std::printf("the head's soft product here: %s\n", bf16_soft ? "AMX-BF16 (the int8 lines below are other CPUs' path)"
+                                                                   : "int8 (E^T tiles, the lines below)");
     ggml::EmbeddingTileT et(w.tok_embd.data, w.tok_embd.type, H, V, tile, pool->n_threads());
     report("E^T tile builds alone", median_time(reps, [&] {
         for (int64_t v0 = 0; v0 < V; v0 += tile) et.build(v0, std::min(tile, V - v0), pool);
@@ -110,7 +109,9 @@ int main(int argc, char ** argv) {
             ggml::matmul(wt.data(), C, tile, et.data(), et.type(), H, part.data(), pool);
     }), gflop);
     // the machine's peaks, measured now (per core; the rates above are per core of CPU time)
-    const double vnni = ggml::cpu_peak_gops("vnni", 0.3), amx = ggml::cpu_peak_gops("amx_int8", 0.2);
-    std::printf("int8 peak per core, measured now: vnni %.0f GOP/s, amx_int8 %.0f GOP/s\n", vnni, amx);
+    const double vnni = ggml::cpu_peak_gops("vnni", 0.3), amx = ggml::cpu_peak_gops("amx_int8", 0.2),
+                 bf16 = ggml::cpu_peak_gops("amx_bf16", 0.2);
+    std::printf("peaks per core, measured now: int8 vnni %.0f GOP/s, amx_int8 %.0f GOP/s; amx_bf16 %.0f GFLOP/s\n", vnni,
+                amx, bf16);
     return 0;
 }
