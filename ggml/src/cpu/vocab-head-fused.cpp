@@ -119,14 +119,15 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
     std::unique_ptr<SoftProductAmx> sp_amx;
     if (want_soft && SoftProductAmx::usable(a.embd_type, cpu_isa()))
         sp_amx = std::make_unique<SoftProductAmx>(a.embd, a.embd_type, H, V, C);
+    const bool amx_soft = sp_amx != nullptr;
 #else
-    const std::nullptr_t sp_amx = nullptr;
+    const bool amx_soft = false;
 #endif
     std::unique_ptr<EmbeddingTileT> et;
     std::vector<float> w_tile, part, w_kept, tau;
     std::vector<uint8_t> keep;
     std::vector<int32_t> kept;
-    if (want_soft && !sp_amx) {
+    if (want_soft && !amx_soft) {
         et = std::make_unique<EmbeddingTileT>(a.embd, a.embd_type, H, V, tile, pool->n_threads());
         part.assign((size_t)(C * H), 0.0f);
     }
@@ -205,7 +206,7 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
             }
         }
         rows_used += n_used;
-        if (sp_amx && n_used > 0) {
+        if (amx_soft && n_used > 0) {
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
             sp_amx->run(w_prod, n_prod, n_used, v0, n_used == nt ? nullptr : kept.data(), a.soft, *pool);
 #endif
