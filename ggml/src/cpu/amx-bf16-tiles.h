@@ -1,5 +1,5 @@
-// Private: the AMX-BF16 tile steps shared by the bf16 kernels (attention-amx.cpp, soft-product-amx.cpp),
-// for files built with the -amx flags only. Tiles configured by mm::amx::configure_tiles(64): every tile
+// Private: the AMX-BF16 tile steps and the scratch memory shared by the bf16 kernels (attention-amx.cpp,
+// soft-product-amx.cpp), for files built with the -amx flags only. Tiles configured by mm::amx::configure_tiles(64): every tile
 // 16 rows x 64 bytes; tmm0/1 the A operands (16 x 32 bf16), tmm2/3 the B operands (the pair layout: row i
 // holds K values (2i, 2i+1) of 16 columns, interleaved), tmm4-7 the f32 16 x 16 accumulators.
 //
@@ -9,9 +9,30 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "ld-ggml/error.h"
 
 namespace ld::ggml::amx_bf16 {
+
+// 64-byte aligned scratch memory (tile loads and stores of whole cache lines), freed with its owner.
+struct FreeDeleter {
+    void operator()(void * p) const { std::free(p); }
+};
+using ScratchMem = std::unique_ptr<void, FreeDeleter>;
+
+// At least `bytes` (rounded up to 64) of aligned memory, owned by owner (its old memory is freed); throws
+// ld::ggml::Error naming `what` when the memory cannot be had.
+inline void * alloc_scratch(ScratchMem & owner, size_t bytes, const char * what) {
+    void * p = std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) & ~(size_t)63));
+    if (!p) throw Error(std::string("out of memory for ") + what);
+    owner.reset(p);
+    return p;
+}
 
 inline void barrier() { __asm__ volatile("" ::: "memory"); }
 

@@ -350,12 +350,8 @@ void softmax_tile(const float * s, int rows, int nk32, int64_t d, float * m, flo
     }
 }
 
-struct Free {
-    void operator()(void * p) const { std::free(p); }
-};
-
 struct Scratch {
-    std::unique_ptr<uint8_t, Free> mem;
+    amx_bf16::ScratchMem mem;
     uint16_t *q, *ql, *p, *pl, *kb, *vb;  // ql, pl: the lo parts (X3)
     float *o, *s, *m, *l;
 };
@@ -380,9 +376,7 @@ void run(const AttnArgs & a, ThreadPool & tp) {
     const size_t total = PARTS * (b_q + b_p + 2 * b_kv) + b_o + b_s + 2 * b_ml;
     std::vector<Scratch> scratch((size_t)tp.n_threads());
     for (Scratch & sc : scratch) {
-        uint8_t * base = (uint8_t *)std::aligned_alloc(64, total);
-        if (!base) throw Error("attention: out of memory for the AMX scratch");
-        sc.mem.reset(base);
+        uint8_t * base = (uint8_t *)amx_bf16::alloc_scratch(sc.mem, total, "the attention's AMX scratch");
         sc.q = (uint16_t *)base;                 base += b_q;
         sc.ql = X3 ? (uint16_t *)base : nullptr; base += X3 ? b_q : 0;
         sc.p = (uint16_t *)base;                 base += b_p;

@@ -42,18 +42,13 @@ constexpr int64_t kPrefetch = 16;  // rows of E read ahead
 
 inline int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
 
-struct FreeDeleter {
-    void operator()(void * p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<void, FreeDeleter>;
+using Buffer = amx_bf16::ScratchMem;
 
+// n zeroed T of aligned memory, owned by owner
 template <class T>
 T * alloc64(Buffer & owner, int64_t n) {
-    const size_t bytes = std::max<size_t>(64, ((size_t)n * sizeof(T) + 63) & ~(size_t)63);
-    void * p = std::aligned_alloc(64, bytes);
-    if (!p) throw Error("vocab head: out of memory for the AMX-BF16 self-conditioning buffers");
-    std::memset(p, 0, bytes);
-    owner.reset(p);
+    void * p = amx_bf16::alloc_scratch(owner, (size_t)n * sizeof(T), "the vocab head's AMX-BF16 self-conditioning buffers");
+    std::memset(p, 0, (size_t)n * sizeof(T));
     return (T *)p;
 }
 
