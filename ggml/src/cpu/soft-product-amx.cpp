@@ -188,24 +188,20 @@ void SoftProductAmx::run(const float * w, int64_t ldw, int64_t n, int64_t v0, co
         float * r1 = r0 + HS;
         std::fill(r0 + ws, r0 + ws32, 0.0f);  // the padded columns (H not a multiple of 32)
         std::fill(r1 + ws, r1 + ws32, 0.0f);
+        // the slab's bytes of row j of the product (E's row idx[j] or v0 + j)
+        auto slab_of = [&](int64_t j) { return m.E + (size_t)(idx ? (int64_t)idx[j] : v0 + j) * m.row_bytes + col_bytes; };
         mm::amx::configure_tiles(64);  // every tile 16 x 64 bytes
         for (int64_t k0 = 0; k0 < n; k0 += KC) {
             const int64_t nk = std::min(KC, n - k0), ng = up32(nk) / 32;
             for (int64_t j = 0; j < ng * 32; j += 2) {
                 // the slab's bytes of the rows kPrefetch ahead: rows are far apart, a stride the hardware
                 // prefetchers do not follow, so without this every row waits for memory
-                for (int64_t q = j + kPrefetch; q < std::min(nk, j + kPrefetch + 2); ++q) {
-                    const uint8_t * p = m.E + (size_t)(idx ? (int64_t)idx[k0 + q] : v0 + k0 + q) * m.row_bytes + col_bytes;
-                    for (size_t off = 0; off < slab_bytes; off += 64) _mm_prefetch((const char *)p + off, _MM_HINT_T0);
-                }
+                for (int64_t q = j + kPrefetch; q < std::min(nk, j + kPrefetch + 2); ++q)
+                    for (size_t off = 0; off < slab_bytes; off += 64) _mm_prefetch((const char *)slab_of(k0 + q) + off, _MM_HINT_T0);
                 for (int64_t q = 0; q < 2; ++q) {
                     float * dst = q ? r1 : r0;
-                    if (j + q < nk) {
-                        const int64_t v = idx ? (int64_t)idx[k0 + j + q] : v0 + k0 + j + q;
-                        m.to_float(m.E + (size_t)v * m.row_bytes + col_bytes, dst, ws);
-                    } else {
-                        std::fill(dst, dst + ws, 0.0f);
-                    }
+                    if (j + q < nk) m.to_float(slab_of(k0 + j + q), dst, ws);
+                    else std::fill(dst, dst + ws, 0.0f);
                 }
                 uint16_t * tile_row = sc.b + (j / 32) * kTileVals + ((j % 32) / 2) * 32;
                 for (int64_t hb = 0; hb < ws32 / 16; ++hb)
