@@ -77,6 +77,7 @@ CpuFeatures detect() {
         f.avx512bw = (ebx & (1u << 30)) && os_zmm;
         f.avx512vl = (ebx & (1u << 31)) && os_zmm;
         f.avx512vnni = (ecx & (1u << 11)) && os_zmm;
+        f.avx512vbmi = (ecx & (1u << 1)) && os_zmm;
         f.avx512fp16 = (edx & (1u << 23)) && os_zmm;
         f.amx_bf16 = (edx & (1u << 22)) && os_amx;
         f.amx_tile = (edx & (1u << 24)) && os_amx;
@@ -150,7 +151,7 @@ bool isa_runs(CpuIsa isa) {
         case CpuIsa::avx512:
             return f.avx2 && f.fma && f.f16c && f.bmi2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
                    f.avx512vnni && f.avx512bf16;
-        case CpuIsa::amx: return isa_runs(CpuIsa::avx512) && f.amx_tile && f.amx_int8 && amx_permitted();
+        case CpuIsa::amx: return isa_runs(CpuIsa::avx512) && f.avx512vbmi && f.amx_tile && f.amx_int8 && amx_permitted();
         case CpuIsa::neon: return f.neon && f.dotprod && f.fp16;
         case CpuIsa::neon_i8mm: return isa_runs(CpuIsa::neon) && f.i8mm;
     }

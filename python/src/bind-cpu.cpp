@@ -18,7 +18,7 @@ void register_cpu(pyb::module_ & m) {
         const std::pair<const char *, bool> flags[] = {
             {"sse3", f.sse3}, {"ssse3", f.ssse3}, {"avx", f.avx}, {"avx2", f.avx2}, {"fma", f.fma},
             {"f16c", f.f16c}, {"bmi2", f.bmi2}, {"avx512f", f.avx512f}, {"avx512bw", f.avx512bw},
-            {"avx512vl", f.avx512vl}, {"avx512dq", f.avx512dq}, {"avx512vnni", f.avx512vnni},
+            {"avx512vl", f.avx512vl}, {"avx512dq", f.avx512dq}, {"avx512vnni", f.avx512vnni}, {"avx512vbmi", f.avx512vbmi},
             {"avx512bf16", f.avx512bf16}, {"avx512fp16", f.avx512fp16}, {"avx_vnni", f.avx_vnni},
             {"amx_tile", f.amx_tile}, {"amx_int8", f.amx_int8}, {"amx_bf16", f.amx_bf16},
             {"neon", f.neon}, {"dotprod", f.dotprod}, {"fp16", f.fp16}, {"i8mm", f.i8mm}, {"sve", f.sve},

@@ -345,7 +345,8 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
 // Tables whose kernels pack as they compute (compute_raw, or any later fused path) give bit-for-bit the
 // result of the same table packing whole panels first (pack_panel + compute_tiles): every type, a
 // full and a partial panel (3 rows: one half, rows past n_rows left over from the full panel), tiles
-// of 1..10 (more than one pass falls back), 1 and 2 threads.
+// of 1..10 (more than one pass falls back), 1 and 2 threads. On amx, N = 1, 5 and 8 take the AVX512-VNNI
+// path of Q4_K tiles with few columns (matmul-kquant-narrow-amx.cpp), N = 9 the tiles.
 void test_fused_packing(const std::vector<MmTable> & tables) {
     std::mt19937 rng(31);
     for (const MmTable & tb : tables) {
@@ -360,7 +361,8 @@ void test_fused_packing(const std::vector<MmTable> & tables) {
                 if (K % block_of(t) != 0) continue;
                 std::vector<float> Wd;
                 const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
-                for (int64_t N : {(int64_t)1, (int64_t)17, (int64_t)tb.k->C + 1, (int64_t)10 * tb.k->C}) {
+                for (int64_t N : {(int64_t)1, (int64_t)5, (int64_t)8, (int64_t)9, (int64_t)17, (int64_t)tb.k->C + 1,
+                                  (int64_t)10 * tb.k->C}) {
                     const std::vector<float> x = make_acts(N, K, rng);
                     for (int nth : {1, 2}) {
                         ThreadPool pool(nth);
@@ -506,6 +508,38 @@ void test_q4k_panel(const std::vector<MmTable> & tables) {
                     ok = ok && panel[(size_t)(k / 4) * R * 4 + (size_t)r * 4 + (size_t)(k % 4)] == u[(size_t)k];
             }
             check(ok, ld::strfmt("table %s: Q4_K panel of %d rows equals the scalar unpacker bit for bit", tb.name, n_rows));
+        }
+    }
+}
+
+// Q4_K with random head bytes (every 6-bit scale and min pattern, d and dmin of both signs) through the
+// table's own kernels (amx: the byte-split tiles for N > 8, the AVX512-VNNI columns for N <= 8, both
+// decoding 16 rows' heads at a time) against the scalar reference, 1e-6 of sum |w x|; rows 37 (a full
+// panel, a partial one), K = 3 super-blocks.
+void test_q4k_random_heads(const std::vector<MmTable> & tables, ThreadPool & pool) {
+    std::mt19937 rng(41);
+    const int64_t K = 3 * 256, M = 37;
+    const size_t rb = row_size(Type::Q4_K, K);
+    std::vector<uint8_t> w(rb * (size_t)M);
+    for (auto & b : w) b = (uint8_t)rng();
+    for (size_t o = 0; o < w.size(); o += sizeof(block_q4_K)) {
+        const fp16_t d = f32_to_fp16(std::ldexp((float)(rng() % 200) - 100.0f, -12));
+        const fp16_t dm = f32_to_fp16(std::ldexp((float)(rng() % 200) - 100.0f, -14));
+        std::memcpy(&w[o], &d, 2);
+        std::memcpy(&w[o + 2], &dm, 2);
+    }
+    std::vector<float> Wd((size_t)(M * K));
+    type_traits(Type::Q4_K)->to_float(w.data(), Wd.data(), M * K);
+    for (const MmTable & tb : tables) {
+        if (!tb.k->has(Type::Q4_K)) continue;
+        for (int64_t N : {1, 3, 8, 9, 16, 33}) {
+            const std::vector<float> x = make_acts(N, K, rng);
+            std::vector<float> y((size_t)(N * M), NAN), ref((size_t)(N * M), NAN);
+            matmul_ref(x.data(), N, K, w.data(), Type::Q4_K, M, ref.data());
+            matmul_with(tb.k, x.data(), N, K, w.data(), Type::Q4_K, M, y.data(), pool);
+            const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+            const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+            check(e <= kSimdTol, ld::strfmt("table %s: Q4_K with random heads N=%lld rel err %.3g", tb.name, (long long)N, e));
         }
     }
 }
@@ -881,6 +915,7 @@ int main(int argc, char ** argv) {
         const std::vector<MmTable> tables = mm_tables(isas);
         test_mm_tables(tables, pool);
         test_q4k_panel(tables);
+        test_q4k_random_heads(tables, pool);
         test_fused_packing(tables);
         test_prepared(tables);
         test_nn_ops(isas, pool);

@@ -13,7 +13,7 @@ struct CpuFeatures {
     // x86 (each already checked against the OS's saved register state)
     bool sse3 = false, ssse3 = false, avx = false, avx2 = false, fma = false, f16c = false, bmi2 = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-    bool avx512vnni = false, avx512bf16 = false, avx512fp16 = false, avx_vnni = false;
+    bool avx512vnni = false, avx512vbmi = false, avx512bf16 = false, avx512fp16 = false, avx_vnni = false;
     bool amx_tile = false, amx_int8 = false, amx_bf16 = false;
     // ARM
     bool neon = false, dotprod = false, fp16 = false, i8mm = false, sve = false, bf16 = false;
@@ -21,7 +21,7 @@ struct CpuFeatures {
 
 // The kernel families. Every ISA file implements the same entry points. amx is avx512 plus Intel AMX
 // tiles for the quantized matmul (every other kernel uses the avx512 table); it needs amx_tile,
-// amx_int8 and the kernel's permission to use the tile state (requested once, Linux). neon_i8mm is
+// amx_int8, avx512vbmi (the byte permutes of the K-quant packing; every AMX CPU has it) and the kernel's permission to use the tile state (requested once, Linux). neon_i8mm is
 // neon plus the Armv8.6 int8 matrix multiply (SMMLA) for the quantized matmul; it needs i8mm.
 enum class CpuIsa { generic = 0, avx2 = 1, avx512 = 2, neon = 3, amx = 4, neon_i8mm = 5 };
 

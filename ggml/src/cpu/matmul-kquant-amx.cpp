@@ -4,15 +4,16 @@
 //     sum_k w*x = d[m] * da[n] * sum_k v[m,k] * a[n,k]  -  dmin[m] * da[n] * sum_j mn[m,j] * bsum[n,j]
 // with v = code * sc of its sub-block (Q4_K: 0..945, Q6_K: (u-32)*sc in -4064..4096; the mins term
 // only for Q4_K, j over the 8 sub-blocks of 32, bsum the activation codes' sums). v does not fit
-// int8, so it is split as v = 128*hi + lo (lo = v & 127, hi = v >> 7, both int8) and the panel holds
-// two int8 matrices: one 16x16 int32 tile per half and per matrix sums all 256 values of the
-// super-block exactly (4 tdpbssd of 64), then is stored once and folded (accumulators in memory,
-// two column groups of 16 per tile):
-//     acc[r] += da * (d[r] * cvt(128*hi_sum + lo_sum)  -  dmin[r] * cvt(mins_sum))
+// int8, so it is split into its bytes as v = 256*hi + lo (lo = v & 255 unsigned, hi = v >> 8 signed: the
+// two bytes of v as int16, taken apart by one byte permute) and the panel holds two byte matrices: one
+// 16x16 int32 tile per half and per matrix sums all 256 values of the super-block exactly (4 tdpbusd of
+// 64 for lo, unsigned x signed; 4 tdpbssd for hi), then is stored once and folded (accumulators in
+// memory, two column groups of 16 per tile):
+//     acc[r] += da * (d[r] * cvt(256*hi_sum + lo_sum)  -  dmin[r] * cvt(mins_sum))
 // where mins_sum comes from 4 vpdpwssd on (mn pair, bsum pair) int16 pairs.
 //
-// Panel: lo[nsb][R][256] | hi[nsb][R][256] (int8) | d[nsb][R] | ndmin[nsb][R] (f32, -dmin) |
-//        mn[nsb][R][4] (uint32: two int16 mins).
+// Panel: lo[nsb][R][256] (uint8) | hi[nsb][R][256] (int8) | d[nsb][R] | ndmin[nsb][R] (f32, -dmin) |
+//        mn[nsb][4][R] (uint32: two int16 mins).
 // Tile:  q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][4][C] (uint32: two int16 sums).
 //
 // When a panel's tiles fit one pass (the MoE experts), kq_compute_raw packs one super-block of the
@@ -32,6 +33,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-amx.h"
+#include "q4k-heads-avx512.h"
 #include "quant-decode.h"
 
 namespace ld::ggml::mm::amx {
@@ -54,62 +56,45 @@ PanelL panel_l(int64_t K) {
     return L;
 }
 
-struct TileL {
-    int64_t nsb;
-    size_t q, da, bs, end;
-};
-TileL tile_l(int64_t K) {
-    TileL L;
-    L.nsb = K / 256;
-    L.q = 0;
-    L.da = up64((size_t)K * C);
-    L.bs = L.da + up64((size_t)L.nsb * C * 4);
-    L.end = L.bs + up64((size_t)L.nsb * 4 * C * 4);
-    return L;
-}
-
 // v (32 int16 of one row) -> lo / hi int8 at the row's slot of super-block s, values j0..j0+31.
 inline void put_v(int8_t * lo, int8_t * hi, int64_t s, int r, int j0, __m512i v) {
     const size_t o = (size_t)(s * R + r) * 256 + (size_t)j0;
-    _mm256_storeu_si256((__m256i *)(lo + o), _mm512_cvtepi16_epi8(_mm512_and_si512(v, _mm512_set1_epi16(127))));
-    _mm256_storeu_si256((__m256i *)(hi + o), _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 7)));
+    _mm256_storeu_si256((__m256i *)(lo + o), _mm512_cvtepi16_epi8(v));  // the low bytes (truncation)
+    _mm256_storeu_si256((__m256i *)(hi + o), _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 8)));
 }
 
-// Q4_K: 32 raw bytes hold the codes of sub-blocks 2c (low nibbles) and 2c+1 (high nibbles). Each is
-// widened to int16, multiplied by its scale and the two are packed back to bytes with vpackuswb,
-// which interleaves them per 128-bit lane: position p = 16L + i of the 64-value chunk holds value
-// 8L + i (i < 8) or 32 + 8L + i - 8 (i >= 8). The dot product does not care about the order inside
-// a chunk as long as the activations follow it (kq_pack_tile, kPermQ4K).
-void pack_row_q4_K(const block_q4_K * x, int64_t s0, int64_t s1, int r, int8_t * lo, int8_t * hi, float * d, float * nd,
-                   uint32_t * mn) {
-    const __m512i m4 = _mm512_set1_epi16(15), m7 = _mm512_set1_epi16(127);
-    for (int64_t s = s0; s < s1; ++s) {
-        // the 6-bit scales and mins of the 8 sub-blocks (dec::scale_min_k4, four bytes at a time)
-        uint32_t a, b, c;
-        std::memcpy(&a, x[s].scales, 4);
-        std::memcpy(&b, x[s].scales + 4, 4);
-        std::memcpy(&c, x[s].scales + 8, 4);
-        const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
-        const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
-        const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
-        uint8_t sc[8];
-        std::memcpy(sc, &sc_lo, 4);
-        std::memcpy(sc + 4, &sc_hi, 4);
-        const size_t o = (size_t)(s * R + r) * 256;
+// Q4_K: super-block s of the n <= 16 rows 16h .. 16h + n - 1 of a panel (row i at rows + i * row_bytes)
+// into slot t of the panel arrays. The heads of the 16 rows are decoded together (q4k-heads-avx512.h).
+// 32 raw bytes hold the codes of sub-blocks 2c (low nibbles) and 2c+1 (high nibbles); each is widened to
+// int16 and multiplied by its scale, and one byte permute over the two int16 vectors gathers the 64 low
+// bytes (lo), one the 64 high bytes (hi), in the values' order.
+void pack_half_q4_K(const uint8_t * rows, size_t row_bytes, int n, int64_t s, int h, int64_t t, bool prefetch_next,
+                    int8_t * lo, int8_t * hi, float * d, float * nd, uint32_t * mn) {
+    const uint8_t * base = rows + row_bytes * (size_t)(16 * h);
+    Q4KHeads16 H;
+    decode_q4k_heads16(base, row_bytes, n, s, prefetch_next, H);
+    _mm512_storeu_ps(d + t * R + 16 * h, H.d);
+    _mm512_storeu_ps(nd + t * R + 16 * h, H.nd);
+    for (int p = 0; p < 4; ++p) _mm512_storeu_si512((void *)(mn + (t * 4 + p) * R + 16 * h), H.mn[p]);
+    alignas(64) int32_t sc[8][16];
+    for (int j = 0; j < 8; ++j) _mm512_store_si512((void *)sc[j], H.sc[j]);
+    alignas(64) static constexpr uint8_t kEven[64] = {0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+                                                      32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62,
+                                                      64, 66, 68, 70, 72, 74, 76, 78, 80, 82, 84, 86, 88, 90, 92, 94,
+                                                      96, 98, 100, 102, 104, 106, 108, 110, 112, 114, 116, 118, 120, 122, 124, 126};
+    const __m512i even = _mm512_load_si512((const void *)kEven);
+    const __m512i odd = _mm512_add_epi8(even, _mm512_set1_epi8(1));
+    const __m512i m4 = _mm512_set1_epi16(15);
+    for (int r = 0; r < n; ++r) {
+        const block_q4_K * x = reinterpret_cast<const block_q4_K *>(base + row_bytes * (size_t)r) + s;
+        const size_t o = (size_t)(t * R + 16 * h + r) * 256;
         for (int q = 0; q < 4; ++q) {
-            const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(x[s].qs + 32 * q)));
-            const __m512i v0 = _mm512_mullo_epi16(_mm512_and_si512(w, m4), _mm512_set1_epi16((short)sc[2 * q]));
-            const __m512i v1 = _mm512_mullo_epi16(_mm512_srli_epi16(w, 4), _mm512_set1_epi16((short)sc[2 * q + 1]));
-            _mm512_storeu_si512((void *)(lo + o + 64 * q),
-                                _mm512_packus_epi16(_mm512_and_si512(v0, m7), _mm512_and_si512(v1, m7)));
-            _mm512_storeu_si512((void *)(hi + o + 64 * q), _mm512_packus_epi16(_mm512_srli_epi16(v0, 7), _mm512_srli_epi16(v1, 7)));
+            const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * q)));
+            const __m512i v0 = _mm512_mullo_epi16(_mm512_and_si512(w, m4), _mm512_set1_epi16((short)sc[2 * q][r]));
+            const __m512i v1 = _mm512_mullo_epi16(_mm512_srli_epi16(w, 4), _mm512_set1_epi16((short)sc[2 * q + 1][r]));
+            _mm512_storeu_si512((void *)(lo + o + 64 * q), _mm512_permutex2var_epi8(v0, even, v1));
+            _mm512_storeu_si512((void *)(hi + o + 64 * q), _mm512_permutex2var_epi8(v0, odd, v1));
         }
-        d[s * R + r] = _cvtsh_ss(x[s].d);  // F16C: the same value as fp16_to_f32 for every finite input
-        nd[s * R + r] = -_cvtsh_ss(x[s].dmin);
-        // int16 pairs (mn[2p], mn[2p+1])
-        const uint64_t p01 = _pdep_u64(mn_lo, 0x00ff00ff00ff00ffull), p23 = _pdep_u64(mn_hi, 0x00ff00ff00ff00ffull);
-        std::memcpy(mn + (s * R + r) * 4, &p01, 8);
-        std::memcpy(mn + (s * R + r) * 4 + 2, &p23, 8);
     }
 }
 
@@ -137,17 +122,11 @@ void pack_row_q6_K(const block_q6_K * x, int64_t s0, int64_t s1, int r, int8_t *
         }
         d[s * R + r] = _cvtsh_ss(x[s].d);
         nd[s * R + r] = 0.0f;
-        for (int p = 0; p < 4; ++p) mn[(s * R + r) * 4 + p] = 0;
+        for (int p = 0; p < 4; ++p) mn[(s * 4 + p) * R + r] = 0;
     }
 }
 
-// The value (0..63) at position p of a Q4_K chunk (see pack_row_q4_K); runs of 8 stay together.
-inline int perm_q4_K(int p) {
-    const int L = p / 16, i = p % 16;
-    return i < 8 ? 8 * L + i : 32 + 8 * L + (i - 8);
-}
-
-// acc[r] += da * (d[r] * cvt(128*hi + lo) + nd[r] * cvt(mins)) for the 16 rows of one column group;
+// acc[r] += da * (d[r] * cvt(256*hi + lo) + nd[r] * cvt(mins)) for the 16 rows of one column group;
 // acc (16 x 16 f32) in memory.
 template <bool MIN>
 inline void fold(float * acc, const int32_t * plo, const int32_t * phi, const float * da, const uint32_t * bs,
@@ -158,12 +137,12 @@ inline void fold(float * acc, const int32_t * plo, const int32_t * phi, const fl
         for (int p = 0; p < 4; ++p) b[p] = _mm512_load_si512((const void *)(bs + p * C));
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r) {
-        const __m512i i = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512((const void *)(phi + 16 * r)), 7),
+        const __m512i i = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512((const void *)(phi + 16 * r)), 8),
                                            _mm512_load_si512((const void *)(plo + 16 * r)));
         __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(i), _mm512_set1_ps(d[r]));
         if (MIN) {
             __m512i m = _mm512_setzero_si512();
-            for (int p = 0; p < 4; ++p) m = _mm512_dpwssd_epi32(m, _mm512_set1_epi32((int)mn[4 * r + p]), b[p]);
+            for (int p = 0; p < 4; ++p) m = _mm512_dpwssd_epi32(m, _mm512_set1_epi32((int)mn[p * R + r]), b[p]);
             v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(nd[r]), v);
         }
         _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(v, a, _mm512_load_ps(acc + 16 * r)));
@@ -193,8 +172,8 @@ inline void products(const int8_t * lo, const int8_t * hi, const int8_t * t) {
 #pragma GCC unroll 4
         for (int kk = 0; kk < 4; ++kk) {
             const bool more = kk < 3;
-            _tile_dpbssd(4, 0, 2);
-            _tile_dpbssd(6, 0, 3);
+            _tile_dpbusd(4, 0, 2);
+            _tile_dpbusd(6, 0, 3);
             if (more) _tile_loadd(0, lo + po + 64 * (kk + 1), 256);
             _tile_dpbssd(5, 1, 2);
             if (more) _tile_loadd(2, t + KS * (kk + 1), TS);
@@ -211,19 +190,19 @@ inline void products(const int8_t * lo, const int8_t * hi, const int8_t * t) {
         _tile_loadd(6, lo + po + 64, 256);
         _tile_loadd(7, hi + po + 64, 256);
         _tile_loadd(3, t + KS, TS);
-        _tile_dpbssd(4, 0, 2);
+        _tile_dpbusd(4, 0, 2);
         _tile_dpbssd(5, 1, 2);
         _tile_loadd(0, lo + po + 128, 256);
         _tile_loadd(1, hi + po + 128, 256);
         _tile_loadd(2, t + 2 * KS, TS);
-        _tile_dpbssd(4, 6, 3);
+        _tile_dpbusd(4, 6, 3);
         _tile_dpbssd(5, 7, 3);
         _tile_loadd(6, lo + po + 192, 256);
         _tile_loadd(7, hi + po + 192, 256);
         _tile_loadd(3, t + 3 * KS, TS);
-        _tile_dpbssd(4, 0, 2);
+        _tile_dpbusd(4, 0, 2);
         _tile_dpbssd(5, 1, 2);
-        _tile_dpbssd(4, 6, 3);
+        _tile_dpbusd(4, 6, 3);
         _tile_dpbssd(5, 7, 3);
     }
 }
@@ -266,13 +245,17 @@ struct RawSrc {
         float * d = reinterpret_cast<float *>(p + L.d);
         float * nd = reinterpret_cast<float *>(p + L.nd);
         uint32_t * mn = reinterpret_cast<uint32_t *>(p + L.mn);
-        const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
-        for (int r = 0; r < n_rows; ++r) {
-            const uint8_t * src = rows + row_bytes * (size_t)r;
-            if (s + 1 < nsb)  // the weights stream from memory: ask for the next super-block
-                for (size_t o = 0; o < sb_bytes; o += 64) _mm_prefetch((const char *)(src + sb_bytes * (size_t)(s + 1) + o), _MM_HINT_T0);
-            if (w == Type::Q4_K) pack_row_q4_K(reinterpret_cast<const block_q4_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
-            else pack_row_q6_K(reinterpret_cast<const block_q6_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
+        if (w == Type::Q4_K) {  // the weights stream from memory: each half asks for its next super-block
+            for (int h = 0; 16 * h < n_rows; ++h)
+                pack_half_q4_K(rows, row_bytes, std::min(16, n_rows - 16 * h), s, h, 0, s + 1 < nsb, lo, hi, d, nd, mn);
+        } else {
+            for (int r = 0; r < n_rows; ++r) {
+                const uint8_t * src = rows + row_bytes * (size_t)r;
+                if (s + 1 < nsb)  // the weights stream from memory: ask for the next super-block
+                    for (size_t o = 0; o < sizeof(block_q6_K); o += 64)
+                        _mm_prefetch((const char *)(src + sizeof(block_q6_K) * (size_t)(s + 1) + o), _MM_HINT_T0);
+                pack_row_q6_K(reinterpret_cast<const block_q6_K *>(src) + s, 0, 1, r, lo, hi, d, nd, mn);
+            }
         }
         // the tile loads (asm without memory operands) must not move above these stores
         __asm__ volatile("" ::: "memory");
@@ -289,7 +272,7 @@ struct RawSrc {
 template <bool MIN, int NG, class Src>
 void compute_batch(const Src & src, const uint8_t * tiles, size_t tile_bytes, int nt, int64_t K, int NH,
                    int n_rows, const int * n_cols, float * const * const * ycols) {
-    const TileL T = tile_l(K);
+    const KqTileLayout T = kq_tile_layout(K);
     const int64_t nsb = T.nsb;
     alignas(64) int32_t buf[2][NG][2][256];          // [u % 2][group][lo, hi]
     alignas(64) float acc[kBatch][2][NG][256];       // [tile][half][group]: 16 rows x 16 columns
@@ -305,7 +288,7 @@ void compute_batch(const Src & src, const uint8_t * tiles, size_t tile_bytes, in
         const SbView & V = view[s % 2];
         for (int g = 0; g < NG; ++g)
             fold<MIN>(acc[i][h][g], buf[u % 2][g][0], buf[u % 2][g][1], da + s * C + 16 * g, bs + s * 4 * C + 16 * g,
-                      V.d + 16 * h, V.nd + 16 * h, V.mn + 16 * h * 4);
+                      V.d + 16 * h, V.nd + 16 * h, V.mn + 16 * h);
     };
     const int64_t n_units = nsb * per_s;
     for (int64_t u = 0; u < n_units; ++u) {
@@ -364,7 +347,7 @@ void compute_all(Type w, const Src & src, const uint8_t * tiles, size_t tile_byt
 
 bool kq_has(Type w) { return w == Type::Q4_K || w == Type::Q6_K; }
 size_t kq_panel_bytes(Type, int64_t K) { return panel_l(K).end; }
-size_t kq_tile_bytes(Type, int64_t K) { return tile_l(K).end; }
+size_t kq_tile_bytes(Type, int64_t K) { return kq_tile_layout(K).end; }
 
 void kq_pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     const PanelL L = panel_l(K);
@@ -379,34 +362,35 @@ void kq_pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, i
     for (int r = 0; r < n_rows; ++r)  // the first two super-blocks of every row, all misses at once
         for (size_t o = 0; o < sb_bytes * (size_t)std::min<int64_t>(2, L.nsb); o += 64)
             _mm_prefetch((const char *)(rows + row_bytes * (size_t)r + o), _MM_HINT_T0);
-    for (int64_t s = 0; s < L.nsb; ++s)
-        for (int r = 0; r < n_rows; ++r) {
-            const uint8_t * src = rows + row_bytes * (size_t)r;
-            if (s + 2 < L.nsb)  // the weights stream from memory: ask for the super-block after next
-                for (size_t o = 0; o < sb_bytes; o += 64) _mm_prefetch((const char *)(src + sb_bytes * (size_t)(s + 2) + o), _MM_HINT_T0);
-            if (w == Type::Q4_K) pack_row_q4_K(reinterpret_cast<const block_q4_K *>(src), s, s + 1, r, lo, hi, d, nd, mn);
-            else pack_row_q6_K(reinterpret_cast<const block_q6_K *>(src), s, s + 1, r, lo, hi, d, nd, mn);
+    for (int64_t s = 0; s < L.nsb; ++s) {
+        for (int r = 0; r < n_rows; ++r)  // the weights stream from memory: ask for the super-block after next
+            if (s + 2 < L.nsb)
+                for (size_t o = 0; o < sb_bytes; o += 64)
+                    _mm_prefetch((const char *)(rows + row_bytes * (size_t)r + sb_bytes * (size_t)(s + 2) + o), _MM_HINT_T0);
+        if (w == Type::Q4_K) {
+            for (int h = 0; 16 * h < n_rows; ++h)
+                pack_half_q4_K(rows, row_bytes, std::min(16, n_rows - 16 * h), s, h, s, false, lo, hi, d, nd, mn);
+        } else {
+            for (int r = 0; r < n_rows; ++r)
+                pack_row_q6_K(reinterpret_cast<const block_q6_K *>(rows + row_bytes * (size_t)r), s, s + 1, r, lo, hi, d, nd, mn);
         }
+    }
     for (int r = n_rows; r < R; ++r)  // missing rows: zero codes and scales
         for (int64_t s = 0; s < L.nsb; ++s) {
             std::memset(lo + (size_t)(s * R + r) * 256, 0, 256);
             std::memset(hi + (size_t)(s * R + r) * 256, 0, 256);
             d[s * R + r] = nd[s * R + r] = 0.0f;
-            for (int q = 0; q < 4; ++q) mn[(s * R + r) * 4 + q] = 0;
+            for (int q = 0; q < 4; ++q) mn[(s * 4 + q) * R + r] = 0;
         }
 }
 
 void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) {
-    const TileL L = tile_l(K);
+    const KqTileLayout L = kq_tile_layout(K);
     uint8_t * t = static_cast<uint8_t *>(tile);
     int8_t * q = reinterpret_cast<int8_t *>(t + L.q);
     float * da = reinterpret_cast<float *>(t + L.da);
     uint32_t * bs = reinterpret_cast<uint32_t *>(t + L.bs);
     if (n < C) std::memset(t + L.da, 0, L.end - L.da);
-    // Q4_K chunks are in the order of pack_row_q4_K: dword j of a chunk is dword perm[j] of the values
-    alignas(64) int32_t perm[16];
-    for (int j = 0; j < 16; ++j) perm[j] = perm_q4_K(4 * j) / 4;
-    const int32_t * pm = w == Type::Q4_K ? perm : nullptr;
     for (int c = 0; c < n; ++c) {
         const block_q8_K * y = reinterpret_cast<const block_q8_K *>(a.row(ids[c]));
         for (int64_t s = 0; s < L.nsb; ++s) {
@@ -429,7 +413,7 @@ void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t
                     src[i] = 16 * g + i < n
                                  ? reinterpret_cast<const block_q8_K *>(a.row(ids[16 * g + i]))[s].qs + 64 * ch
                                  : nullptr;
-                codes_to_vnni16(src, pm, q + (s * 64 + 16 * ch) * (C * 4) + 64 * g, C * 4);
+                codes_to_vnni16(src, nullptr, q + (s * 64 + 16 * ch) * (C * 4) + 64 * g, C * 4);
             }
 }
 
@@ -442,6 +426,10 @@ void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t 
 bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                     size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
     if (n_tiles > kBatch) return false;  // more than one pass: the whole panel, packed once, is cheaper
+    if (w == Type::Q4_K && n_tiles == 1 && n_cols[0] <= kNarrowMaxCols) {  // few columns: AVX512-VNNI, same result
+        kq_compute_narrow(rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+        return true;
+    }
     const size_t sb = panel_l(256).end;  // a multiple of 64
     static thread_local std::vector<uint8_t> mem;
     if (mem.size() < 2 * sb + 64) mem.assign(2 * sb + 64, 0);  // zeroed once: the rows past n_rows stay zero
@@ -453,7 +441,7 @@ bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, 
             std::memset(p + L.lo + (size_t)r * 256, 0, 256);
             std::memset(p + L.hi + (size_t)r * 256, 0, 256);
             reinterpret_cast<float *>(p + L.d)[r] = reinterpret_cast<float *>(p + L.nd)[r] = 0.0f;
-            std::memset(p + L.mn + (size_t)r * 16, 0, 16);
+            for (int q = 0; q < 4; ++q) reinterpret_cast<uint32_t *>(p + L.mn)[q * R + r] = 0;
         }
     const size_t sb_bytes = w == Type::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
     for (int r = 0; r < n_rows; ++r)  // the first super-block of every row, all misses at once
