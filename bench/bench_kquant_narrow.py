@@ -1,0 +1,48 @@
+"""Q4_K against few activation columns: CPU time of the amx ISA's dense matmul (2816 -> 8192, N tokens)
+and of the grouped MoE gate_up (256 x ... tokens routed so that every one of the 128 experts meets exactly
+n tokens), medians of repeated calls, user CPU time, one thread.
+
+    python bench/bench_kquant_narrow.py <dir holding the llama_diffusion package> [repeats]
+
+Run it with two builds' packages in turn (before / after a change) on the same machine; the ratios are
+the result (bench/results/kquant-narrow.md)."""
+import resource
+import sys
+
+import numpy as np
+
+sys.path.insert(0, sys.argv[1])
+from llama_diffusion import _core, ops  # noqa: E402
+from llama_diffusion import bench as B  # noqa: E402
+
+
+def user_ms(f, reps):
+    f()
+    ts = []
+    for _ in range(reps):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        f()
+        ts.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - r0.ru_utime)
+    return 1e3 * float(np.median(ts))
+
+
+def main():
+    reps = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    rng = np.random.default_rng(0)
+    K, M = B.K_EMBD, 8192
+    w = B._weights("Q4_K", M, K, rng)
+    for N in (1, 2, 4, 8, 16):
+        x = rng.standard_normal((N, K)).astype(np.float32)
+        print("dense Q4_K %dx%d N=%d: %.2f ms" % (K, M, N, user_ms(lambda: ops.matmul(x, w, "Q4_K", M, isa="amx"), 3 * reps)))
+    FE, E, TOP = B.FE, B.E_EXPERTS, B.TOP_K
+    we = B._weights("Q4_K", E * 2 * FE, K, rng)
+    for nper in (1, 2, 4, 8, 16):
+        N = nper * E // TOP
+        ids = np.array([[(n * TOP + s) % E for s in range(TOP)] for n in range(N)], dtype=np.int32)
+        x = rng.standard_normal((N, K)).astype(np.float32)
+        ms = user_ms(lambda: _core.moe_matmul(x, we, "Q4_K", 2 * FE, E, ids, None, "amx", 1), reps)
+        print("moe gate_up Q4_K, %d tokens per expert: %.1f ms" % (nper, ms))
+
+
+if __name__ == "__main__":
+    main()
