@@ -26,18 +26,22 @@ static inline void decode_q4k_heads16(const uint8_t * base, size_t row_bytes, in
                                       Q4KHeads16 & h) {
     // z[k] holds the 16-byte heads of rows k, k + 4, k + 8, k + 12 in its 128-bit lanes, so that the 4x4
     // dword transposes inside the lanes leave row r in lane r
-    __m512i z[4];
-    for (int k = 0; k < 4; ++k) {
-        z[k] = _mm512_setzero_si512();
-        for (int l = 0; l < 4; ++l) {
-            const int r = k + 4 * l;
-            if (r >= n_rows) continue;
-            const block_q4_K * x = reinterpret_cast<const block_q4_K *>(base + row_bytes * (size_t)r) + s;
-            if (prefetch_next)
-                for (size_t o = 0; o < sizeof(block_q4_K); o += 64) _mm_prefetch((const char *)(x + 1) + o, _MM_HINT_T0);
-            z[k] = _mm512_inserti32x4(z[k], _mm_loadu_si128((const __m128i *)x), l);
+    __m128i hd[16];
+    for (int r = 0; r < 16; ++r) {
+        if (r >= n_rows) {
+            hd[r] = _mm_setzero_si128();
+            continue;
         }
+        const block_q4_K * x = reinterpret_cast<const block_q4_K *>(base + row_bytes * (size_t)r) + s;
+        if (prefetch_next)
+            for (size_t o = 0; o < sizeof(block_q4_K); o += 64) _mm_prefetch((const char *)(x + 1) + o, _MM_HINT_T0);
+        hd[r] = _mm_loadu_si128((const __m128i *)x);
     }
+    __m512i z[4];  // (the lane numbers of vinserti32x4 must be literals at every optimization level)
+    for (int k = 0; k < 4; ++k)
+        z[k] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(hd[k]), hd[k + 4], 1),
+                                                     hd[k + 8], 2),
+                                  hd[k + 12], 3);
     const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
     const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
     const __m512i D = _mm512_unpacklo_epi64(t0, t2);   // d | dmin << 16
