@@ -44,7 +44,10 @@ void transpose16(const void * r /*16 zmm*/, void * o /*16 zmm*/);
 void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out = 16);
 
 // The byte offsets of a super-block path activation tile (kq_pack_tile):
-// q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][4][C] (uint32: two int16 sub-block sums).
+// q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][kBsPairs][C] (uint32: int16 pairs, the sums of
+// the activation codes over the weight type's sub-blocks 2p and 2p + 1: of 32 values for Q4_K, p < 4; of 16
+// values for Q6_K, p < 8).
+constexpr int kBsPairs = 8;
 struct KqTileLayout {
     int64_t nsb;
     size_t q, da, bs, end;
@@ -55,7 +58,7 @@ inline KqTileLayout kq_tile_layout(int64_t K) {
     L.q = 0;
     L.da = up64((size_t)K * C);
     L.bs = L.da + up64((size_t)L.nsb * C * 4);
-    L.end = L.bs + up64((size_t)L.nsb * 4 * C * 4);
+    L.end = L.bs + up64((size_t)L.nsb * kBsPairs * C * 4);
     return L;
 }
 
@@ -69,12 +72,12 @@ void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t
 // (same result); false (nothing done) when the tiles need more than one pass over the panel.
 bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                     size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols);
-// Q4_K against one tile of n_cols <= C columns on AVX512-VNNI (matmul-kquant-narrow-amx.cpp): the same
-// result as kq_compute_tiles over the packed panel, bit for bit, at a cost proportional to the columns.
+// Q4_K or Q6_K against one tile of n_cols <= C columns on AVX512-VNNI (matmul-kquant-narrow-amx.cpp): the
+// same result as kq_compute_tiles over the packed panel, bit for bit, at a cost proportional to the columns.
 // kq_compute_raw takes it for tiles of at most kNarrowMaxCols columns (single-token decoding, short
 // prompts' experts), where it is faster than the tiles (bench/results/kquant-narrow.md).
 constexpr int kNarrowMaxCols = 8;
-void kq_compute_narrow(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
+void kq_compute_narrow(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
                        float * const * ycol);
 void kq_compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol);
 void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t tile_bytes, int n_tiles, int64_t K,

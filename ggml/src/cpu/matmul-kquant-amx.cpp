@@ -287,7 +287,7 @@ void compute_batch(const Src & src, const uint8_t * tiles, size_t tile_bytes, in
         const uint32_t * bs = reinterpret_cast<const uint32_t *>(tile + T.bs);
         const SbView & V = view[s % 2];
         for (int g = 0; g < NG; ++g)
-            fold<MIN>(acc[i][h][g], buf[u % 2][g][0], buf[u % 2][g][1], da + s * C + 16 * g, bs + s * 4 * C + 16 * g,
+            fold<MIN>(acc[i][h][g], buf[u % 2][g][0], buf[u % 2][g][1], da + s * C + 16 * g, bs + s * kBsPairs * C + 16 * g,
                       V.d + 16 * h, V.nd + 16 * h, V.mn + 16 * h);
     };
     const int64_t n_units = nsb * per_s;
@@ -395,12 +395,19 @@ void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t
         const block_q8_K * y = reinterpret_cast<const block_q8_K *>(a.row(ids[c]));
         for (int64_t s = 0; s < L.nsb; ++s) {
             da[s * C + c] = y[s].d;
-            // the sums of the 8 sub-blocks of 32, from the quantizer's sums per 16 (both quantizers of
-            // quantize_acts write them, zero for an all-zero block)
-            for (int p = 0; p < 4; ++p) {
-                const int32_t s0 = y[s].bsums[4 * p] + y[s].bsums[4 * p + 1];
-                const int32_t s1 = y[s].bsums[4 * p + 2] + y[s].bsums[4 * p + 3];
-                bs[(s * 4 + p) * C + c] = (uint32_t)(uint16_t)(int16_t)s0 | ((uint32_t)(uint16_t)(int16_t)s1 << 16);
+            // the sums of the sub-blocks (Q4_K: 8 of 32, Q6_K: 16 of 16), from the quantizer's sums per 16
+            // (both quantizers of quantize_acts write them, zero for an all-zero block)
+            for (int p = 0; p < kBsPairs; ++p) {
+                int32_t s0, s1;
+                if (w == Type::Q4_K) {
+                    if (p >= 4) break;
+                    s0 = y[s].bsums[4 * p] + y[s].bsums[4 * p + 1];
+                    s1 = y[s].bsums[4 * p + 2] + y[s].bsums[4 * p + 3];
+                } else {
+                    s0 = y[s].bsums[2 * p];
+                    s1 = y[s].bsums[2 * p + 1];
+                }
+                bs[(s * kBsPairs + p) * C + c] = (uint32_t)(uint16_t)(int16_t)s0 | ((uint32_t)(uint16_t)(int16_t)s1 << 16);
             }
         }
     }
@@ -426,8 +433,8 @@ void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t 
 bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                     size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
     if (n_tiles > kBatch) return false;  // more than one pass: the whole panel, packed once, is cheaper
-    if (w == Type::Q4_K && n_tiles == 1 && n_cols[0] <= kNarrowMaxCols) {  // few columns: AVX512-VNNI, same result
-        kq_compute_narrow(rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+    if (n_tiles == 1 && n_cols[0] <= kNarrowMaxCols) {  // few columns: AVX512-VNNI, same result
+        kq_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
         return true;
     }
     const size_t sb = panel_l(256).end;  // a multiple of 64
