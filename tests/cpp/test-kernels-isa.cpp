@@ -346,7 +346,8 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
 // result of the same table packing whole panels first (pack_panel + compute_tiles): every type, a
 // full and a partial panel (3 rows: one half, rows past n_rows left over from the full panel), tiles
 // of 1..10 (more than one pass falls back), 1 and 2 threads. On amx, N = 1, 5 and 8 take the AVX512-VNNI
-// path of Q4_K tiles with few columns (matmul-kquant-narrow-amx.cpp), N = 9 the tiles.
+// paths of Q4_K, Q6_K and Q8_0 tiles with few columns (matmul-kquant-narrow-amx.cpp,
+// matmul-block-narrow-amx.cpp), N = 9 the tiles.
 void test_fused_packing(const std::vector<MmTable> & tables) {
     std::mt19937 rng(31);
     for (const MmTable & tb : tables) {
@@ -356,8 +357,8 @@ void test_fused_packing(const std::vector<MmTable> & tables) {
         int n_cases = 0;
         for (Type t : kTypes) {
             if (!tb.k->has(t)) continue;
-            for (int64_t nsb : {1, 3}) {
-                const int64_t K = 256 * nsb, M = 2 * tb.k->R + 3;
+            for (int64_t K : {256, 768, 288}) {  // 288: an odd number of blocks of 32
+                const int64_t M = 2 * tb.k->R + 3;
                 if (K % block_of(t) != 0) continue;
                 std::vector<float> Wd;
                 const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);

@@ -8,7 +8,8 @@
 // block-major [nb][R][bl], so the 16 rows x bl bytes of one block and one half of the panel are one
 // contiguous tile load (the A operand of tdpbssd); then s1[nb][R], s2[nb][R] (f32).
 // Tile: the int8 activation codes in the VNNI layout [K/4][C][4] (block b of column group g is bl/4
-// rows of 64 bytes at stride 128, the B operand), then da[nb][C] and A[nb][C] (f32).
+// rows of 64 bytes at stride 128, the B operand), then da[nb][C] and A[nb][C] (f32), asum[nb][C] (int32, for the
+// VNNI path of few columns: matmul-block-narrow-amx.cpp); block_tile_layout in matmul-amx.h.
 // Per block, half of the panel and column group: one tdpbssd into a zeroed 16x16 int32 tile (row =
 // weight row, column = activation column; exact, the same integers as the generic dot products),
 // stored to a buffer and folded into 16 f32 zmm accumulators: acc[r] += cvt(int[r]) * da[b] * s1[b, r]
@@ -96,15 +97,6 @@ Layout panel_layout(int bl, int64_t K) {
     return L;
 }
 
-Layout tile_layout(int bl, int64_t K) {
-    Layout L;
-    L.nb = K / bl;
-    L.q = 0;
-    L.s1 = up64((size_t)K * C);                       // da
-    L.s2 = L.s1 + up64((size_t)L.nb * C * 4);         // A
-    L.end = L.s2 + up64((size_t)L.nb * C * 4);
-    return L;
-}
 
 QuantCfg cfg_of(Type w) {
     QuantCfg c;
@@ -113,7 +105,7 @@ QuantCfg cfg_of(Type w) {
 }
 
 size_t panel_bytes(Type w, int64_t K) { return kq_has(w) ? kq_panel_bytes(w, K) : panel_layout(cfg_of(w).bl, K).end; }
-size_t tile_bytes(Type w, int64_t K) { return kq_has(w) ? kq_tile_bytes(w, K) : tile_layout(cfg_of(w).bl, K).end; }
+size_t tile_bytes(Type w, int64_t K) { return kq_has(w) ? kq_tile_bytes(w, K) : block_tile_layout(cfg_of(w).bl, K).end; }
 
 struct Scratch {
     std::vector<uint8_t> u;
@@ -261,12 +253,13 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
         return;
     }
     const QuantCfg cf = cfg_of(w);
-    const Layout L = tile_layout(cf.bl, K);
+    const BlockTileLayout L = block_tile_layout(cf.bl, K);
     uint8_t * t = static_cast<uint8_t *>(tile);
     uint32_t * q = reinterpret_cast<uint32_t *>(t + L.q);
-    float * da = reinterpret_cast<float *>(t + L.s1);
-    float * A = reinterpret_cast<float *>(t + L.s2);
-    if (n < C) std::memset(t + L.s1, 0, L.end - L.s1);
+    float * da = reinterpret_cast<float *>(t + L.da);
+    float * A = reinterpret_cast<float *>(t + L.A);
+    int32_t * asum = reinterpret_cast<int32_t *>(t + L.asum);
+    if (n < C) std::memset(t + L.da, 0, L.end - L.da);
     Scratch & S = scratch();
     const int64_t K64 = (K + 63) / 64 * 64;  // columns' codes padded with zeros to whole chunks
     S.qs.resize((size_t)(K64 * n));
@@ -280,6 +273,7 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
         for (int64_t b = 0; b < L.nb; ++b) {
             da[b * C + c] = S.s1[(size_t)b];
             A[b * C + c] = S.s2[(size_t)b];
+            asum[b * C + c] = S.asum[(size_t)b];
         }
     }
     // codes: 16 columns x 64 values at a time, transposed in registers
@@ -324,12 +318,12 @@ template <int BL, bool MIN>
 void compute_half_codes(const int8_t * pq, int64_t pq_block, int64_t pq_stride, const float * s1, const float * s2,
                         const uint8_t * tile, int64_t K, int half, int g, int n_rows, int n_cols, float * const * ycol,
                         const char * pf = nullptr, int64_t pf_bytes = 0) {
-    const Layout T = tile_layout(BL, K);
+    const BlockTileLayout T = block_tile_layout(BL, K);
     const int64_t nb = T.nb;
     const int64_t pf_step = pf ? (pf_bytes / 64 + nb) / nb * 64 : 0;  // bytes to prefetch per block
     const int8_t * tq = reinterpret_cast<const int8_t *>(tile + T.q) + 64 * g;
-    const float * da = reinterpret_cast<const float *>(tile + T.s1) + 16 * g;
-    const float * A = reinterpret_cast<const float *>(tile + T.s2) + 16 * g;
+    const float * da = reinterpret_cast<const float *>(tile + T.da) + 16 * g;
+    const float * A = reinterpret_cast<const float *>(tile + T.A) + 16 * g;
     alignas(64) int32_t prod[4][256];
     __m512 acc[16];
     for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
@@ -445,10 +439,16 @@ bool compute_raw_q8_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_
 }
 
 // Q4_K / Q6_K with tiles for one pass: packed one super-block at a time into L1 (kq_compute_raw); Q8_0 with one
-// tile: straight from the rows (compute_raw_q8_0).
+// tile: straight from the rows (compute_raw_q8_0; at most kNarrowMaxCols columns: q8_0_compute_narrow).
 bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                  size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
-    if (w == Type::Q8_0) return n_tiles == 1 && compute_raw_q8_0(rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+    if (w == Type::Q8_0) {
+        if (n_tiles == 1 && n_cols[0] <= kNarrowMaxCols) {  // few columns: AVX512-VNNI, same result
+            q8_0_compute_narrow(rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+            return true;
+        }
+        return n_tiles == 1 && compute_raw_q8_0(rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+    }
     return kq_has(w) && kq_compute_raw(w, rows, row_bytes, n_rows, K, tiles, tile_bytes, n_tiles, n_cols, ycols);
 }
 

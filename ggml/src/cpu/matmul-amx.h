@@ -43,6 +43,33 @@ void transpose16(const void * r /*16 zmm*/, void * o /*16 zmm*/);
 // reorders the dwords of a column first (dword j of the result is dword perm[j] of the source).
 void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out = 16);
 
+// Activation tiles of at most this many columns run on AVX512-VNNI instead of AMX tiles for Q4_K, Q6_K
+// (kq_compute_narrow) and Q8_0 (q8_0_compute_narrow): their cost is proportional to the columns.
+constexpr int kNarrowMaxCols = 8;
+
+// The byte offsets of a per-block path activation tile (blocks of bl values):
+// q[K/4][C][4] (int8, VNNI layout) | da[nb][C] (f32 block scales) | A[nb][C] (f32, see matmul-impl.h) |
+// asum[nb][C] (int32: the sum of the block's codes).
+struct BlockTileLayout {
+    int64_t nb;
+    size_t q, da, A, asum, end;
+};
+inline BlockTileLayout block_tile_layout(int bl, int64_t K) {
+    BlockTileLayout L;
+    L.nb = K / bl;
+    L.q = 0;
+    L.da = up64((size_t)K * C);
+    L.A = L.da + up64((size_t)L.nb * C * 4);
+    L.asum = L.A + up64((size_t)L.nb * C * 4);
+    L.end = L.asum + up64((size_t)L.nb * C * 4);
+    return L;
+}
+
+// Q8_0 against one tile of n_cols <= kNarrowMaxCols columns on AVX512-VNNI, straight from the rows
+// (matmul-block-narrow-amx.cpp): bit for bit the per-block tile path's result.
+void q8_0_compute_narrow(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
+                         float * const * ycol);
+
 // The byte offsets of a super-block path activation tile (kq_pack_tile):
 // q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][kBsPairs][C] (uint32: int16 pairs, the sums of
 // the activation codes over the weight type's sub-blocks 2p and 2p + 1: of 32 values for Q4_K, p < 4; of 16
@@ -76,7 +103,6 @@ bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, 
 // same result as kq_compute_tiles over the packed panel, bit for bit, at a cost proportional to the columns.
 // kq_compute_raw takes it for tiles of at most kNarrowMaxCols columns (single-token decoding, short
 // prompts' experts), where it is faster than the tiles (bench/results/kquant-narrow.md).
-constexpr int kNarrowMaxCols = 8;
 void kq_compute_narrow(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
                        float * const * ycol);
 void kq_compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol);
