@@ -44,7 +44,7 @@ void transpose16(const void * r /*16 zmm*/, void * o /*16 zmm*/);
 void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out = 16);
 
 // Activation tiles of at most this many columns run on AVX512-VNNI instead of AMX tiles for Q4_K, Q6_K
-// (kq_compute_narrow) and Q8_0 (q8_0_compute_narrow): their cost is proportional to the columns.
+// (kq_compute_narrow) and Q8_0, Q5_0, Q4_0 (block_compute_narrow): their cost is proportional to the columns.
 constexpr int kNarrowMaxCols = 8;
 
 // The byte offsets of a per-block path activation tile (blocks of bl values):
@@ -65,10 +65,12 @@ inline BlockTileLayout block_tile_layout(int bl, int64_t K) {
     return L;
 }
 
-// Q8_0 against one tile of n_cols <= kNarrowMaxCols columns on AVX512-VNNI, straight from the rows
-// (matmul-block-narrow-amx.cpp): bit for bit the per-block tile path's result.
-void q8_0_compute_narrow(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
-                         float * const * ycol);
+// Q8_0, Q5_0, Q4_0 (block_narrow_has) against one tile of n_cols <= kNarrowMaxCols columns on
+// AVX512-VNNI, straight from the rows (matmul-block-narrow-amx.cpp): bit for bit the per-block tile path's
+// result.
+bool block_narrow_has(Type w);
+void block_compute_narrow(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile,
+                          int n_cols, float * const * ycol);
 
 // The byte offsets of a super-block path activation tile (kq_pack_tile):
 // q[K/4][C][4] (int8, VNNI layout) | da[nsb][C] (f32) | bs[nsb][kBsPairs][C] (uint32: int16 pairs, the sums of
