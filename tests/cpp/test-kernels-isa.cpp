@@ -345,9 +345,9 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
 // Tables whose kernels pack as they compute (compute_raw, or any later fused path) give bit-for-bit the
 // result of the same table packing whole panels first (pack_panel + compute_tiles): every type, a
 // full and a partial panel (3 rows: one half, rows past n_rows left over from the full panel), tiles
-// of 1..10 (more than one pass falls back), 1 and 2 threads. On amx, N = 1, 5 and 8 take the AVX512-VNNI
-// paths of Q4_K, Q6_K and Q8_0 tiles with few columns (matmul-kquant-narrow-amx.cpp,
-// matmul-block-narrow-amx.cpp), N = 9 the tiles.
+// of 1..10 (more than one pass falls back), 1 and 2 threads. On amx, the AVX512-VNNI paths of tiles with
+// few columns (matmul-kquant-narrow-amx.cpp, matmul-block-narrow-amx.cpp) take N = 1, 2, 5, 8 for Q4_K and
+// Q6_K, N = 1, 2 for Q5_0 and Q4_0, N = 1 for Q8_0 (narrow_max_cols); the larger N the tiles.
 void test_fused_packing(const std::vector<MmTable> & tables) {
     std::mt19937 rng(31);
     for (const MmTable & tb : tables) {
@@ -362,7 +362,7 @@ void test_fused_packing(const std::vector<MmTable> & tables) {
                 if (K % block_of(t) != 0) continue;
                 std::vector<float> Wd;
                 const std::vector<uint8_t> raw = quantize(t, make_matrix(M, K, rng), M, K, Wd);
-                for (int64_t N : {(int64_t)1, (int64_t)5, (int64_t)8, (int64_t)9, (int64_t)17, (int64_t)tb.k->C + 1,
+                for (int64_t N : {(int64_t)1, (int64_t)2, (int64_t)5, (int64_t)8, (int64_t)9, (int64_t)17, (int64_t)tb.k->C + 1,
                                   (int64_t)10 * tb.k->C}) {
                     const std::vector<float> x = make_acts(N, K, rng);
                     for (int nth : {1, 2}) {

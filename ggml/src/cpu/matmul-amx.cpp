@@ -439,11 +439,11 @@ bool compute_raw_q8_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_
 }
 
 // Q4_K / Q6_K with tiles for one pass: packed one super-block at a time into L1 (kq_compute_raw); Q8_0 with one
-// tile: straight from the rows (compute_raw_q8_0). Q8_0, Q5_0, Q4_0 with one tile of at most kNarrowMaxCols
-// columns: block_compute_narrow.
+// tile: straight from the rows (compute_raw_q8_0). Q8_0, Q5_0, Q4_0 with one tile of at most
+// narrow_max_cols(w) columns: block_compute_narrow.
 bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                  size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
-    if (block_narrow_has(w) && n_tiles == 1 && n_cols[0] <= kNarrowMaxCols) {  // few columns: AVX512-VNNI, same result
+    if (block_narrow_has(w) && n_tiles == 1 && n_cols[0] <= narrow_max_cols(w)) {  // few columns: AVX512-VNNI, same result
         block_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
         return true;
     }

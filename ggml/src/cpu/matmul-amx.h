@@ -43,9 +43,20 @@ void transpose16(const void * r /*16 zmm*/, void * o /*16 zmm*/);
 // reorders the dwords of a column first (dword j of the result is dword perm[j] of the source).
 void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out = 16);
 
-// Activation tiles of at most this many columns run on AVX512-VNNI instead of AMX tiles for Q4_K, Q6_K
-// (kq_compute_narrow) and Q8_0, Q5_0, Q4_0 (block_compute_narrow): their cost is proportional to the columns.
+// Activation tiles of at most narrow_max_cols(w) columns run on AVX512-VNNI instead of AMX tiles: Q4_K,
+// Q6_K (kq_compute_narrow) and Q8_0, Q5_0, Q4_0 (block_compute_narrow), whose cost is proportional to the
+// columns. The limits are the measured crossovers on the dense and expert shapes
+// (bench/results/kquant-narrow.md): up to 8 columns for the super-block types; for the per-block types the
+// tiles' per-block folds are cheap enough that the VNNI path wins only up to 2 (Q8_0: 1).
 constexpr int kNarrowMaxCols = 8;
+inline int narrow_max_cols(Type w) {
+    switch (w) {
+        case Type::Q4_K: case Type::Q6_K: return kNarrowMaxCols;
+        case Type::Q5_0: case Type::Q4_0: return 2;
+        case Type::Q8_0: return 1;
+        default: return 0;
+    }
+}
 
 // The byte offsets of a per-block path activation tile (blocks of bl values):
 // q[K/4][C][4] (int8, VNNI layout) | da[nb][C] (f32 block scales) | A[nb][C] (f32, see matmul-impl.h) |
@@ -103,7 +114,7 @@ bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, 
                     size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols);
 // Q4_K or Q6_K against one tile of n_cols <= C columns on AVX512-VNNI (matmul-kquant-narrow-amx.cpp): the
 // same result as kq_compute_tiles over the packed panel, bit for bit, at a cost proportional to the columns.
-// kq_compute_raw takes it for tiles of at most kNarrowMaxCols columns (single-token decoding, short
+// kq_compute_raw takes it for tiles of at most narrow_max_cols(w) columns (single-token decoding, short
 // prompts' experts), where it is faster than the tiles (bench/results/kquant-narrow.md).
 void kq_compute_narrow(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tile, int n_cols,
                        float * const * ycol);

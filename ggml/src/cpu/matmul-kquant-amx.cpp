@@ -433,7 +433,7 @@ void kq_compute_tiles(Type w, const void * panel, const uint8_t * tiles, size_t 
 bool kq_compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                     size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
     if (n_tiles > kBatch) return false;  // more than one pass: the whole panel, packed once, is cheaper
-    if (n_tiles == 1 && n_cols[0] <= kNarrowMaxCols) {  // few columns: AVX512-VNNI, same result
+    if (n_tiles == 1 && n_cols[0] <= narrow_max_cols(w)) {  // few columns: AVX512-VNNI, same result
         kq_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
         return true;
     }
