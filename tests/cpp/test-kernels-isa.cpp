@@ -347,7 +347,8 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
 // full and a partial panel (3 rows: one half, rows past n_rows left over from the full panel), tiles
 // of 1..10 (more than one pass falls back), 1 and 2 threads. On amx, the AVX512-VNNI paths of tiles with
 // few columns (matmul-kquant-narrow-amx.cpp, matmul-block-narrow-amx.cpp) take N = 1, 2, 5, 8 for Q4_K and
-// Q6_K, N = 1, 2 for Q5_0 and Q4_0, N = 1 for Q8_0 (narrow_max_cols); the larger N the tiles.
+// Q6_K, N = 1, 2 for Q5_0 and Q4_0, N = 1 for Q8_0 (narrow_max_cols); the larger N the tiles. On avx512,
+// N <= 6 (one tile) of Q4_K, Q6_K, Q8_0, Q5_0, Q4_0 unpack the rows in registers (matmul-narrow-avx512.cpp).
 void test_fused_packing(const std::vector<MmTable> & tables) {
     std::mt19937 rng(31);
     for (const MmTable & tb : tables) {

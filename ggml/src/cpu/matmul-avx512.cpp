@@ -25,6 +25,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "matmul-narrow-avx512.h"
 #include "transpose-avx512.h"
 
 namespace ld::ggml::mm {
@@ -626,8 +627,17 @@ size_t panel_bytes_read(Type w, int64_t K) {
     return up64((size_t)K * R) + up64((size_t)(K / c.bl) * R * 4);
 }
 
+// One tile of very few columns: the weights unpacked in registers from the rows (matmul-narrow-avx512.cpp),
+// the same result as the packed panel; otherwise false (the driver packs the panel).
+bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles, size_t,
+                 int n_tiles, const int * n_cols, float * const * const * ycols) {
+    if (n_tiles != 1 || n_cols[0] > avx512_narrow_max_cols(w)) return false;
+    avx512_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+    return true;
+}
+
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row, nullptr,
-                          nullptr, &panel_bytes_read};
+                          &compute_raw, &panel_bytes_read};
 
 }  // namespace
 

@@ -28,100 +28,15 @@
 
 #include "ld-ggml/blocks.h"
 #include "matmul-amx.h"
-#include "transpose-avx512.h"
+#include "narrow-unpack-avx512.h"
 
 namespace ld::ggml::mm::amx {
 
 namespace {
 
+using namespace narrow;
+
 constexpr int kGroup = 8;        // columns per pass (accumulators and sums in zmm)
-constexpr size_t kAhead = 256;  // prefetch distance along a row, bytes (may run past the row: never faults)
-
-// Blocks b .. b + nb2 - 1 (nb2 <= 2) of the 16 rows: w[8 * j + e] = the codes u of tile dword e of block
-// b + j, d[j] = the blocks' scales (rows past n_rows: zero).
-struct Blocks2 {
-    __m512i w[16];
-    __m512 d[2];
-};
-
-template <Type T> struct BlockOf;
-template <> struct BlockOf<Type::Q8_0> { using B = block_q8_0; static constexpr int kPer = 2, kOff = 128; };
-template <> struct BlockOf<Type::Q5_0> { using B = block_q5_0; static constexpr int kPer = 2, kOff = 16; };
-template <> struct BlockOf<Type::Q4_0> { using B = block_q4_0; static constexpr int kPer = 2, kOff = 8; };
-
-// Q8_0: row r's codes of blocks b, b + 1 in one zmm, transposed (16x16 dwords).
-void unpack_q8_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t b, int nb2, Blocks2 & u) {
-    alignas(32) uint16_t dh[2][16];
-    __m512i in[16], out[16];
-    for (int r = 0; r < 16; ++r) {
-        if (r >= n_rows) {
-            in[r] = _mm512_setzero_si512();
-            dh[0][r] = dh[1][r] = 0;
-            continue;
-        }
-        const block_q8_0 * x = reinterpret_cast<const block_q8_0 *>(rows + row_bytes * (size_t)r) + b;
-        constexpr size_t step = 2 * sizeof(block_q8_0);  // the row's bytes kAhead on
-        _mm_prefetch((const char *)x + kAhead, _MM_HINT_T0);
-        _mm_prefetch((const char *)x + kAhead + step - 1, _MM_HINT_T0);
-        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x[0].qs);
-        const __m256i q1 = nb2 > 1 ? _mm256_loadu_si256((const __m256i *)x[1].qs) : _mm256_setzero_si256();
-        in[r] = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
-        std::memcpy(&dh[0][r], &x[0].d, 2);
-        if (nb2 > 1) std::memcpy(&dh[1][r], &x[1].d, 2);
-        else dh[1][r] = 0;
-    }
-    u.d[0] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)dh[0]));  // F16C: the values of _cvtsh_ss
-    u.d[1] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)dh[1]));
-    transpose16x16_epi32(in, out);
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    for (int i = 0; i < 16; ++i) u.w[i] = _mm512_xor_si512(out[i], flip);
-}
-
-// Q5_0 / Q4_0: the dwords of block b + j of the 16 rows gathered into the lanes (rows past n_rows masked
-// off: nothing is read there): d (low half of the dword at the block's start), qh, the 4 qs dwords.
-template <Type T>
-void unpack_nibbles(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t b, int nb2, Blocks2 & u) {
-    using B = typename BlockOf<T>::B;
-    const __mmask16 live = n_rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n_rows) - 1u);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32((int)row_bytes));
-    for (int r = 0; r < n_rows; ++r) {  // the row's bytes kAhead on
-        const char * x = (const char *)(rows + row_bytes * (size_t)r + sizeof(B) * (size_t)b);
-        _mm_prefetch(x + kAhead, _MM_HINT_T0);
-        _mm_prefetch(x + kAhead + 2 * sizeof(B) - 1, _MM_HINT_T0);
-    }
-    const __m512i m4 = _mm512_set1_epi8(15);
-    for (int j = 0; j < 2; ++j) {
-        if (j >= nb2) {
-            u.d[j] = _mm512_setzero_ps();
-            continue;
-        }
-        const uint8_t * base = rows + sizeof(B) * (size_t)(b + j);
-        const __m512i z = _mm512_setzero_si512();
-        const __m512i D = _mm512_mask_i32gather_epi32(z, live, idx, base, 1);
-        u.d[j] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(D));  // F16C: the values of _cvtsh_ss
-        for (int e = 0; e < 4; ++e) {
-            const __m512i Q = _mm512_mask_i32gather_epi32(z, live, idx, base + offsetof(B, qs) + 4 * e, 1);
-            u.w[8 * j + e] = _mm512_and_si512(Q, m4);
-            u.w[8 * j + 4 + e] = _mm512_and_si512(_mm512_srli_epi16(Q, 4), m4);
-        }
-        if constexpr (T == Type::Q5_0) {
-            const __m512i H = _mm512_mask_i32gather_epi32(z, live, idx, base + offsetof(block_q5_0, qh), 1);
-            const __m512i f = _mm512_set1_epi32(0xf), spread = _mm512_set1_epi32(0x00204081), bit0 = _mm512_set1_epi32(0x01010101);
-            for (int e = 0; e < 8; ++e) {  // qh bits 4e .. 4e + 3 -> bit 4 of the 4 bytes
-                const __m512i t = _mm512_and_si512(_mm512_srli_epi32(H, 4 * e), f);
-                const __m512i bits = _mm512_and_si512(_mm512_mullo_epi32(t, spread), bit0);
-                u.w[8 * j + e] = _mm512_or_si512(u.w[8 * j + e], _mm512_slli_epi32(bits, 4));
-            }
-        }
-    }
-}
-
-template <Type T>
-void unpack(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t b, int nb2, Blocks2 & u) {
-    if constexpr (T == Type::Q8_0) unpack_q8_0(rows, row_bytes, n_rows, b, nb2, u);
-    else unpack_nibbles<T>(rows, row_bytes, n_rows, b, nb2, u);
-}
 
 // acc[n] += the fold of block j of u (tile block tb) for columns c0 .. c0 + N - 1.
 template <int N, int OFF>

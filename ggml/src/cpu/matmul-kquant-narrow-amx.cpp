@@ -35,110 +35,15 @@
 
 #include "ld-ggml/blocks.h"
 #include "matmul-amx.h"
-#include "q4k-heads-avx512.h"
-#include "transpose-avx512.h"
+#include "narrow-unpack-avx512.h"
 
 namespace ld::ggml::mm::amx {
 
 namespace {
 
+using namespace narrow;
+
 constexpr int kGroup = 8;  // activation columns per pass over an unpacked super-block (int32 sums in zmm)
-
-// One super-block of 16 rows, unpacked (rows past the panel: zero): 64 dwords of codes as [sub-block][dword].
-struct alignas(64) SbQ4K {
-    static constexpr int kSub = 8, kDw = 8;
-    __m512i w[kSub][kDw];
-    Q4KHeads16 heads;
-};
-struct alignas(64) SbQ6K {
-    static constexpr int kSub = 16, kDw = 4;
-    __m512i w[kSub][kDw];
-    __m512i sc[16];     // int8 scales, sign-extended per row
-    __m512i scp[8];     // (sc[2p], sc[2p + 1]) as an int16 pair per row
-    __m512 d;
-};
-
-void transpose_rows(const uint8_t * rows, size_t row_bytes, int n_rows, size_t offset, __m512i * out) {
-    __m512i in[16];
-    for (int r = 0; r < 16; ++r)
-        in[r] = r < n_rows ? _mm512_loadu_si512((const void *)(rows + row_bytes * (size_t)r + offset)) : _mm512_setzero_si512();
-    transpose16x16_epi32(in, out);  // out[i] = dword i of every row
-}
-
-// Super-block s of the rows (row r at rows + r * row_bytes; rows past n_rows zero).
-void unpack(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t s, bool prefetch_next, SbQ4K & u) {
-    decode_q4k_heads16(rows, row_bytes, n_rows, s, prefetch_next, u.heads);
-    __m512i out[16];
-    const __m512i m4 = _mm512_set1_epi8(15);
-    for (int h = 0; h < 2; ++h) {  // bytes 64h .. 64h + 63 of the codes: chunks 2h, 2h + 1
-        transpose_rows(rows, row_bytes, n_rows, sizeof(block_q4_K) * (size_t)s + offsetof(block_q4_K, qs) + 64 * h, out);
-        for (int i = 0; i < 16; ++i) {
-            const int q = 2 * h + i / 8, e = i % 8;  // chunk, raw dword within its 32 bytes
-            u.w[2 * q][e] = _mm512_and_si512(out[i], m4);
-            u.w[2 * q + 1][e] = _mm512_and_si512(_mm512_srli_epi16(out[i], 4), m4);
-        }
-    }
-}
-
-void unpack(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t s, bool prefetch_next, SbQ6K & u) {
-    const size_t sb = sizeof(block_q6_K) * (size_t)s;
-    // heads: the 16 scale bytes of each row (rows k, k + 4, k + 8, k + 12 in the lanes of z[k], so that the
-    // 4x4 dword transposes inside the lanes leave row r in lane r), d per row
-    __m128i hd[16];
-    alignas(64) uint16_t dh[16];
-    for (int r = 0; r < 16; ++r) {
-        if (r >= n_rows) {
-            hd[r] = _mm_setzero_si128();
-            dh[r] = 0;
-            continue;
-        }
-        const block_q6_K * x = reinterpret_cast<const block_q6_K *>(rows + row_bytes * (size_t)r + sb);
-        if (prefetch_next) {
-            for (size_t o = 0; o < sizeof(block_q6_K); o += 64) _mm_prefetch((const char *)(x + 1) + o, _MM_HINT_T0);
-            _mm_prefetch((const char *)(x + 1) + sizeof(block_q6_K) - 1, _MM_HINT_T0);
-        }
-        hd[r] = _mm_loadu_si128((const __m128i *)x->scales);
-        std::memcpy(&dh[r], &x->d, 2);
-    }
-    __m512i z[4];
-    for (int k = 0; k < 4; ++k)
-        z[k] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(hd[k]), hd[k + 4], 1),
-                                                     hd[k + 8], 2),
-                                  hd[k + 12], 3);
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    const __m512i V[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
-                          _mm512_unpackhi_epi64(t1, t3)};  // scale bytes 4k .. 4k + 3 of every row
-    for (int k = 0; k < 4; ++k) {
-        u.sc[4 * k + 0] = _mm512_srai_epi32(_mm512_slli_epi32(V[k], 24), 24);
-        u.sc[4 * k + 1] = _mm512_srai_epi32(_mm512_slli_epi32(V[k], 16), 24);
-        u.sc[4 * k + 2] = _mm512_srai_epi32(_mm512_slli_epi32(V[k], 8), 24);
-        u.sc[4 * k + 3] = _mm512_srai_epi32(V[k], 24);
-    }
-    const __m512i lo16 = _mm512_set1_epi32(0xffff);
-    for (int p = 0; p < 8; ++p)
-        u.scp[p] = _mm512_or_si512(_mm512_and_si512(u.sc[2 * p], lo16), _mm512_slli_epi32(u.sc[2 * p + 1], 16));
-    u.d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)dh));  // F16C: the values of _cvtsh_ss
-    // codes
-    __m512i ql[32], qh[16];
-    transpose_rows(rows, row_bytes, n_rows, sb + offsetof(block_q6_K, ql), ql);
-    transpose_rows(rows, row_bytes, n_rows, sb + offsetof(block_q6_K, ql) + 64, ql + 16);
-    transpose_rows(rows, row_bytes, n_rows, sb + offsetof(block_q6_K, qh), qh);
-    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30);
-    for (int hh = 0; hh < 2; ++hh)
-        for (int e = 0; e < 8; ++e) {
-            const __m512i L0 = ql[16 * hh + e], L1 = ql[16 * hh + 8 + e], H = qh[8 * hh + e];
-            const __m512i v[4] = {
-                _mm512_or_si512(_mm512_and_si512(L0, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m2)),
-                _mm512_or_si512(_mm512_and_si512(L1, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m2)),
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), _mm512_and_si512(H, m2)),
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(H, 2), m2))};
-            for (int c = 0; c < 4; ++c) {
-                const int jd = 32 * hh + e + 8 * c;  // the tile dword: values 4 * jd ..
-                u.w[jd / 4][jd % 4] = v[c];
-            }
-        }
-}
 
 // I[n] = sum_j sc_j * sum_{dwords of j} u * a  for the N columns c0 .. c0 + N - 1 (a: super-block s's tile
 // rows). P sub-blocks run side by side (P * N independent sum chains: vpdpbusd's latency is hidden even for
