@@ -637,7 +637,7 @@ bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int
 }
 
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row, nullptr,
-                          &compute_raw, &panel_bytes_read};
+                          &compute_raw, &panel_bytes_read, /*raw_max_tiles=*/1};
 
 }  // namespace
 

@@ -72,6 +72,8 @@ struct Kernels {
     // Optional: how many leading bytes of a panel compute reads (the scales of mins are not read for
     // types without them); nullptr: panel_bytes. The stride of prepared weights (PreparedWeight).
     size_t (*panel_bytes_read)(Type w, int64_t K) = nullptr;
+    // The most tiles a compute_raw call can take (0: no limit): the driver does not offer it more.
+    int raw_max_tiles = 0;
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built

@@ -174,7 +174,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
             const int64_t r0 = (int64_t)p * R;
             const int n_rows = (int)std::min<int64_t>(R, M - r0);
             const bool packed = G.panels || cached[(size_t)th] == std::make_pair(T.g, p);
-            if (k->compute_raw && !packed) {  // the kernel may pack as it goes
+            if (k->compute_raw && !packed && (k->raw_max_tiles == 0 || T.t1 - T.t0 <= k->raw_max_tiles)) {  // the kernel may pack as it goes
                 set_cols(T, r0);
                 if (k->compute_raw(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, tiles_base + tb * (size_t)T.t0, tb,
                                    (int)(T.t1 - T.t0), ncols.data(), ycols.data()))
