@@ -546,6 +546,52 @@ void test_q4k_random_heads(const std::vector<MmTable> & tables, ThreadPool & poo
     }
 }
 
+// The avx2 panel (codes as s16 pairs [K/2][8 rows][2] of u - off, then s1[nb][8], s2[nb][8]) built with the SIMD
+// row unpacker and 8x8 transposes holds exactly the scalar rule's values (mm::unpack_row): every quantized
+// type, a full panel and a partial one (5 rows: the rest zero codes and scales), random weight bytes with
+// finite scales.
+void test_avx2_panel(const std::vector<MmTable> & tables) {
+    std::mt19937 rng(43);
+    for (const MmTable & tb : tables) {
+        if (tb.isa != CpuIsa::avx2) continue;
+        int n_types = 0;
+        for (Type t : kTypes) {
+            mm::QuantCfg cf;
+            if (!tb.k->has(t) || !mm::quant_cfg(t, cf)) continue;
+            const int64_t K = 2 * std::max<int64_t>(256, block_of(t)), nb = K / cf.bl;
+            const int R = tb.k->R;
+            std::vector<float> Wd;
+            const std::vector<uint8_t> raw = quantize(t, make_matrix(R, K, rng), R, K, Wd);
+            const size_t rb = row_size(t, K);
+            std::vector<uint8_t> pbuf(tb.k->panel_bytes(t, K) + 64);
+            uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
+            const size_t q_bytes = ((size_t)K * R * 2 + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
+            for (int n_rows : {R, 5}) {
+                tb.k->pack_panel(t, raw.data(), rb, n_rows, K, panel);
+                const int16_t * q = reinterpret_cast<const int16_t *>(panel);
+                const float * s1 = reinterpret_cast<const float *>(panel + q_bytes);
+                const float * s2 = reinterpret_cast<const float *>(panel + q_bytes + s_bytes);
+                bool ok = true;
+                std::vector<uint8_t> u((size_t)K);
+                std::vector<float> a((size_t)nb), m((size_t)nb);
+                for (int r = 0; r < R; ++r) {
+                    if (r < n_rows) mm::unpack_row(t, raw.data() + rb * (size_t)r, K, u.data(), a.data(), m.data());
+                    for (int64_t k = 0; k < K; ++k)
+                        ok = ok && q[((k / 2) * R + r) * 2 + k % 2] == (r < n_rows ? (int16_t)((int)u[(size_t)k] - cf.off) : 0);
+                    for (int64_t b = 0; b < nb; ++b) {
+                        const float wa = r < n_rows ? a[(size_t)b] : 0.0f, wm = r < n_rows ? m[(size_t)b] : 0.0f;
+                        ok = ok && std::memcmp(&s1[b * R + r], &wa, 4) == 0 && std::memcmp(&s2[b * R + r], &wm, 4) == 0;
+                    }
+                }
+                check(ok, ld::strfmt("table avx2: %s panel of %d rows equals the scalar unpacker bit for bit", type_traits(t)->name,
+                                     n_rows));
+            }
+            ++n_types;
+        }
+        std::printf("  kernel table avx2: panels of %d quantized types equal the scalar unpacker\n", n_types);
+    }
+}
+
 // ---- 3. nn ops ----
 
 bool close(float got, double want, double rtol, double atol) {
@@ -918,6 +964,7 @@ int main(int argc, char ** argv) {
         test_mm_tables(tables, pool);
         test_q4k_panel(tables);
         test_q4k_random_heads(tables, pool);
+        test_avx2_panel(tables);
         test_fused_packing(tables);
         test_prepared(tables);
         test_nn_ops(isas, pool);

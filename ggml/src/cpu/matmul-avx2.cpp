@@ -15,6 +15,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "unpack-row-x86.h"
 
 namespace ld::ggml::mm {
 
@@ -73,6 +74,25 @@ void row_to_f32(Type t, const uint8_t * row, int64_t K, float * o) {
     }
 }
 
+// 8x8 dword transpose in registers: r[i] = row i -> o[j] = column j.
+inline void transpose8x8_epi32(const __m256i * r, __m256i * o) {
+    __m256i a[8], b[8];
+    for (int i = 0; i < 4; ++i) {
+        a[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+        b[4 * i + 0] = _mm256_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm256_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm256_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm256_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; ++j) {
+        o[j] = _mm256_permute2x128_si256(b[j], b[4 + j], 0x20);
+        o[4 + j] = _mm256_permute2x128_si256(b[j], b[4 + j], 0x31);
+    }
+}
+
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     Scratch & S = scratch();
     if (is_float(w)) {
@@ -88,28 +108,36 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
     quant_cfg(w, c);
     const int64_t nb = K / c.bl;
     uint8_t * pb = static_cast<uint8_t *>(panel);
-    int16_t * q = reinterpret_cast<int16_t *>(pb);
     float * s1 = reinterpret_cast<float *>(pb + up64((size_t)K * R * 2));
     float * s2 = reinterpret_cast<float *>(pb + up64((size_t)K * R * 2) + up64((size_t)nb * R * 4));
-    S.u.resize((size_t)K);
+    // the 8 rows' codes (SIMD unpacker where it covers the type, else the scalar rule) and scales
+    S.u.resize((size_t)(K * R));
     S.s1.resize((size_t)nb);
     S.s2.resize((size_t)nb);
     for (int r = 0; r < R; ++r) {
+        uint8_t * u = S.u.data() + K * r;
         if (r < n_rows) {
-            unpack_row(w, rows + row_bytes * r, K, S.u.data(), S.s1.data(), S.s2.data());
+            const uint8_t * row = rows + row_bytes * r;
+            if (!unpack_row_simd(w, row, K, u, S.s1.data(), S.s2.data())) unpack_row(w, row, K, u, S.s1.data(), S.s2.data());
         } else {
-            std::memset(S.u.data(), c.off, (size_t)K);  // u - off = 0
+            std::memset(u, c.off, (size_t)K);  // u - off = 0
             std::fill(S.s1.begin(), S.s1.end(), 0.0f);
             std::fill(S.s2.begin(), S.s2.end(), 0.0f);
-        }
-        for (int64_t k2 = 0; k2 < K / 2; ++k2) {
-            q[(k2 * R + r) * 2] = (int16_t)((int)S.u[(size_t)(2 * k2)] - c.off);
-            q[(k2 * R + r) * 2 + 1] = (int16_t)((int)S.u[(size_t)(2 * k2 + 1)] - c.off);
         }
         for (int64_t b = 0; b < nb; ++b) {
             s1[b * R + r] = S.s1[(size_t)b];
             s2[b * R + r] = S.s2[(size_t)b];
         }
+    }
+    // codes as s16 pairs [K/2][8 rows][2]: 16 values of each row widened to 8 dwords (pairs), an 8x8 dword
+    // transpose puts pair k2 of the 8 rows in one register (K/2 is a multiple of 8: blocks of >= 16)
+    const __m256i off = _mm256_set1_epi16((short)c.off);
+    __m256i v[8], o[8];
+    for (int64_t k2 = 0; k2 < K / 2; k2 += 8) {
+        for (int r = 0; r < R; ++r)
+            v[r] = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(S.u.data() + K * r + 2 * k2))), off);
+        transpose8x8_epi32(v, o);
+        for (int j = 0; j < 8; ++j) _mm256_storeu_si256((__m256i *)(pb + (size_t)(k2 + j) * R * 4), o[j]);
     }
 }
 
