@@ -23,6 +23,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -443,7 +444,9 @@ bool compute_raw_q8_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_
 // narrow_max_cols(w) columns: block_compute_narrow.
 bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
                  size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
-    if (block_narrow_has(w) && n_tiles == 1 && n_cols[0] <= narrow_max_cols(w)) {  // few columns: AVX512-VNNI, same result
+    // few columns: AVX512-VNNI, same result (its row unpackers gather with int32 row offsets: rows of over
+    // 128 MB take the tiles)
+    if (block_narrow_has(w) && n_tiles == 1 && n_cols[0] <= narrow_max_cols(w) && row_bytes <= (size_t)INT32_MAX / 16) {
         block_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
         return true;
     }

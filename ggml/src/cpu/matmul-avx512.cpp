@@ -19,6 +19,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -195,7 +196,7 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
 
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     Scratch & S = scratch();
-    if (w == Type::Q4_K) {
+    if (w == Type::Q4_K && row_bytes <= (size_t)INT32_MAX / R) {  // (its gathers index the rows with int32 offsets)
         pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
@@ -526,7 +527,8 @@ size_t panel_bytes_read(Type w, int64_t K) {
 // the same result as the packed panel; otherwise false (the driver packs the panel).
 bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles, size_t,
                  int n_tiles, const int * n_cols, float * const * const * ycols) {
-    if (n_tiles != 1 || n_cols[0] > avx512_narrow_max_cols(w)) return false;
+    // (the row unpackers gather with int32 row offsets: rows of over 128 MB take the packed panel)
+    if (n_tiles != 1 || n_cols[0] > avx512_narrow_max_cols(w) || row_bytes > (size_t)INT32_MAX / 16) return false;
     avx512_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
     return true;
 }
