@@ -65,13 +65,9 @@ void transpose16(const void * rin, void * oout) {
     transpose16x16_epi32(static_cast<const __m512i *>(rin), static_cast<__m512i *>(oout));
 }
 
-void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out) {
+void codes_to_vnni16(const int8_t * const * src, int8_t * dst, int64_t stride, int n_out) {
     __m512i r[16], o[16];
-    const __m512i idx = perm ? _mm512_loadu_si512((const void *)perm) : _mm512_setzero_si512();
-    for (int i = 0; i < 16; ++i) {
-        r[i] = src[i] ? _mm512_loadu_si512((const void *)src[i]) : _mm512_setzero_si512();
-        if (perm) r[i] = _mm512_permutexvar_epi32(idx, r[i]);
-    }
+    for (int i = 0; i < 16; ++i) r[i] = src[i] ? _mm512_loadu_si512((const void *)src[i]) : _mm512_setzero_si512();
     transpose16(r, o);
     for (int j = 0; j < n_out; ++j) _mm512_storeu_si512((void *)(dst + j * stride), o[j]);
 }
@@ -283,7 +279,7 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
         for (int64_t k0 = 0; k0 < K; k0 += 64) {
             const int8_t * src[16];
             for (int i = 0; i < 16; ++i) src[i] = 16 * g + i < n ? S.qs.data() + K64 * (16 * g + i) + k0 : nullptr;
-            codes_to_vnni16(src, nullptr, tq + (k0 / 4) * (C * 4) + 64 * g, C * 4, (int)std::min<int64_t>(16, (K - k0) / 4));
+            codes_to_vnni16(src, tq + (k0 / 4) * (C * 4) + 64 * g, C * 4, (int)std::min<int64_t>(16, (K - k0) / 4));
         }
 }
 

@@ -39,9 +39,8 @@ void configure_tiles(int bl);
 void transpose16(const void * r /*16 zmm*/, void * o /*16 zmm*/);
 
 // 64 int8 codes of each of 16 columns (src[i], nullptr: zeros) -> the VNNI layout: dst row j (at
-// dst + j * stride) = dword j of every column, for j < n_out; perm (16 dword indices, or nullptr)
-// reorders the dwords of a column first (dword j of the result is dword perm[j] of the source).
-void codes_to_vnni16(const int8_t * const * src, const int32_t * perm, int8_t * dst, int64_t stride, int n_out = 16);
+// dst + j * stride) = dword j of every column, for j < n_out.
+void codes_to_vnni16(const int8_t * const * src, int8_t * dst, int64_t stride, int n_out = 16);
 
 // Activation tiles of at most narrow_max_cols(w) columns run on AVX512-VNNI instead of AMX tiles: Q4_K,
 // Q6_K (kq_compute_narrow) and Q8_0, Q5_0, Q4_0 (block_compute_narrow), whose cost is proportional to the
@@ -76,7 +75,7 @@ inline BlockTileLayout block_tile_layout(int bl, int64_t K) {
     return L;
 }
 
-// Q8_0, Q5_0, Q4_0 (block_narrow_has) against one tile of n_cols <= kNarrowMaxCols columns on
+// Q8_0, Q5_0, Q4_0 (block_narrow_has) against one tile of n_cols <= narrow_max_cols(w) columns on
 // AVX512-VNNI, straight from the rows (matmul-block-narrow-amx.cpp): bit for bit the per-block tile path's
 // result.
 bool block_narrow_has(Type w);

@@ -420,7 +420,7 @@ void kq_pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t
                     src[i] = 16 * g + i < n
                                  ? reinterpret_cast<const block_q8_K *>(a.row(ids[16 * g + i]))[s].qs + 64 * ch
                                  : nullptr;
-                codes_to_vnni16(src, nullptr, q + (s * 64 + 16 * ch) * (C * 4) + 64 * g, C * 4);
+                codes_to_vnni16(src, q + (s * 64 + 16 * ch) * (C * 4) + 64 * g, C * 4);
             }
 }
 
