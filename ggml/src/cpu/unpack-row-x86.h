@@ -12,6 +12,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "ld-ggml/types.h"
+#include "quant-decode.h"
 
 namespace ld::ggml::mm {
 
@@ -90,11 +91,7 @@ static inline bool unpack_row_simd(Type w, const uint8_t * row, int64_t K, uint8
                 const float d = fp16_to_f32(x[b].d), dmin = fp16_to_f32(x[b].dmin);
                 for (int j = 0; j < 8; ++j) {
                     int sc, mn;
-                    if (j < 4) { sc = x[b].scales[j] & 63; mn = x[b].scales[j + 4] & 63; }
-                    else {
-                        sc = (x[b].scales[j + 4] & 15) | ((x[b].scales[j - 4] >> 6) << 4);
-                        mn = (x[b].scales[j + 4] >> 4) | ((x[b].scales[j] >> 6) << 4);
-                    }
+                    dec::scale_min_k4(j, x[b].scales, sc, mn);
                     s1[8 * b + j] = d * (float)sc;
                     s2[8 * b + j] = -(dmin * (float)mn);
                 }
