@@ -66,8 +66,7 @@ static inline void unpack(const uint8_t * rows, size_t row_bytes, int n_rows, in
 
 static inline void unpack(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t s, bool prefetch_next, SbQ6K & u) {
     const size_t sb = sizeof(block_q6_K) * (size_t)s;
-    // heads: the 16 scale bytes of each row (rows k, k + 4, k + 8, k + 12 in the lanes of z[k], so that the
-    // 4x4 dword transposes inside the lanes leave row r in lane r), d per row
+    // heads: the 16 scale bytes of each row, d per row
     __m128i hd[16];
     alignas(64) uint16_t dh[16];
     for (int r = 0; r < 16; ++r) {
@@ -84,15 +83,8 @@ static inline void unpack(const uint8_t * rows, size_t row_bytes, int n_rows, in
         hd[r] = _mm_loadu_si128((const __m128i *)x->scales);
         std::memcpy(&dh[r], &x->d, 2);
     }
-    __m512i z[4];
-    for (int k = 0; k < 4; ++k)
-        z[k] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(hd[k]), hd[k + 4], 1),
-                                                     hd[k + 8], 2),
-                                  hd[k + 12], 3);
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    const __m512i V[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
-                          _mm512_unpackhi_epi64(t1, t3)};  // scale bytes 4k .. 4k + 3 of every row
+    __m512i V[4];  // scale bytes 4k .. 4k + 3 of every row
+    transpose16x4_epi32(hd, V);
     for (int k = 0; k < 4; ++k) {
         u.sc[4 * k + 0] = _mm512_srai_epi32(_mm512_slli_epi32(V[k], 24), 24);
         u.sc[4 * k + 1] = _mm512_srai_epi32(_mm512_slli_epi32(V[k], 16), 24);

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "ld-ggml/blocks.h"
+#include "transpose-avx512.h"
 
 namespace ld::ggml::mm {
 
@@ -24,9 +25,7 @@ struct Q4KHeads16 {
 // prefetch_next: also ask for super-block s + 1 of every row (into L1).
 static inline void decode_q4k_heads16(const uint8_t * base, size_t row_bytes, int n_rows, int64_t s, bool prefetch_next,
                                       Q4KHeads16 & h) {
-    // z[k] holds the 16-byte heads of rows k, k + 4, k + 8, k + 12 in its 128-bit lanes, so that the 4x4
-    // dword transposes inside the lanes leave row r in lane r
-    __m128i hd[16];
+    __m128i hd[16];  // the 16-byte heads of the rows
     for (int r = 0; r < 16; ++r) {
         if (r >= n_rows) {
             hd[r] = _mm_setzero_si128();
@@ -37,17 +36,12 @@ static inline void decode_q4k_heads16(const uint8_t * base, size_t row_bytes, in
             for (size_t o = 0; o < sizeof(block_q4_K); o += 64) _mm_prefetch((const char *)(x + 1) + o, _MM_HINT_T0);
         hd[r] = _mm_loadu_si128((const __m128i *)x);
     }
-    __m512i z[4];  // (the lane numbers of vinserti32x4 must be literals at every optimization level)
-    for (int k = 0; k < 4; ++k)
-        z[k] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(hd[k]), hd[k + 4], 1),
-                                                     hd[k + 8], 2),
-                                  hd[k + 12], 3);
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    const __m512i D = _mm512_unpacklo_epi64(t0, t2);   // d | dmin << 16
-    const __m512i A = _mm512_unpackhi_epi64(t0, t2);   // scales bytes 0..3
-    const __m512i B = _mm512_unpacklo_epi64(t1, t3);   // 4..7
-    const __m512i Cc = _mm512_unpackhi_epi64(t1, t3);  // 8..11
+    __m512i hv[4];  // dword j of every row's head
+    transpose16x4_epi32(hd, hv);
+    const __m512i D = hv[0];   // d | dmin << 16
+    const __m512i A = hv[1];   // scales bytes 0..3
+    const __m512i B = hv[2];   // 4..7
+    const __m512i Cc = hv[3];  // 8..11
     const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x30303030);
     const __m512i sc_lo = _mm512_and_si512(A, m6), mn_lo = _mm512_and_si512(B, m6);
     const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(Cc, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), m2));

@@ -1,5 +1,5 @@
-// Private: the in-register 16x16 dword transpose shared by the AVX-512 and AMX matmul kernels
-// (matmul-avx512.cpp, matmul-amx.cpp); only for files compiled with the AVX-512 flags. Static, so
+// Private: the in-register dword transposes shared by the AVX-512 and AMX matmul kernels
+// (matmul-avx512.cpp, matmul-amx.cpp, the heads and rows of the VNNI paths of few columns); only for files compiled with the AVX-512 flags. Static, so
 // no copy is merged across files built with different flags.
 #pragma once
 
@@ -31,6 +31,23 @@ static inline void transpose16x16_epi32(const __m512i * r, __m512i * o) {
         o[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88);
         o[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
     }
+}
+
+// In-register transpose of 16 rows of 4 dwords: r[i] = row i (xmm) -> o[j] = dword j of every row (row i in
+// lane i). The rows k, k + 4, k + 8, k + 12 go to the 128-bit lanes of one zmm, so that the 4x4 dword transposes
+// inside the lanes leave row i in lane i (the lane numbers of vinserti32x4 must be literals at every
+// optimization level).
+static inline void transpose16x4_epi32(const __m128i * r, __m512i * o) {
+    __m512i z[4];
+    for (int k = 0; k < 4; ++k)
+        z[k] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(r[k]), r[k + 4], 1), r[k + 8], 2),
+                                  r[k + 12], 3);
+    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    o[0] = _mm512_unpacklo_epi64(t0, t2);
+    o[1] = _mm512_unpackhi_epi64(t0, t2);
+    o[2] = _mm512_unpacklo_epi64(t1, t3);
+    o[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
 }  // namespace ld::ggml::mm
