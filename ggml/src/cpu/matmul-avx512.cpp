@@ -35,7 +35,7 @@ namespace ld::ggml::mm {
 namespace {
 
 constexpr int R = 32;  // two zmm of 16 rows
-constexpr int C = 6;
+constexpr int C = kAvx512TileCols;
 
 enum class Kind { quant, f32, bf16 };
 
@@ -75,8 +75,7 @@ size_t tile_bytes(Type w, int64_t K) {
         default: {
             QuantCfg c;
             quant_cfg(w, c);
-            const size_t nb = (size_t)(K / c.bl);
-            return up64((size_t)K * C) + 3 * up64(nb * C * 4);
+            return avx512_quant_tile(K, c.bl).end;
         }
     }
 }
@@ -294,12 +293,13 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
         default: {
             QuantCfg cf;
             quant_cfg(w, cf);
-            const int64_t nb = K / cf.bl;
+            const Avx512QuantTile L = avx512_quant_tile(K, cf.bl);
+            const int64_t nb = L.nb;
             uint8_t * t = static_cast<uint8_t *>(tile);
             uint32_t * q = reinterpret_cast<uint32_t *>(t);
-            float * da = reinterpret_cast<float *>(t + up64((size_t)K * C));
-            int32_t * corr = reinterpret_cast<int32_t *>(t + up64((size_t)K * C) + up64((size_t)nb * C * 4));
-            float * A = reinterpret_cast<float *>(t + up64((size_t)K * C) + 2 * up64((size_t)nb * C * 4));
+            float * da = reinterpret_cast<float *>(t + L.da);
+            int32_t * corr = reinterpret_cast<int32_t *>(t + L.corr);
+            float * A = reinterpret_cast<float *>(t + L.A);
             std::memset(t, 0, tile_bytes(w, K));
             S.qs.resize((size_t)K);
             S.s1.resize((size_t)nb);
@@ -337,10 +337,11 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
     const uint8_t * pq = panel;
     const float * s1 = reinterpret_cast<const float *>(panel + up64((size_t)K * R));
     const float * s2 = reinterpret_cast<const float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+    const Avx512QuantTile T = avx512_quant_tile(K, 4 * BG);
     const int32_t * tq = reinterpret_cast<const int32_t *>(tile);
-    const float * da = reinterpret_cast<const float *>(tile + up64((size_t)K * C));
-    const int32_t * corr = reinterpret_cast<const int32_t *>(tile + up64((size_t)K * C) + up64((size_t)nb * C * 4));
-    const float * A = reinterpret_cast<const float *>(tile + up64((size_t)K * C) + 2 * up64((size_t)nb * C * 4));
+    const float * da = reinterpret_cast<const float *>(tile + T.da);
+    const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
+    const float * A = reinterpret_cast<const float *>(tile + T.A);
     __m512 acc0[CC], acc1[CC];
     for (int c = 0; c < CC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {

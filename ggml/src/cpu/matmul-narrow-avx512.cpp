@@ -8,8 +8,7 @@
 // packed panel: bit-identical (tested: test-kernels-isa, packing as it computes vs packed panels). s1, s2 are the panel's f32 products: Q4_K d * sc and
 // -(dmin * mn) per sub-block of 32, Q6_K d * sc per 16, the others d.
 //
-// Tile (the avx512 table's, C = 6 columns): codes [K/4][C] dwords | da [nb][C] | corr [nb][C] (int32,
-// -off * asum) | A [nb][C].
+// Tile: the avx512 table's (avx512_quant_tile).
 #include <immintrin.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -30,9 +29,7 @@ namespace {
 
 using namespace narrow;
 
-constexpr int C = 6;  // the avx512 table's tile columns
-
-inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+constexpr int C = kAvx512TileCols;
 
 struct TileView {
     const int32_t * q;
@@ -41,9 +38,9 @@ struct TileView {
     const float * A;
 };
 TileView tile_view(const uint8_t * tile, int64_t K, int bl) {
-    const size_t nb = (size_t)(K / bl), q = up64((size_t)K * C), s = up64(nb * C * 4);
-    return {reinterpret_cast<const int32_t *>(tile), reinterpret_cast<const float *>(tile + q),
-            reinterpret_cast<const int32_t *>(tile + q + s), reinterpret_cast<const float *>(tile + q + 2 * s)};
+    const Avx512QuantTile L = avx512_quant_tile(K, bl);
+    return {reinterpret_cast<const int32_t *>(tile), reinterpret_cast<const float *>(tile + L.da),
+            reinterpret_cast<const int32_t *>(tile + L.corr), reinterpret_cast<const float *>(tile + L.A)};
 }
 
 // acc[c] += the fold of one block (dwords w[0 .. DW), scales s1 / s2 of its rows, tile block tb) for the N
