@@ -118,7 +118,8 @@ bool amx_permitted() {
 #endif
 }
 
-constexpr CpuIsa kAllIsas[] = {CpuIsa::generic, CpuIsa::avx2,  CpuIsa::avx512,
+// in order of preference: the last one available is the default
+constexpr CpuIsa kAllIsas[] = {CpuIsa::generic, CpuIsa::avx2, CpuIsa::avx2_vnni, CpuIsa::avx512,
                                CpuIsa::amx,     CpuIsa::neon, CpuIsa::neon_i8mm};
 
 bool isa_built(CpuIsa isa) {
@@ -126,6 +127,9 @@ bool isa_built(CpuIsa isa) {
         case CpuIsa::generic: return true;
 #ifdef LD_HAVE_AVX2
         case CpuIsa::avx2: return true;
+#endif
+#if defined(LD_HAVE_AVX2) && defined(LD_HAVE_AVXVNNI)
+        case CpuIsa::avx2_vnni: return true;
 #endif
 #ifdef LD_HAVE_AVX512
         case CpuIsa::avx512: return true;
@@ -148,6 +152,7 @@ bool isa_runs(CpuIsa isa) {
     switch (isa) {
         case CpuIsa::generic: return true;
         case CpuIsa::avx2: return f.avx2 && f.fma && f.f16c && f.bmi2;
+        case CpuIsa::avx2_vnni: return isa_runs(CpuIsa::avx2) && f.avx_vnni;
         case CpuIsa::avx512:
             return f.avx2 && f.fma && f.f16c && f.bmi2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
                    f.avx512vnni && f.avx512bf16;
@@ -171,6 +176,7 @@ const char * cpu_isa_name(CpuIsa isa) {
     switch (isa) {
         case CpuIsa::generic: return "generic";
         case CpuIsa::avx2: return "avx2";
+        case CpuIsa::avx2_vnni: return "avx2_vnni";
         case CpuIsa::avx512: return "avx512";
         case CpuIsa::amx: return "amx";
         case CpuIsa::neon: return "neon";
@@ -191,7 +197,7 @@ CpuIsa cpu_isa_from_name(const std::string & name) {
     for (CpuIsa isa : kAllIsas) {
         if (name == cpu_isa_name(isa)) return isa;
     }
-    throw Error("unknown CPU ISA '" + name + "' (expected generic, avx2, avx512, amx, neon or neon_i8mm)");
+    throw Error("unknown CPU ISA '" + name + "' (expected generic, avx2, avx2_vnni, avx512, amx, neon or neon_i8mm)");
 }
 
 void cpu_isa_set(CpuIsa isa) {

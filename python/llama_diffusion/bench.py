@@ -97,12 +97,13 @@ def _cases(args, rng):
 def _peak_name(wtype: str, isa: str) -> str:
     """The peak (key of peaks_gops_per_core) that a row of weight type wtype on path isa is measured
     against: the float types run the AVX-512 tables on every x86 path (amx included), the quantized
-    types the int8 products of their path (AMX tiles on amx, vpdpbusd elsewhere)."""
+    types the int8 products of their path (AMX tiles on amx, 256-bit vpdpbusd on avx2_vnni, 512-bit
+    vpdpbusd elsewhere)."""
     if wtype == "BF16":
         return "bf16"
     if wtype in ("F32", "F16"):
         return "fma"
-    return "amx_int8" if isa == "amx" else "vnni"
+    return {"amx": "amx_int8", "avx2_vnni": "avx_vnni"}.get(isa, "vnni")
 
 
 def run(argv=None) -> dict:
@@ -113,7 +114,7 @@ def run(argv=None) -> dict:
     p.add_argument("--shapes", default="dense,moe,lm_head")
     p.add_argument("--types", default="Q4_K,Q5_0,Q6_K,Q8_0,BF16", help="dense weight types")
     p.add_argument("--isa", default=None,
-                   help="generic|avx2|avx512|amx or a comma list of them (default: the ISA in effect)")
+                   help="generic|avx2|avx2_vnni|avx512|amx or a comma list of them (default: the ISA in effect)")
     p.add_argument("--lm-rows", type=int, default=16384)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -123,14 +124,17 @@ def run(argv=None) -> dict:
     # AMX tiles: a short loop suffices (0.0 where the amx ISA is not available)
     amx_ok = "amx" in _core.cpu_features()["isas"]
     peaks["amx_int8"] = _core.cpu_peak_gops("amx_int8", 0.2) if amx_ok else 0.0
+    peaks["avx_vnni"] = _core.cpu_peak_gops("avx_vnni", 0.5)  # 0.0 without AVX-VNNI
     isas = (args.isa or _core.cpu_isa()).split(",")
     out = {"isa": ",".join(isas), "peaks_gops_per_core": peaks, "results": []}
     if not args.json:
         amx = f", int8 amx {peaks['amx_int8']:.0f}" if amx_ok else ""
+        amx += f", int8 avx_vnni {peaks['avx_vnni']:.0f}" if peaks["avx_vnni"] > 0 else ""
         print(f"isa {','.join(isas)}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}{amx}, "
               f"f32 fma {peaks['fma']:.0f}, bf16 {peaks['bf16']:.0f}")
         print("%peak of the peak named in the last column: bf16 (BF16 weights), fma (F32/F16), "
-              "amx_int8 (quantized types on path amx), vnni (quantized types on other paths)")
+              "amx_int8 (quantized types on path amx), avx_vnni (on path avx2_vnni), vnni (quantized types on "
+              "other paths)")
         print(f"{'shape':58s} {'type':6s} {'path':7s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} "
               f"{'%peak':>6s} {'of':8s}")
     for name, t, flops, scale, fn in _cases(args, rng):

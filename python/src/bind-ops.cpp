@@ -191,21 +191,17 @@ void register_ops(pyb::module_ & m) {
     m.def("num_threads", []() { return ThreadPool::global().n_threads(); });
     m.def("cpu_peak_gops",
           [](const std::string & what, double seconds) {
-              if (what != "vnni" && what != "fma" && what != "bf16" && what != "amx_int8" && what != "amx_bf16")
-                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16', 'amx_int8' or 'amx_bf16', got '" +
-                                  what + "'");
-#if defined(LD_HAVE_AVX512)
-              const CpuFeatures & f = cpu_features();
-              if (!(f.avx512f && f.avx512vnni && f.avx512bf16)) return 0.0;
+              if (what != "vnni" && what != "fma" && what != "bf16" && what != "avx_vnni" && what != "amx_int8" &&
+                  what != "amx_bf16")
+                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16', 'avx_vnni', 'amx_int8' or "
+                                  "'amx_bf16', got '" + what + "'");
               pyb::gil_scoped_release nogil;
-              return cpu_peak_gops(what.c_str(), seconds);
-#else
-              return 0.0;
-#endif
+              return cpu_peak_gops(what.c_str(), seconds);  // 0 where that loop's ISA is not available
           },
           pyb::arg("what"), pyb::arg("seconds") = 0.3,
-          "Peak G ops/s of one core for 'vnni' (int8), 'fma' (f32), 'bf16' (0 without AVX-512) or "
-          "'amx_int8' (AMX tdpbssd; 0 where the amx ISA is not available).");
+          "Peak G ops/s of one core for 'vnni' (512-bit int8), 'fma' (f32), 'bf16' (0 without AVX-512), "
+          "'avx_vnni' (256-bit int8; 0 without AVX-VNNI), 'amx_int8' or 'amx_bf16' (0 where the amx ISA is not "
+          "available).");
 }
 
 }  // namespace ld::py

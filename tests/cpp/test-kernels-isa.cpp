@@ -248,6 +248,9 @@ std::vector<MmTable> mm_tables(const std::vector<CpuIsa> & isas) {
 #if defined(LD_HAVE_AVX2)
     if (runs(CpuIsa::avx2)) out.push_back({"avx2", CpuIsa::avx2, mm::kernels_avx2()});
 #endif
+#if defined(LD_HAVE_AVX2) && defined(LD_HAVE_AVXVNNI)
+    if (runs(CpuIsa::avx2_vnni)) out.push_back({"avx2_vnni", CpuIsa::avx2_vnni, mm::kernels_avx2_vnni()});
+#endif
 #if defined(LD_HAVE_AVX512)
     if (runs(CpuIsa::avx512)) out.push_back({"avx512", CpuIsa::avx512, mm::kernels_avx512()});
 #endif
@@ -296,6 +299,15 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
                     const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
                     check(e <= kSimdTol, ld::strfmt("table %s %s N=%lld K=%lld rel err %.3g", tb.name, type_traits(t)->name,
                                                 (long long)N, (long long)K, e));
+#if defined(LD_HAVE_AVX2) && defined(LD_HAVE_AVXVNNI)
+                    if (tb.isa == CpuIsa::avx2_vnni) {  // u8 x s8 vpdpbusd = the avx2 table's s16 pairs, bit for bit
+                        std::vector<float> ya((size_t)(N * M), NAN);
+                        matmul_with(mm::kernels_avx2(), x.data(), N, K, raw.data(), t, M, ya.data(), pool);
+                        check(bit_equal(y.data(), ya.data(), y.size()),
+                              ld::strfmt("table avx2_vnni %s N=%lld K=%lld equals the avx2 table bit for bit",
+                                         type_traits(t)->name, (long long)N, (long long)K));
+                    }
+#endif
 #if defined(LD_HAVE_NEON) && defined(LD_HAVE_NEON_I8MM)
                     if (tb.isa == CpuIsa::neon_i8mm) {  // SMMLA = SDOT table, bit for bit
                         std::vector<float> yn((size_t)(N * M), NAN);
@@ -314,9 +326,9 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
             }
         }
         std::printf("  kernel table %s (R=%d, C=%d): %d weight types\n", tb.name, tb.k->R, tb.k->C, n_types);
-        // the amx and neon_i8mm tables hold the quantized types only (F32 / F16 / BF16 run the avx512 /
-        // neon table there)
-        const bool quant_only = tb.isa == CpuIsa::amx || tb.isa == CpuIsa::neon_i8mm;
+        // the amx, neon_i8mm and avx2_vnni tables hold the quantized types only (F32 / F16 / BF16 run the
+        // avx512 / neon / avx2 table there)
+        const bool quant_only = tb.isa == CpuIsa::amx || tb.isa == CpuIsa::neon_i8mm || tb.isa == CpuIsa::avx2_vnni;
         int want = 0;
         for (Type t : kTypes) want += !quant_only || (t != Type::F32 && t != Type::F16 && t != Type::BF16);
         check(n_types == want, ld::strfmt("table %s covers every type it should (%d of %d)", tb.name, n_types, want));

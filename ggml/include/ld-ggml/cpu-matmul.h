@@ -83,10 +83,10 @@ void matmul_prepared(const float * x /*[N,K]*/, int64_t N, const PreparedWeight 
 
 namespace ld::ggml {
 // Peak throughput of one core in G ops/s measured over `seconds` with a register-only loop:
-// what = "vnni" (512-bit vpdpbusd, int8), "fma" (512-bit f32 FMA), "bf16" (vdpbf16ps), "amx_int8"
-// (AMX tdpbssd on tiles, int8) or "amx_bf16" (AMX tdpbf16ps, bf16 -> f32 FLOPs). Returns 0 when this
-// build or CPU has no AVX-512 (the caller checks cpu_features() first), and for the amx ones when the
-// amx ISA (or AMX-BF16) is not available (checked here); runs on the calling thread (the amx loops
-// leave their tile configuration loaded there).
+// what = "vnni" (512-bit vpdpbusd, int8), "fma" (512-bit f32 FMA), "bf16" (vdpbf16ps), "avx_vnni"
+// (256-bit vpdpbusd, int8), "amx_int8" (AMX tdpbssd on tiles, int8) or "amx_bf16" (AMX tdpbf16ps,
+// bf16 -> f32 FLOPs). Returns 0 where the ISA of the loop (avx512, avx2_vnni, amx; AMX-BF16 for amx_bf16)
+// is not available in this build and on this CPU / OS (checked here), and for an unknown name; runs on
+// the calling thread (the amx loops leave their tile configuration loaded there).
 double cpu_peak_gops(const char * what, double seconds);
 }  // namespace ld::ggml

@@ -77,6 +77,7 @@ struct Kernels {
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built
+const Kernels * kernels_avx2_vnni();  // quantized types only (matmul-avxvnni.cpp, AVX-VNNI); nullptr when not built
 const Kernels * kernels_avx512();  // nullptr when not built
 const Kernels * kernels_neon();    // nullptr when not built
 const Kernels * kernels_amx();     // quantized types only (matmul-amx.cpp); nullptr when not built

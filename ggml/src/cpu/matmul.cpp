@@ -51,6 +51,10 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
 #if defined(LD_HAVE_AVX2)
     if (isa == CpuIsa::avx2) k = kernels_avx2();
 #endif
+#if defined(LD_HAVE_AVX2) && defined(LD_HAVE_AVXVNNI)
+    // AVX-VNNI for the quantized types; the rest (F32, F16, BF16) run the avx2 table
+    if (isa == CpuIsa::avx2_vnni) k = kernels_avx2_vnni()->has(w) ? kernels_avx2_vnni() : kernels_avx2();
+#endif
 #if defined(LD_HAVE_NEON)
     if (isa == CpuIsa::neon) k = kernels_neon();
 #endif

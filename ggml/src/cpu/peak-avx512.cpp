@@ -1,8 +1,7 @@
 // Register-only peak-throughput micro-benchmarks of this core (for the ops benchmark): 512-bit
 // vpdpbusd (int8 ops), vfmadd (f32 FLOPs) and vdpbf16ps (bf16 FLOPs), each with 16 independent
-// accumulator chains held in registers (fully unrolled) so latency is hidden, and the dispatch of
-// cpu_peak_gops (also to the AMX-INT8 tdpbssd loop of peak-amx.cpp). Counted as 2 ops per
-// multiply-add.
+// accumulator chains held in registers (fully unrolled) so latency is hidden. Counted as 2 ops per
+// multiply-add. cpu_peak_gops (peak.cpp) calls them where the avx512 ISA runs.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wall reports as (maybe-)
@@ -14,8 +13,6 @@
 
 #include <cstring>
 
-#include "ld-ggml/cpu-features.h"
-#include "ld-ggml/cpu-matmul.h"
 #include "peak.h"
 
 namespace ld::ggml {
@@ -28,23 +25,7 @@ volatile float g_sink;
 
 }  // namespace
 
-double cpu_peak_gops(const char * what, double seconds) {
-    if (std::strcmp(what, "amx_int8") == 0) {
-#if defined(LD_HAVE_AMX)
-        // the same test as the amx matmul ISA: CPU flags, OS tile state and the kernel's permission
-        for (CpuIsa a : cpu_isas_available())
-            if (a == CpuIsa::amx) return peak::amx_int8_gops(seconds);
-#endif
-        return 0.0;
-    }
-    if (std::strcmp(what, "amx_bf16") == 0) {
-#if defined(LD_HAVE_AMX)
-        if (cpu_features().amx_bf16)
-            for (CpuIsa a : cpu_isas_available())
-                if (a == CpuIsa::amx) return peak::amx_bf16_gops(seconds);
-#endif
-        return 0.0;
-    }
+double peak::avx512_gops(const char * what, double seconds) {
     if (std::strcmp(what, "vnni") == 0) {
         return time_loop(seconds, 16 * 64 * 2, [](int64_t n) {
             __m512i a[16];

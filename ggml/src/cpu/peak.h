@@ -1,5 +1,6 @@
-// Internal interface of the peak-throughput micro-benchmarks (cpu_peak_gops in peak-avx512.cpp,
-// the AMX loop in peak-amx.cpp): the timing loop they share and the AMX entry point.
+// Internal interface of the peak-throughput micro-benchmarks (dispatched by cpu_peak_gops in peak.cpp:
+// the 512-bit loops in peak-avx512.cpp, the 256-bit AVX-VNNI loop in peak-avxvnni.cpp, the AMX loops in
+// peak-amx.cpp): the timing loop they share and their entry points (each runs only where its ISA does).
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,11 @@ double time_loop(double seconds, int64_t ops_per_iter, F body) {
     }
     return best;
 }
+
+// "vnni" (512-bit vpdpbusd), "fma" (512-bit f32 FMA) or "bf16" (vdpbf16ps); 0 for another name.
+double avx512_gops(const char * what, double seconds);
+// 256-bit vpdpbusd (AVX-VNNI) int8 ops.
+double avx_vnni_gops(double seconds);
 
 // AMX-INT8 tdpbssd peak of the calling thread's core (peak-amx.cpp); the caller has checked that the
 // amx ISA is available (CPU, OS permission, build).

@@ -1,0 +1,260 @@
+// AVX2 + AVX-VNNI matmul kernels (the avx2_vnni ISA: Intel Alder Lake and later cores without AVX-512,
+// AMD Zen 5): panels of R = 8 weight rows against tiles of C = 6 activation columns, register-tiled
+// (6 int32 + 6 f32 ymm accumulators; one weight load feeds six 256-bit vpdpbusd).
+//
+// Quantized types only (scheme in matmul-impl.h); F32 / F16 / BF16 weights run the avx2 table. The panel
+// holds the unsigned codes dword-interleaved, [K/4][8 rows][4 bytes], so one ymm load gives 4 consecutive
+// codes of 8 rows; the tile holds the int8 activation codes [K/4][C][4]. vpdpbusd(acc_c, codes,
+// broadcast(4 activation codes of c)) accumulates the exact int32 sum of u*a for 8 rows x 1 column; an
+// accumulator starts each block at -off*asum (the offset correction), so it ends the block holding the
+// same integer as the avx2 table's s16-pair sum of (u - off)*a, and the block is folded exactly as there:
+// acc_f += cvt(acc_i) * (s1 * da) (+ s2 * A for types with mins). The result is therefore the avx2 table's,
+// bit for bit (test-kernels-isa checks it), at a quarter of the integer instructions (one vpdpbusd per 32
+// products against vpmaddwd + vpaddd per 16).
+//
+// Panel: q[K/4][8][4] (uint8) | s1[nb][8] | s2[nb][8] (f32).
+// Tile:  q[K/4][C][4] (int8)  | da[nb][C] (f32) | corr[nb][C] (int32, -off * asum) | A[nb][C] (f32).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ld-ggml/blocks.h"
+#include "matmul-impl.h"
+#include "transpose-avx2.h"
+#include "unpack-row-x86.h"
+
+namespace ld::ggml::mm {
+
+namespace {
+
+constexpr int R = 8;
+constexpr int C = 6;
+
+inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+bool has(Type w) {
+    QuantCfg c;
+    return quant_cfg(w, c);
+}
+
+struct PanelLayout {
+    int64_t nb;
+    size_t s1, s2, end;
+};
+PanelLayout panel_layout(int64_t K, int bl) {
+    PanelLayout L;
+    L.nb = K / bl;
+    L.s1 = up64((size_t)K * R);
+    L.s2 = L.s1 + up64((size_t)L.nb * R * 4);
+    L.end = L.s2 + up64((size_t)L.nb * R * 4);
+    return L;
+}
+
+struct TileLayout {
+    int64_t nb;
+    size_t da, corr, A, end;
+};
+TileLayout tile_layout(int64_t K, int bl) {
+    TileLayout L;
+    L.nb = K / bl;
+    L.da = up64((size_t)K * C);
+    L.corr = L.da + up64((size_t)L.nb * C * 4);
+    L.A = L.corr + up64((size_t)L.nb * C * 4);
+    L.end = L.A + up64((size_t)L.nb * C * 4);
+    return L;
+}
+
+int block_len(Type w) {
+    QuantCfg c;
+    quant_cfg(w, c);
+    return c.bl;
+}
+
+size_t panel_bytes(Type w, int64_t K) { return panel_layout(K, block_len(w)).end; }
+size_t tile_bytes(Type w, int64_t K) { return tile_layout(K, block_len(w)).end; }
+
+struct Scratch {
+    std::vector<uint8_t> u;
+    std::vector<float> s1, s2;
+    std::vector<int8_t> qs;
+    std::vector<int32_t> asum;
+};
+Scratch & scratch() {
+    static thread_local Scratch s;
+    return s;
+}
+
+// The 8 rows' codes (SIMD unpacker where it covers the type, else the scalar rule) and block scales;
+// rows past n_rows get zero codes and zero scales (their outputs are never stored).
+void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
+    QuantCfg c;
+    quant_cfg(w, c);
+    const PanelLayout L = panel_layout(K, c.bl);
+    const int64_t nb = L.nb;
+    Scratch & S = scratch();
+    uint8_t * pb = static_cast<uint8_t *>(panel);
+    float * s1 = reinterpret_cast<float *>(pb + L.s1);
+    float * s2 = reinterpret_cast<float *>(pb + L.s2);
+    S.u.resize((size_t)(K * R));
+    S.s1.resize((size_t)nb);
+    S.s2.resize((size_t)nb);
+    for (int r = 0; r < R; ++r) {
+        uint8_t * u = S.u.data() + K * r;
+        if (r < n_rows) {
+            const uint8_t * row = rows + row_bytes * r;
+            if (r + 2 < n_rows) {  // the weights stream from memory: ask for the row after next
+                const uint8_t * nx = rows + row_bytes * (size_t)(r + 2);
+                for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch((const char *)nx + o, _MM_HINT_T0);
+            }
+            if (!unpack_row_simd(w, row, K, u, S.s1.data(), S.s2.data())) unpack_row(w, row, K, u, S.s1.data(), S.s2.data());
+        } else {
+            std::memset(u, 0, (size_t)K);
+            std::fill(S.s1.begin(), S.s1.end(), 0.0f);
+            std::fill(S.s2.begin(), S.s2.end(), 0.0f);
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+            s1[b * R + r] = S.s1[(size_t)b];
+            s2[b * R + r] = S.s2[(size_t)b];
+        }
+    }
+    // codes [K/4][8 rows][4]: 8 dwords of each row, an 8x8 dword transpose puts dword G of the 8 rows in one
+    // register (K is a multiple of 32: every quantized type's blocks are 32 or 256 values)
+    for (int64_t G = 0; G < K / 4; G += 8) {
+        __m256i v[8], o[8];
+        for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)(S.u.data() + K * r + 4 * G));
+        transpose8x8_epi32(v, o);
+        for (int j = 0; j < 8; ++j) _mm256_store_si256((__m256i *)(pb + (size_t)(G + j) * R * 4), o[j]);
+    }
+}
+
+void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) {
+    QuantCfg cf;
+    quant_cfg(w, cf);
+    const TileLayout L = tile_layout(K, cf.bl);
+    const int64_t nb = L.nb;
+    Scratch & S = scratch();
+    uint8_t * t = static_cast<uint8_t *>(tile);
+    uint32_t * q = reinterpret_cast<uint32_t *>(t);
+    float * da = reinterpret_cast<float *>(t + L.da);
+    int32_t * corr = reinterpret_cast<int32_t *>(t + L.corr);
+    float * A = reinterpret_cast<float *>(t + L.A);
+    std::memset(t, 0, L.end);
+    S.qs.resize((size_t)K);
+    S.s1.resize((size_t)nb);
+    S.s2.resize((size_t)nb);
+    S.asum.resize((size_t)nb);
+    for (int c = 0; c < n; ++c) {
+        act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.qs.data(), S.s1.data(), S.asum.data(), S.s2.data());
+        const uint8_t * src = reinterpret_cast<const uint8_t *>(S.qs.data());
+        for (int64_t G = 0; G < K / 4; ++G) std::memcpy(q + G * C + c, src + 4 * G, 4);
+        for (int64_t b = 0; b < nb; ++b) {
+            da[b * C + c] = S.s1[(size_t)b];
+            corr[b * C + c] = -cf.off * S.asum[(size_t)b];
+            A[b * C + c] = S.s2[(size_t)b];
+        }
+    }
+}
+
+inline void store_rows(float * y, __m256 v, int n_rows) {
+    if (n_rows == R) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        alignas(32) float t[R];
+        _mm256_store_ps(t, v);
+        for (int r = 0; r < n_rows; ++r) y[r] = t[r];
+    }
+}
+
+// The integer micro-kernel: BG dword groups per scale block (bl / 4), MIN: types with s2, CC columns.
+template <int BG, bool MIN, int CC>
+void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    const PanelLayout P = panel_layout(K, 4 * BG);
+    const TileLayout T = tile_layout(K, 4 * BG);
+    const int64_t nb = P.nb;
+    const uint8_t * pq = panel;
+    const float * s1 = reinterpret_cast<const float *>(panel + P.s1);
+    const float * s2 = reinterpret_cast<const float *>(panel + P.s2);
+    const int32_t * tq = reinterpret_cast<const int32_t *>(tile);
+    const float * da = reinterpret_cast<const float *>(tile + T.da);
+    const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
+    const float * A = reinterpret_cast<const float *>(tile + T.A);
+    __m256 acc[CC];
+    for (int c = 0; c < CC; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i ai[CC];
+#pragma GCC unroll 6
+        for (int c = 0; c < CC; ++c) ai[c] = _mm256_set1_epi32(corr[b * C + c]);
+#pragma GCC unroll 8
+        for (int g = 0; g < BG; ++g) {
+            const __m256i wv = _mm256_load_si256((const __m256i *)(pq + (b * BG + g) * (R * 4)));
+            const int32_t * a = tq + (b * BG + g) * C;
+#pragma GCC unroll 6
+            for (int c = 0; c < CC; ++c) ai[c] = _mm256_dpbusd_avx_epi32(ai[c], wv, _mm256_set1_epi32(a[c]));
+        }
+        // the avx2 table's fold, operation for operation (bit-identical results)
+        const __m256 sc = _mm256_load_ps(s1 + b * R);
+#pragma GCC unroll 6
+        for (int c = 0; c < CC; ++c)
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[c]), _mm256_mul_ps(sc, _mm256_set1_ps(da[b * C + c])), acc[c]);
+        if (MIN) {
+            const __m256 mn = _mm256_load_ps(s2 + b * R);
+#pragma GCC unroll 6
+            for (int c = 0; c < CC; ++c) acc[c] = _mm256_fmadd_ps(mn, _mm256_set1_ps(A[b * C + c]), acc[c]);
+        }
+    }
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+}
+
+// Runs only as many columns as the tile holds: small expert groups waste less.
+template <int BG, bool MIN>
+void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    if (n_cols <= 2) compute_quant_cc<BG, MIN, 2>(panel, tile, K, n_rows, n_cols, ycol);
+    else if (n_cols <= 4) compute_quant_cc<BG, MIN, 4>(panel, tile, K, n_rows, n_cols, ycol);
+    else compute_quant_cc<BG, MIN, C>(panel, tile, K, n_rows, n_cols, ycol);
+}
+
+void compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    QuantCfg c;
+    quant_cfg(w, c);
+    const uint8_t * p = static_cast<const uint8_t *>(panel);
+    const uint8_t * t = static_cast<const uint8_t *>(tile);
+    if (c.bl == 32) {
+        if (c.has_min) compute_quant<8, true>(p, t, K, n_rows, n_cols, ycol);
+        else compute_quant<8, false>(p, t, K, n_rows, n_cols, ycol);
+    } else {
+        if (c.has_min) compute_quant<4, true>(p, t, K, n_rows, n_cols, ycol);
+        else compute_quant<4, false>(p, t, K, n_rows, n_cols, ycol);
+    }
+}
+
+// The bytes compute reads: the s2 array only for types with mins.
+size_t panel_bytes_read(Type w, int64_t K) {
+    QuantCfg c;
+    quant_cfg(w, c);
+    const PanelLayout L = panel_layout(K, c.bl);
+    return c.has_min ? L.end : L.s2;
+}
+
+Kernels make_kernels() {
+    Kernels k;
+    k.R = R;
+    k.C = C;
+    k.has = &has;
+    k.panel_bytes = &panel_bytes;
+    k.tile_bytes = &tile_bytes;
+    k.pack_panel = &pack_panel;
+    k.pack_tile = &pack_tile;
+    k.compute = &compute;
+    k.panel_bytes_read = &panel_bytes_read;
+    return k;
+}
+
+const Kernels kKernels = make_kernels();
+
+}  // namespace
+
+const Kernels * kernels_avx2_vnni() { return &kKernels; }
+
+}  // namespace ld::ggml::mm
