@@ -5,8 +5,8 @@
     y = moe_matmul(h, w_raw, "Q5_0", M, E, ids, weights)  # h [N, top_k, K] -> weighted sum [N, M]
 
 Weights are the raw bytes of the GGUF tensor (uint8); expert tensors are {K, M, E}. ``isa`` forces
-a kernel family ("generic", "avx2", "avx512", "amx": AVX-512 plus AMX tiles, "neon", "neon_i8mm": NEON
-plus SMMLA); ``n_threads`` uses a pool of that size (results are bit-identical for any thread count). The ``*_ref`` functions are the scalar references.
+a kernel family ("generic", "avx2", "avx2_vnni": AVX2 plus 256-bit VNNI, "avx512", "amx": AVX-512 plus AMX
+tiles, "neon", "neon_i8mm": NEON plus SMMLA); ``n_threads`` uses a pool of that size (results are bit-identical for any thread count). The ``*_ref`` functions are the scalar references.
 """
 import numpy as np
 

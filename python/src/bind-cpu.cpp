@@ -32,7 +32,7 @@ void register_cpu(pyb::module_ & m) {
     }, "CPU features, the kernel ISAs this build can run here ('isas') and the one in effect ('isa').");
     m.def("cpu_isa", []() { return std::string(cpu_isa_name(cpu_isa())); }, "The kernel ISA in effect.");
     m.def("set_cpu_isa", [](const std::string & name) { cpu_isa_set(cpu_isa_from_name(name)); },
-          "Force a kernel ISA (generic, avx2, avx512, amx, neon, neon_i8mm); ValueError if unavailable here.");
+          "Force a kernel ISA (generic, avx2, avx2_vnni, avx512, amx, neon, neon_i8mm); ValueError if unavailable here.");
 }
 
 }  // namespace ld::py

@@ -23,8 +23,8 @@ struct CpuFeatures {
 // tiles for the quantized matmul (every other kernel uses the avx512 table); it needs amx_tile,
 // amx_int8, avx512vbmi (the byte permutes of the K-quant packing; every AMX CPU has it) and the kernel's permission to use the tile state (requested once, Linux). neon_i8mm is
 // neon plus the Armv8.6 int8 matrix multiply (SMMLA) for the quantized matmul; it needs i8mm.
-// avx2_vnni is avx2 plus AVX-VNNI (256-bit vpdpbusd: Intel Alder Lake and later cores without AVX-512,
-// AMD Zen 5) for the quantized matmul; every other kernel uses the avx2 table.
+// avx2_vnni is avx2 plus AVX-VNNI (256-bit vpdpbusd: Intel Alder Lake and later cores without AVX-512)
+// for the quantized matmul; every other kernel uses the avx2 table.
 enum class CpuIsa { generic = 0, avx2 = 1, avx512 = 2, neon = 3, amx = 4, neon_i8mm = 5, avx2_vnni = 6 };
 
 // The ISA whose kernel tables isa uses outside the quantized matmul (amx -> avx512, neon_i8mm -> neon,

@@ -1,5 +1,4 @@
-// AVX2 + AVX-VNNI matmul kernels (the avx2_vnni ISA: Intel Alder Lake and later cores without AVX-512,
-// AMD Zen 5): panels of R = 8 weight rows against tiles of C = 6 activation columns, register-tiled
+// AVX2 + AVX-VNNI matmul kernels (the avx2_vnni ISA: Intel Alder Lake and later cores without AVX-512): panels of R = 8 weight rows against tiles of C = 6 activation columns, register-tiled
 // (6 int32 + 6 f32 ymm accumulators; one weight load feeds six 256-bit vpdpbusd).
 //
 // Quantized types only (scheme in matmul-impl.h); F32 / F16 / BF16 weights run the avx2 table. The panel
