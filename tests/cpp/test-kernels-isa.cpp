@@ -339,17 +339,23 @@ void test_mm_tables(const std::vector<MmTable> & tables, ThreadPool & pool) {
             std::vector<float> x = randn((size_t)K, rng, 2.0f);
             for (int64_t i = 0; i < 32; ++i) x[(size_t)i] = 0.0f;           // an all-zero Q8_0 block
             x[40] = 3.5f; x[41] = -3.5f; x[42] = 1.75f;                         // ties after scaling
+            x[100] = 9.0f; x[170] = -9.0f;                   // the largest magnitude twice, signs differ (first wins)
             for (int64_t i = 256; i < 512; ++i) x[(size_t)i] = (float)((i % 9) - 4) * 0.25f;  // exact halves
             const size_t rb = row_size(type_traits(t)->vec_dot_type, K);
             std::vector<uint8_t> want(rb), got(rb, 0xAB);
             quantize_activation_row(t, x.data(), want.data(), K);
             const bool took = tb.k->quantize_row(t, x.data(), got.data(), K);
-            check(!took || want == got, ld::strfmt("table %s: vector quantizer for %s gives the reference bytes", tb.name,
+            check(took && want == got, ld::strfmt("table %s: vector quantizer for %s gives the reference bytes", tb.name,
                                                type_traits(t)->name));
-            x[300] = INFINITY;
-            const bool took_inf = tb.k->quantize_row(t, x.data(), got.data(), K);
-            check(!took_inf, ld::strfmt("table %s: vector quantizer for %s declines a row with inf", tb.name,
-                                    type_traits(t)->name));
+            for (float bad : {INFINITY, -INFINITY, NAN}) {
+                for (int64_t at : {(int64_t)300, (int64_t)511}) {  // inside a block, the row's last value
+                    std::vector<float> xb = x;
+                    xb[(size_t)at] = bad;
+                    const bool took_bad = tb.k->quantize_row(t, xb.data(), got.data(), K);
+                    check(!took_bad, ld::strfmt("table %s: vector quantizer for %s declines a row with %g at %lld", tb.name,
+                                                type_traits(t)->name, bad, (long long)at));
+                }
+            }
         }
     }
 }

@@ -15,6 +15,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "quantize-act-avx2.h"
 #include "transpose-avx2.h"
 #include "unpack-row-x86.h"
 
@@ -233,7 +234,7 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
     }
 }
 
-const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute};
+const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &actq::quantize_row};
 
 }  // namespace
 

@@ -444,15 +444,20 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
 }
 
 // ---- activation quantizers: the reference rules (quants-ref), vectorized with the same f32 operations ----
-// Blocks holding a NaN or an infinity are left to the reference code (returns false for the row).
+// Blocks holding a NaN or an infinity are left to the reference code (returns false for the row); they are
+// found by an unordered compare (max_ps drops a NaN in its first operand, so the maximum cannot tell).
+inline bool non_finite(__m512 absv) {
+    return _mm512_cmp_ps_mask(absv, _mm512_set1_ps(3.4028235e38f), _CMP_NLE_UQ) != 0;
+}
 
 // Q8_0 reference: d = amax/127, id = 1/d, q = round half away from zero of x*id, clamped.
 bool quantize_row_q8_0(const float * x, block_q8_0 * y, int64_t n) {
     const __m512 sign = _mm512_set1_ps(-0.0f), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
     for (int64_t b = 0; b < n / 32; ++b, x += 32) {
         const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-        if (!(amax <= 3.4028235e38f)) return false;  // NaN or inf
+        const __m512 a0 = _mm512_andnot_ps(sign, v0), a1 = _mm512_andnot_ps(sign, v1);
+        if (non_finite(a0) || non_finite(a1)) return false;
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = f32_to_fp16(d);
@@ -481,9 +486,14 @@ bool quantize_row_q8_K(const float * x, block_q8_K * y, int64_t n) {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     for (int64_t b = 0; b < n / 256; ++b, x += 256) {
         __m512 m = _mm512_setzero_ps();
-        for (int i = 0; i < 16; ++i) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * i)));
+        bool bad = false;
+        for (int i = 0; i < 16; ++i) {
+            const __m512 a = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * i));
+            bad = bad || non_finite(a);
+            m = _mm512_max_ps(m, a);
+        }
+        if (bad) return false;
         const float amax = _mm512_reduce_max_ps(m);
-        if (!(amax <= 3.4028235e38f)) return false;
         if (amax == 0.0f) {
             std::memset(&y[b], 0, sizeof(block_q8_K));
             continue;

@@ -21,6 +21,7 @@
 
 #include "ld-ggml/blocks.h"
 #include "matmul-impl.h"
+#include "quantize-act-avx2.h"
 #include "transpose-avx2.h"
 #include "unpack-row-x86.h"
 
@@ -246,6 +247,7 @@ Kernels make_kernels() {
     k.pack_panel = &pack_panel;
     k.pack_tile = &pack_tile;
     k.compute = &compute;
+    k.quantize_row = &actq::quantize_row;
     k.panel_bytes_read = &panel_bytes_read;
     return k;
 }
