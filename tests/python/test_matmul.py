@@ -9,6 +9,8 @@ Three layers (docs/format.md §2.6):
    (Q8_0/Q8_1/Q8_K: ~1/254 of each value; f16/bf16 rounding), budgeted per type below.
 All errors are measured relative to sum_k |w_k * x_k| of the output element (no cancellation blow-up).
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -281,6 +283,29 @@ def test_cpu_peak_gops_amx_int8():
         y = ops.matmul(x, raw, "Q8_0", 40, isa="amx", n_threads=1)
         assert rel_err(y, ref, scale) <= SIMD_TOL
         assert ops.cpu_peak_gops("amx_int8", 0.02) > 0
+
+
+def test_cpu_peak_gops_avx_vnni_and_unknown():
+    """'avx_vnni' (256-bit vpdpbusd, the avx2_vnni table's products): > 0 where that ISA runs, exactly 0
+    elsewhere; an unknown name is a ValueError naming the accepted ones. Sanity relations only."""
+    v = ops.cpu_peak_gops("avx_vnni", 0.05)
+    if "avx2_vnni" in ISAS:
+        assert v > 0
+    else:
+        assert v == 0.0
+    with pytest.raises(ValueError, match="avx_vnni"):
+        ops.cpu_peak_gops("vnni512", 0.01)
+
+
+def test_isa_ladder_default():
+    """The default ISA is the most capable one available, and avx2_vnni sits between avx2 and avx512: it is
+    offered exactly where the CPU reports AVX-VNNI next to the avx2 ISA."""
+    f = ld.cpu_features()
+    assert f["isa"] == ISAS[-1] or "LD_CPU_ISA" in os.environ
+    if f["arch"] == "x86_64":
+        assert ("avx2_vnni" in ISAS) == ("avx2" in ISAS and f["avx_vnni"])
+        order = [i for i in ("generic", "avx2", "avx2_vnni", "avx512", "amx") if i in ISAS]
+        assert ISAS == order
 
 
 def test_cpu_peak_gops_amx_bf16():
