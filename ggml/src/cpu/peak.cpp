@@ -10,7 +10,7 @@ namespace ld::ggml {
 
 namespace {
 
-bool isa_available(CpuIsa isa) {
+[[maybe_unused]] bool isa_available(CpuIsa isa) {  // (unused in builds without x86 kernels)
     for (CpuIsa a : cpu_isas_available())
         if (a == isa) return true;
     return false;
