@@ -19,6 +19,7 @@ namespace {
 }  // namespace
 
 double cpu_peak_gops(const char * what, double seconds) {
+    (void)seconds;  // (unused in builds without x86 kernels)
     if (std::strcmp(what, "amx_int8") == 0) {
 #if defined(LD_HAVE_AMX)
         // the same test as the amx matmul ISA: CPU flags, OS tile state and the kernel's permission
