@@ -560,6 +560,14 @@ void test_q4k_random_heads(const std::vector<MmTable> & tables, ThreadPool & poo
             const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
             const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
             check(e <= kSimdTol, ld::strfmt("table %s: Q4_K with random heads N=%lld rel err %.3g", tb.name, (long long)N, e));
+#if defined(LD_HAVE_AVX2) && defined(LD_HAVE_AVXVNNI)
+            if (tb.isa == CpuIsa::avx2_vnni) {  // its own Q4_K panel packer (heads gathered in lanes) = the avx2 table
+                std::vector<float> ya((size_t)(N * M), NAN);
+                matmul_with(mm::kernels_avx2(), x.data(), N, K, w.data(), Type::Q4_K, M, ya.data(), pool);
+                check(bit_equal(y.data(), ya.data(), y.size()),
+                      ld::strfmt("table avx2_vnni: Q4_K with random heads N=%lld equals the avx2 table bit for bit", (long long)N));
+            }
+#endif
         }
     }
 }

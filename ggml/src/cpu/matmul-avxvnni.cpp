@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -86,9 +87,84 @@ Scratch & scratch() {
     return s;
 }
 
+// Q4_K straight into the panel: the raw nibble bytes of the 8 rows (half the bytes of the codes) are
+// transposed in registers and split into low / high nibbles there; the scales of the 8 rows come from their
+// header dwords gathered into lanes (d | dmin, scales 0-3, 4-7, 8-11), the 6-bit (scale, min) pairs taken
+// apart lane-wise: the same f32 products as the scalar rule (unpack_row). Rows past n_rows repeat the last
+// row's codes with zero scales.
+void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    const PanelLayout L = panel_layout(K, 32);
+    const int64_t nsb = K / 256;
+    float * s1 = reinterpret_cast<float *>(panel + L.s1);
+    float * s2 = reinterpret_cast<float *>(panel + L.s2);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(n_rows), lane);  // all-ones for the rows there
+    const __m256i ridx = _mm256_mullo_epi32(_mm256_min_epi32(lane, _mm256_set1_epi32(n_rows - 1)), _mm256_set1_epi32((int)row_bytes));
+    const uint8_t * src[R];
+    for (int r = 0; r < R; ++r) src[r] = rows + row_bytes * (size_t)std::min(r, n_rows - 1);
+    for (int64_t b = 0; b < nsb; ++b) {
+        if (b + 2 < nsb)  // the rows stream from memory: ask for two super-blocks ahead
+            for (int r = 0; r < n_rows; ++r) {
+                const uint8_t * p = src[r] + (size_t)(b + 2) * sizeof(block_q4_K);
+                _mm_prefetch((const char *)p, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + 64, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + 128, _MM_HINT_T0);
+            }
+        // codes: raw dword e of chunk q holds values 4e.. of sub-block 2q (low nibbles) and 2q + 1 (high)
+        for (int q = 0; q < 4; ++q) {
+            __m256i v[8], o[8];
+            for (int r = 0; r < R; ++r)
+                v[r] = _mm256_loadu_si256((const __m256i *)(reinterpret_cast<const block_q4_K *>(src[r])[b].qs + 32 * q));
+            transpose8x8_epi32(v, o);
+            uint8_t * base = panel + (size_t)(b * 64 + 16 * q) * (R * 4);
+            for (int e = 0; e < 8; ++e) {
+                _mm256_store_si256((__m256i *)(base + e * (R * 4)), _mm256_and_si256(o[e], m4));
+                _mm256_store_si256((__m256i *)(base + (8 + e) * (R * 4)), _mm256_and_si256(_mm256_srli_epi16(o[e], 4), m4));
+            }
+        }
+        const int * hb = reinterpret_cast<const int *>(rows + (size_t)b * sizeof(block_q4_K));
+        const __m256i h0 = _mm256_i32gather_epi32(hb, ridx, 1);
+        const __m256i S0 = _mm256_i32gather_epi32(hb + 1, ridx, 1);
+        const __m256i S1 = _mm256_i32gather_epi32(hb + 2, ridx, 1);
+        const __m256i S2 = _mm256_i32gather_epi32(hb + 3, ridx, 1);
+        auto halves = [](__m256i x) {  // 8 dwords <= 0xffff -> 8 uint16 in order (packus is exact there)
+            return _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+        };
+        const __m256 d = _mm256_cvtph_ps(halves(_mm256_and_si256(h0, _mm256_set1_epi32(0xffff))));
+        const __m256 dmin = _mm256_cvtph_ps(halves(_mm256_srli_epi32(h0, 16)));
+        const __m256 keep = _mm256_castsi256_ps(live);
+        const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3);
+        for (int j = 0; j < 8; ++j) {
+            __m256i sc, mn;
+            if (j < 4) {
+                const __m128i sh = _mm_cvtsi32_si128(8 * j);
+                sc = _mm256_and_si256(_mm256_srl_epi32(S0, sh), m63);
+                mn = _mm256_and_si256(_mm256_srl_epi32(S1, sh), m63);
+            } else {
+                const __m128i sh = _mm_cvtsi32_si128(8 * (j - 4)), sh4 = _mm_cvtsi32_si128(8 * (j - 4) + 4),
+                              sh6 = _mm_cvtsi32_si128(8 * (j - 4) + 6);
+                sc = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi32(S2, sh), m15),
+                                     _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(S0, sh6), m3), 4));
+                mn = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi32(S2, sh4), m15),
+                                     _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(S1, sh6), m3), 4));
+            }
+            // s1 = d * sc, s2 = -(dmin * mn) (a sign flip, as the scalar rule); rows past n_rows +0
+            const __m256 v1 = _mm256_and_ps(keep, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+            const __m256 v2 = _mm256_and_ps(keep, _mm256_xor_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)), _mm256_set1_ps(-0.0f)));
+            _mm256_store_ps(s1 + (8 * b + j) * R, v1);
+            _mm256_store_ps(s2 + (8 * b + j) * R, v2);
+        }
+    }
+}
+
 // The 8 rows' codes (SIMD unpacker where it covers the type, else the scalar rule) and block scales;
 // rows past n_rows get zero codes and zero scales (their outputs are never stored).
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
+    if (w == Type::Q4_K && row_bytes <= (size_t)INT32_MAX / R) {  // (its gathers index the rows with int32 offsets)
+        pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        return;
+    }
     QuantCfg c;
     quant_cfg(w, c);
     const PanelLayout L = panel_layout(K, c.bl);
