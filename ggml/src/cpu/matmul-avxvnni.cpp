@@ -1,5 +1,6 @@
-// AVX2 + AVX-VNNI matmul kernels (the avx2_vnni ISA: Intel Alder Lake and later cores without AVX-512): panels of R = 8 weight rows against tiles of C = 6 activation columns, register-tiled
-// (6 int32 + 6 f32 ymm accumulators; one weight load feeds six 256-bit vpdpbusd).
+// AVX2 + AVX-VNNI matmul kernels (the avx2_vnni ISA: Intel Alder Lake and later cores without AVX-512):
+// panels of R = 8 weight rows against tiles of C = 6 activation columns, register-tiled (6 int32 + 6 f32
+// ymm accumulators; one weight load feeds six 256-bit vpdpbusd).
 //
 // Quantized types only (scheme in matmul-impl.h); F32 / F16 / BF16 weights run the avx2 table. The panel
 // holds the unsigned codes dword-interleaved, [K/4][8 rows][4 bytes], so one ymm load gives 4 consecutive
@@ -11,227 +12,28 @@
 // bit for bit (test-kernels-isa checks it), at a quarter of the integer instructions (one vpdpbusd per 32
 // products against vpmaddwd + vpaddd per 16).
 //
-// Panel: q[K/4][8][4] (uint8) | s1[nb][8] | s2[nb][8] (f32).
-// Tile:  q[K/4][C][4] (int8)  | da[nb][C] (f32) | corr[nb][C] (int32, -off * asum) | A[nb][C] (f32).
+// Panel and tile layouts, and their packers: panel-u8-avx2.h (shared with the avx2 table).
 #include <immintrin.h>
 
-#include <algorithm>
-#include <climits>
-#include <cstring>
-#include <vector>
-
-#include "ld-ggml/blocks.h"
 #include "matmul-impl.h"
+#include "panel-u8-avx2.h"
 #include "quantize-act-avx2.h"
-#include "transpose-avx2.h"
-#include "unpack-row-x86.h"
 
 namespace ld::ggml::mm {
 
 namespace {
 
-constexpr int R = 8;
 constexpr int C = 6;
 
-inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+using u8p::R;
 
 bool has(Type w) {
     QuantCfg c;
     return quant_cfg(w, c);
 }
 
-struct PanelLayout {
-    int64_t nb;
-    size_t s1, s2, end;
-};
-PanelLayout panel_layout(int64_t K, int bl) {
-    PanelLayout L;
-    L.nb = K / bl;
-    L.s1 = up64((size_t)K * R);
-    L.s2 = L.s1 + up64((size_t)L.nb * R * 4);
-    L.end = L.s2 + up64((size_t)L.nb * R * 4);
-    return L;
-}
-
-struct TileLayout {
-    int64_t nb;
-    size_t da, corr, A, end;
-};
-TileLayout tile_layout(int64_t K, int bl) {
-    TileLayout L;
-    L.nb = K / bl;
-    L.da = up64((size_t)K * C);
-    L.corr = L.da + up64((size_t)L.nb * C * 4);
-    L.A = L.corr + up64((size_t)L.nb * C * 4);
-    L.end = L.A + up64((size_t)L.nb * C * 4);
-    return L;
-}
-
-int block_len(Type w) {
-    QuantCfg c;
-    quant_cfg(w, c);
-    return c.bl;
-}
-
-size_t panel_bytes(Type w, int64_t K) { return panel_layout(K, block_len(w)).end; }
-size_t tile_bytes(Type w, int64_t K) { return tile_layout(K, block_len(w)).end; }
-
-struct Scratch {
-    std::vector<uint8_t> u;
-    std::vector<float> s1, s2;
-    std::vector<int8_t> qs;
-    std::vector<int32_t> asum;
-};
-Scratch & scratch() {
-    static thread_local Scratch s;
-    return s;
-}
-
-// Q4_K straight into the panel: the raw nibble bytes of the 8 rows (half the bytes of the codes) are
-// transposed in registers and split into low / high nibbles there; the scales of the 8 rows come from their
-// header dwords gathered into lanes (d | dmin, scales 0-3, 4-7, 8-11), the 6-bit (scale, min) pairs taken
-// apart lane-wise: the same f32 products as the scalar rule (unpack_row). Rows past n_rows repeat the last
-// row's codes with zero scales.
-void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
-    const PanelLayout L = panel_layout(K, 32);
-    const int64_t nsb = K / 256;
-    float * s1 = reinterpret_cast<float *>(panel + L.s1);
-    float * s2 = reinterpret_cast<float *>(panel + L.s2);
-    const __m256i m4 = _mm256_set1_epi8(15);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(n_rows), lane);  // all-ones for the rows there
-    const __m256i ridx = _mm256_mullo_epi32(_mm256_min_epi32(lane, _mm256_set1_epi32(n_rows - 1)), _mm256_set1_epi32((int)row_bytes));
-    const uint8_t * src[R];
-    for (int r = 0; r < R; ++r) src[r] = rows + row_bytes * (size_t)std::min(r, n_rows - 1);
-    for (int64_t b = 0; b < nsb; ++b) {
-        if (b + 2 < nsb)  // the rows stream from memory: ask for two super-blocks ahead
-            for (int r = 0; r < n_rows; ++r) {
-                const uint8_t * p = src[r] + (size_t)(b + 2) * sizeof(block_q4_K);
-                _mm_prefetch((const char *)p, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + 64, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + 128, _MM_HINT_T0);
-            }
-        // codes: raw dword e of chunk q holds values 4e.. of sub-block 2q (low nibbles) and 2q + 1 (high)
-        for (int q = 0; q < 4; ++q) {
-            __m256i v[8], o[8];
-            for (int r = 0; r < R; ++r)
-                v[r] = _mm256_loadu_si256((const __m256i *)(reinterpret_cast<const block_q4_K *>(src[r])[b].qs + 32 * q));
-            transpose8x8_epi32(v, o);
-            uint8_t * base = panel + (size_t)(b * 64 + 16 * q) * (R * 4);
-            for (int e = 0; e < 8; ++e) {
-                _mm256_store_si256((__m256i *)(base + e * (R * 4)), _mm256_and_si256(o[e], m4));
-                _mm256_store_si256((__m256i *)(base + (8 + e) * (R * 4)), _mm256_and_si256(_mm256_srli_epi16(o[e], 4), m4));
-            }
-        }
-        const int * hb = reinterpret_cast<const int *>(rows + (size_t)b * sizeof(block_q4_K));
-        const __m256i h0 = _mm256_i32gather_epi32(hb, ridx, 1);
-        const __m256i S0 = _mm256_i32gather_epi32(hb + 1, ridx, 1);
-        const __m256i S1 = _mm256_i32gather_epi32(hb + 2, ridx, 1);
-        const __m256i S2 = _mm256_i32gather_epi32(hb + 3, ridx, 1);
-        auto halves = [](__m256i x) {  // 8 dwords <= 0xffff -> 8 uint16 in order (packus is exact there)
-            return _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
-        };
-        const __m256 d = _mm256_cvtph_ps(halves(_mm256_and_si256(h0, _mm256_set1_epi32(0xffff))));
-        const __m256 dmin = _mm256_cvtph_ps(halves(_mm256_srli_epi32(h0, 16)));
-        const __m256 keep = _mm256_castsi256_ps(live);
-        const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15), m3 = _mm256_set1_epi32(3);
-        for (int j = 0; j < 8; ++j) {
-            __m256i sc, mn;
-            if (j < 4) {
-                const __m128i sh = _mm_cvtsi32_si128(8 * j);
-                sc = _mm256_and_si256(_mm256_srl_epi32(S0, sh), m63);
-                mn = _mm256_and_si256(_mm256_srl_epi32(S1, sh), m63);
-            } else {
-                const __m128i sh = _mm_cvtsi32_si128(8 * (j - 4)), sh4 = _mm_cvtsi32_si128(8 * (j - 4) + 4),
-                              sh6 = _mm_cvtsi32_si128(8 * (j - 4) + 6);
-                sc = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi32(S2, sh), m15),
-                                     _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(S0, sh6), m3), 4));
-                mn = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi32(S2, sh4), m15),
-                                     _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(S1, sh6), m3), 4));
-            }
-            // s1 = d * sc, s2 = -(dmin * mn) (a sign flip, as the scalar rule); rows past n_rows +0
-            const __m256 v1 = _mm256_and_ps(keep, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
-            const __m256 v2 = _mm256_and_ps(keep, _mm256_xor_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)), _mm256_set1_ps(-0.0f)));
-            _mm256_store_ps(s1 + (8 * b + j) * R, v1);
-            _mm256_store_ps(s2 + (8 * b + j) * R, v2);
-        }
-    }
-}
-
-// The 8 rows' codes (SIMD unpacker where it covers the type, else the scalar rule) and block scales;
-// rows past n_rows get zero codes and zero scales (their outputs are never stored).
-void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
-    if (w == Type::Q4_K && row_bytes <= (size_t)INT32_MAX / R) {  // (its gathers index the rows with int32 offsets)
-        pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
-        return;
-    }
-    QuantCfg c;
-    quant_cfg(w, c);
-    const PanelLayout L = panel_layout(K, c.bl);
-    const int64_t nb = L.nb;
-    Scratch & S = scratch();
-    uint8_t * pb = static_cast<uint8_t *>(panel);
-    float * s1 = reinterpret_cast<float *>(pb + L.s1);
-    float * s2 = reinterpret_cast<float *>(pb + L.s2);
-    S.u.resize((size_t)(K * R));
-    S.s1.resize((size_t)nb);
-    S.s2.resize((size_t)nb);
-    for (int r = 0; r < R; ++r) {
-        uint8_t * u = S.u.data() + K * r;
-        if (r < n_rows) {
-            const uint8_t * row = rows + row_bytes * r;
-            if (r + 2 < n_rows) {  // the weights stream from memory: ask for the row after next
-                const uint8_t * nx = rows + row_bytes * (size_t)(r + 2);
-                for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch((const char *)nx + o, _MM_HINT_T0);
-            }
-            if (!unpack_row_simd(w, row, K, u, S.s1.data(), S.s2.data())) unpack_row(w, row, K, u, S.s1.data(), S.s2.data());
-        } else {
-            std::memset(u, 0, (size_t)K);
-            std::fill(S.s1.begin(), S.s1.end(), 0.0f);
-            std::fill(S.s2.begin(), S.s2.end(), 0.0f);
-        }
-        for (int64_t b = 0; b < nb; ++b) {
-            s1[b * R + r] = S.s1[(size_t)b];
-            s2[b * R + r] = S.s2[(size_t)b];
-        }
-    }
-    // codes [K/4][8 rows][4]: 8 dwords of each row, an 8x8 dword transpose puts dword G of the 8 rows in one
-    // register (K is a multiple of 32: every quantized type's blocks are 32 or 256 values)
-    for (int64_t G = 0; G < K / 4; G += 8) {
-        __m256i v[8], o[8];
-        for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)(S.u.data() + K * r + 4 * G));
-        transpose8x8_epi32(v, o);
-        for (int j = 0; j < 8; ++j) _mm256_store_si256((__m256i *)(pb + (size_t)(G + j) * R * 4), o[j]);
-    }
-}
-
-void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K, void * tile) {
-    QuantCfg cf;
-    quant_cfg(w, cf);
-    const TileLayout L = tile_layout(K, cf.bl);
-    const int64_t nb = L.nb;
-    Scratch & S = scratch();
-    uint8_t * t = static_cast<uint8_t *>(tile);
-    uint32_t * q = reinterpret_cast<uint32_t *>(t);
-    float * da = reinterpret_cast<float *>(t + L.da);
-    int32_t * corr = reinterpret_cast<int32_t *>(t + L.corr);
-    float * A = reinterpret_cast<float *>(t + L.A);
-    std::memset(t, 0, L.end);
-    S.qs.resize((size_t)K);
-    S.s1.resize((size_t)nb);
-    S.s2.resize((size_t)nb);
-    S.asum.resize((size_t)nb);
-    for (int c = 0; c < n; ++c) {
-        act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.qs.data(), S.s1.data(), S.asum.data(), S.s2.data());
-        const uint8_t * src = reinterpret_cast<const uint8_t *>(S.qs.data());
-        for (int64_t G = 0; G < K / 4; ++G) std::memcpy(q + G * C + c, src + 4 * G, 4);
-        for (int64_t b = 0; b < nb; ++b) {
-            da[b * C + c] = S.s1[(size_t)b];
-            corr[b * C + c] = -cf.off * S.asum[(size_t)b];
-            A[b * C + c] = S.s2[(size_t)b];
-        }
-    }
-}
+size_t panel_bytes(Type w, int64_t K) { return u8p::panel_layout(K, u8p::block_len(w)).end; }
+size_t tile_bytes(Type w, int64_t K) { return u8p::tile_layout<C>(K, u8p::block_len(w)).end; }
 
 inline void store_rows(float * y, __m256 v, int n_rows) {
     if (n_rows == R) {
@@ -246,8 +48,8 @@ inline void store_rows(float * y, __m256 v, int n_rows) {
 // The integer micro-kernel: BG dword groups per scale block (bl / 4), MIN: types with s2, CC columns.
 template <int BG, bool MIN, int CC>
 void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
-    const PanelLayout P = panel_layout(K, 4 * BG);
-    const TileLayout T = tile_layout(K, 4 * BG);
+    const u8p::PanelLayout P = u8p::panel_layout(K, 4 * BG);
+    const u8p::TileLayout T = u8p::tile_layout<C>(K, 4 * BG);
     const int64_t nb = P.nb;
     const uint8_t * pq = panel;
     const float * s1 = reinterpret_cast<const float *>(panel + P.s1);
@@ -305,14 +107,6 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
     }
 }
 
-// The bytes compute reads: the s2 array only for types with mins.
-size_t panel_bytes_read(Type w, int64_t K) {
-    QuantCfg c;
-    quant_cfg(w, c);
-    const PanelLayout L = panel_layout(K, c.bl);
-    return c.has_min ? L.end : L.s2;
-}
-
 Kernels make_kernels() {
     Kernels k;
     k.R = R;
@@ -320,11 +114,11 @@ Kernels make_kernels() {
     k.has = &has;
     k.panel_bytes = &panel_bytes;
     k.tile_bytes = &tile_bytes;
-    k.pack_panel = &pack_panel;
-    k.pack_tile = &pack_tile;
+    k.pack_panel = &u8p::pack_panel;
+    k.pack_tile = &u8p::pack_tile<C>;
     k.compute = &compute;
     k.quantize_row = &actq::quantize_row;
-    k.panel_bytes_read = &panel_bytes_read;
+    k.panel_bytes_read = &u8p::panel_bytes_read;
     return k;
 }
 
