@@ -572,14 +572,50 @@ void test_q4k_random_heads(const std::vector<MmTable> & tables, ThreadPool & poo
     }
 }
 
-// The avx2 panel (codes as s16 pairs [K/2][8 rows][2] of u - off, then s1[nb][8], s2[nb][8]) built with the SIMD
-// row unpacker and 8x8 transposes holds exactly the scalar rule's values (mm::unpack_row): every quantized
-// type, a full panel and a partial one (5 rows: the rest zero codes and scales), random weight bytes with
-// finite scales.
+// Codes at their largest against activations that quantize to +-127 with one sign per row (the
+// largest integer block sums: Q6_K u = 63 with scales -1, Q5_0 u = 31, Q4_K u = 15 with 6-bit scales 63): no
+// table's integer path may saturate or wrap (the avx2 table's vpmaddubsw pairs, added as s16, peak at
+// 4 * 63 * 127 = 32004 here); every table against the reference.
+void test_extreme_codes(const std::vector<MmTable> & tables, ThreadPool & pool) {
+    const int64_t K = 512, M = 19;
+    for (Type t : {Type::Q6_K, Type::Q5_0, Type::Q4_K}) {
+        const size_t rb = row_size(t, K), bs = type_traits(t)->type_size;
+        std::vector<uint8_t> w(rb * (size_t)M, 0xFF);
+        for (size_t o = 0; o < w.size(); o += bs) {  // finite scales: d (and dmin) of each block
+            const fp16_t d = f32_to_fp16(t == Type::Q6_K ? 0.01f : 0.02f);
+            const fp16_t dm = f32_to_fp16(0.0f);
+            if (t == Type::Q6_K) std::memcpy(&w[o + bs - 2], &d, 2);  // d is the last field of block_q6_K
+            else std::memcpy(&w[o], &d, 2);
+            if (t == Type::Q4_K) std::memcpy(&w[o + 2], &dm, 2);
+        }
+        std::vector<float> Wd((size_t)(M * K));
+        type_traits(t)->to_float(w.data(), Wd.data(), M * K);
+        for (float sign : {1.0f, -1.0f}) {
+            const int64_t N = 7;
+            std::vector<float> x((size_t)(N * K), sign);
+            std::vector<float> y((size_t)(N * M), NAN), ref((size_t)(N * M), NAN);
+            matmul_ref(x.data(), N, K, w.data(), t, M, ref.data());
+            const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+            for (const MmTable & tb : tables) {
+                if (!tb.k->has(t)) continue;
+                matmul_with(tb.k, x.data(), N, K, w.data(), t, M, y.data(), pool);
+                const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+                check(e <= kSimdTol, ld::strfmt("table %s: %s with the largest codes, activations %+g: rel err %.3g", tb.name,
+                                                type_traits(t)->name, sign, e));
+            }
+        }
+    }
+}
+
+// The panels of the AVX2 tables built with the SIMD row unpackers and 8x8 transposes hold exactly the scalar
+// rule's values (mm::unpack_row): every quantized type, a full panel and a partial one (5 rows: the rest
+// zero scales; zero codes in the s16 layout), random weight bytes with finite scales. Layouts: s16 pairs
+// [K/2][8 rows][2] of u - off (avx2, codes up to 255), or bytes u [K/4][8 rows][4] (avx2_vnni, and avx2's
+// types of avx2_byte_panel); then s1[nb][8], s2[nb][8].
 void test_avx2_panel(const std::vector<MmTable> & tables) {
     std::mt19937 rng(43);
     for (const MmTable & tb : tables) {
-        if (tb.isa != CpuIsa::avx2) continue;
+        if (tb.isa != CpuIsa::avx2 && tb.isa != CpuIsa::avx2_vnni) continue;
         int n_types = 0;
         for (Type t : kTypes) {
             mm::QuantCfg cf;
@@ -591,10 +627,16 @@ void test_avx2_panel(const std::vector<MmTable> & tables) {
             const size_t rb = row_size(t, K);
             std::vector<uint8_t> pbuf(tb.k->panel_bytes(t, K) + 64);
             uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
-            const size_t q_bytes = ((size_t)K * R * 2 + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
+#if defined(LD_HAVE_AVX2)
+            const bool bytes = tb.isa == CpuIsa::avx2_vnni || mm::avx2_byte_panel(t);
+#else
+            const bool bytes = false;
+#endif
+            const size_t q_bytes = ((size_t)K * R * (bytes ? 1 : 2) + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
             for (int n_rows : {R, 5}) {
                 tb.k->pack_panel(t, raw.data(), rb, n_rows, K, panel);
                 const int16_t * q = reinterpret_cast<const int16_t *>(panel);
+                const uint8_t * q8 = panel;
                 const float * s1 = reinterpret_cast<const float *>(panel + q_bytes);
                 const float * s2 = reinterpret_cast<const float *>(panel + q_bytes + s_bytes);
                 bool ok = true;
@@ -602,19 +644,21 @@ void test_avx2_panel(const std::vector<MmTable> & tables) {
                 std::vector<float> a((size_t)nb), m((size_t)nb);
                 for (int r = 0; r < R; ++r) {
                     if (r < n_rows) mm::unpack_row(t, raw.data() + rb * (size_t)r, K, u.data(), a.data(), m.data());
-                    for (int64_t k = 0; k < K; ++k)
-                        ok = ok && q[((k / 2) * R + r) * 2 + k % 2] == (r < n_rows ? (int16_t)((int)u[(size_t)k] - cf.off) : 0);
+                    for (int64_t k = 0; k < K; ++k) {
+                        if (bytes) ok = ok && (r >= n_rows || q8[((k / 4) * R + r) * 4 + k % 4] == u[(size_t)k]);
+                        else ok = ok && q[((k / 2) * R + r) * 2 + k % 2] == (r < n_rows ? (int16_t)((int)u[(size_t)k] - cf.off) : 0);
+                    }
                     for (int64_t b = 0; b < nb; ++b) {
                         const float wa = r < n_rows ? a[(size_t)b] : 0.0f, wm = r < n_rows ? m[(size_t)b] : 0.0f;
                         ok = ok && std::memcmp(&s1[b * R + r], &wa, 4) == 0 && std::memcmp(&s2[b * R + r], &wm, 4) == 0;
                     }
                 }
-                check(ok, ld::strfmt("table avx2: %s panel of %d rows equals the scalar unpacker bit for bit", type_traits(t)->name,
-                                     n_rows));
+                check(ok, ld::strfmt("table %s: %s panel of %d rows equals the scalar unpacker bit for bit", tb.name,
+                                     type_traits(t)->name, n_rows));
             }
             ++n_types;
         }
-        std::printf("  kernel table avx2: panels of %d quantized types equal the scalar unpacker\n", n_types);
+        std::printf("  kernel table %s: panels of %d quantized types equal the scalar unpacker\n", tb.name, n_types);
     }
 }
 
@@ -991,6 +1035,7 @@ int main(int argc, char ** argv) {
         test_q4k_panel(tables);
         test_q4k_random_heads(tables, pool);
         test_avx2_panel(tables);
+        test_extreme_codes(tables, pool);
         test_fused_packing(tables);
         test_prepared(tables);
         test_nn_ops(isas, pool);

@@ -1,11 +1,17 @@
 // AVX2 + FMA matmul kernels: panels of R = 8 weight rows against tiles of C = 4 activation columns.
 //
-// Quantized weights (scheme in matmul-impl.h): the codes are stored as signed 16-bit values u - off,
-// pair-interleaved [K/2][8 rows][2 x s16], and the activation codes as s16 pairs [K/2][C]; vpmaddwd
-// against a broadcast pair gives exact int32 partial sums (no u8 x s8 saturation as with maddubs,
-// so every type, Q8_0 included, uses the same exact path). Each block ends with
-// acc_f += cvt(acc_i) * (s1 * da) (+ s2 * A). F32 / F16 / BF16 weights: f32 panel [K][8] and FMA
-// against broadcast activations (f16 / bf16 activations as rounded by the reference quantizer).
+// Quantized weights (scheme in matmul-impl.h), two integer paths with the same exact int32 block sums:
+// - codes below 64 (avx2_byte_panel: Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K): the byte-code panel of
+//   panel-u8-avx2.h, u8 [K/4][8 rows][4] against int8 activation dwords [K/4][C]; vpmaddubsw (u8 x s8
+//   pairs to s16) of two dword groups, added as s16, then vpmaddwd by ones to int32: |sum| <= 4 * 63 * 128
+//   = 32256 fits s16, so nothing saturates (2.5 instructions per 32 products);
+// - the rest (Q8_0, IQ4_NL / IQ4_XS, MXFP4, the lattice types: codes up to 255, which vpmaddubsw would
+//   saturate): the codes as signed 16-bit values u - off, pair-interleaved [K/2][8 rows][2 x s16], against
+//   s16 activation pairs [K/2][C] with vpmaddwd (4 instructions per 32 products).
+// Each block ends with acc_f += cvt(acc_i) * (s1 * da) (+ s2 * A): the same f32 operations on the same
+// integers in both paths (and in the avx2_vnni table: bit-identical results). F32 / F16 / BF16 weights:
+// f32 panel [K][8] and FMA against broadcast activations (f16 / bf16 activations as rounded by the
+// reference quantizer).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,6 +21,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "panel-u8-avx2.h"
 #include "quantize-act-avx2.h"
 #include "transpose-avx2.h"
 #include "unpack-row-x86.h"
@@ -28,6 +35,8 @@ constexpr int C = 4;
 
 bool is_float(Type w) { return w == Type::F32 || w == Type::F16 || w == Type::BF16; }
 
+static_assert(u8p::R == R, "the byte-code panel has the table's rows");
+
 bool has(Type w) {
     QuantCfg c;
     return is_float(w) || quant_cfg(w, c);
@@ -39,6 +48,7 @@ inline size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 // float panel: [K][8] f32; tile [K][C] f32
 size_t panel_bytes(Type w, int64_t K) {
     if (is_float(w)) return up64((size_t)K * R * 4);
+    if (avx2_byte_panel(w)) return u8p::panel_layout(K, u8p::block_len(w)).end;
     QuantCfg c;
     quant_cfg(w, c);
     return up64((size_t)K * R * 2) + 2 * up64((size_t)(K / c.bl) * R * 4);
@@ -46,6 +56,7 @@ size_t panel_bytes(Type w, int64_t K) {
 
 size_t tile_bytes(Type w, int64_t K) {
     if (is_float(w)) return up64((size_t)K * C * 4);
+    if (avx2_byte_panel(w)) return u8p::tile_layout<C>(K, u8p::block_len(w)).end;
     QuantCfg c;
     quant_cfg(w, c);
     return up64((size_t)K * C * 2) + 2 * up64((size_t)(K / c.bl) * C * 4);
@@ -85,6 +96,10 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
             if (r < n_rows) row_to_f32(w, rows + row_bytes * r, K, S.f.data());
             for (int64_t k = 0; k < K; ++k) p[k * R + r] = r < n_rows ? S.f[(size_t)k] : 0.0f;
         }
+        return;
+    }
+    if (avx2_byte_panel(w)) {
+        u8p::pack_panel(w, rows, row_bytes, n_rows, K, panel);
         return;
     }
     QuantCfg c;
@@ -134,6 +149,10 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
             row_to_f32(a.type, a.row(ids[c]), K, S.f.data());
             for (int64_t k = 0; k < K; ++k) t[k * C + c] = S.f[(size_t)k];
         }
+        return;
+    }
+    if (avx2_byte_panel(w)) {
+        u8p::pack_tile<C>(w, a, ids, n, K, tile);
         return;
     }
     QuantCfg cf;
@@ -205,6 +224,51 @@ void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n
     for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
 }
 
+// The byte-code path: BG (even) dword groups per scale block (bl / 4), two groups per vpmaddwd.
+template <int BG, bool MIN>
+void compute_bytes(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    static_assert(BG % 2 == 0, "two dword groups per widening");
+    const u8p::PanelLayout P = u8p::panel_layout(K, 4 * BG);
+    const u8p::TileLayout T = u8p::tile_layout<C>(K, 4 * BG);
+    const int64_t nb = P.nb;
+    const float * s1 = reinterpret_cast<const float *>(panel + P.s1);
+    const float * s2 = reinterpret_cast<const float *>(panel + P.s2);
+    const int32_t * tq = reinterpret_cast<const int32_t *>(tile);
+    const float * da = reinterpret_cast<const float *>(tile + T.da);
+    const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
+    const float * A = reinterpret_cast<const float *>(tile + T.A);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i ai[C];
+        for (int c = 0; c < C; ++c) ai[c] = _mm256_set1_epi32(corr[b * C + c]);
+#pragma GCC unroll 4
+        for (int g = 0; g < BG; g += 2) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)(panel + (b * BG + g) * (R * 4)));
+            const __m256i w1 = _mm256_load_si256((const __m256i *)(panel + (b * BG + g + 1) * (R * 4)));
+            const int32_t * a0 = tq + (b * BG + g) * C;
+            const int32_t * a1 = a0 + C;
+#pragma GCC unroll 4
+            for (int c = 0; c < C; ++c) {
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(a0[c])),
+                                                   _mm256_maddubs_epi16(w1, _mm256_set1_epi32(a1[c])));
+                ai[c] = _mm256_add_epi32(ai[c], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const __m256 sc = _mm256_load_ps(s1 + b * R);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c)
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[c]), _mm256_mul_ps(sc, _mm256_set1_ps(da[b * C + c])), acc[c]);
+        if (MIN) {
+            const __m256 mn = _mm256_load_ps(s2 + b * R);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; ++c) acc[c] = _mm256_fmadd_ps(mn, _mm256_set1_ps(A[b * C + c]), acc[c]);
+        }
+    }
+    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+}
+
 void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
     __m256 acc[C];
     for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
@@ -225,6 +289,16 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
     quant_cfg(w, c);
     const uint8_t * p = static_cast<const uint8_t *>(panel);
     const uint8_t * t = static_cast<const uint8_t *>(tile);
+    if (avx2_byte_panel(w)) {
+        if (c.bl == 32) {
+            if (c.has_min) compute_bytes<8, true>(p, t, K, n_rows, n_cols, ycol);
+            else compute_bytes<8, false>(p, t, K, n_rows, n_cols, ycol);
+        } else {
+            if (c.has_min) compute_bytes<4, true>(p, t, K, n_rows, n_cols, ycol);
+            else compute_bytes<4, false>(p, t, K, n_rows, n_cols, ycol);
+        }
+        return;
+    }
     if (c.bl == 32) {
         if (c.has_min) compute_quant<16, true>(p, t, K, n_rows, n_cols, ycol);
         else compute_quant<16, false>(p, t, K, n_rows, n_cols, ycol);
@@ -239,5 +313,13 @@ const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &p
 }  // namespace
 
 const Kernels * kernels_avx2() { return &kKernels; }
+
+bool avx2_byte_panel(Type w) {
+    switch (w) {
+        case Type::Q4_0: case Type::Q4_1: case Type::Q5_0: case Type::Q5_1:
+        case Type::Q2_K: case Type::Q3_K: case Type::Q4_K: case Type::Q5_K: case Type::Q6_K: return true;
+        default: return false;  // codes up to 255 (off 128): vpmaddubsw would saturate
+    }
+}
 
 }  // namespace ld::ggml::mm
