@@ -572,6 +572,98 @@ void test_q4k_random_heads(const std::vector<MmTable> & tables, ThreadPool & poo
     }
 }
 
+// The activation quantizers (the reference rules every vector quantizer equals) give the code -128 only in
+// blocks whose scale is 0 (rows of subnormal size, where 1/d overflows); tiles holding it (the avx2 table's
+// signed path cannot negate -128 and takes its exact split path there) still give every table's result bit
+// for bit the avx2_vnni one and the reference's: activation rows of every size, one sign, mixed, with a
+// dominant negative value, against Q8_0 (Q8_0 activations), IQ4_XS (Q8_K) and Q4_1 (Q8_1) weights.
+void test_act_code_bound(const std::vector<MmTable> & tables, ThreadPool & pool) {
+    std::mt19937 rng(47);
+    const int64_t K = 512, N = 9, M = 21;
+    std::vector<float> x;
+    int n_min128_rows = 0;
+    for (float scale : {1.0f, 3.0e2f, 1.0e-39f, 1.0e-41f, 7.0f, 1.0e-38f, 3.0e-39f, 0.5f, 1.0e-40f}) {  // (fp16 block scales stay finite)
+        std::vector<float> r = randn((size_t)K, rng, scale);
+        if (x.size() / K % 3 == 1) for (auto & v : r) v = -std::fabs(v);  // all negative
+        if (x.size() / K % 3 == 2) r[5] = -scale * 10.0f;                  // one dominant negative value
+        x.insert(x.end(), r.begin(), r.end());
+    }
+    for (Type t : {Type::Q8_0, Type::IQ4_XS, Type::Q4_1}) {
+        const Type at = type_traits(t)->vec_dot_type;
+        const size_t rb = row_size(at, K);
+        const int bl = 32;
+        bool ok = true;
+        for (int64_t n = 0; n < N; ++n) {
+            std::vector<uint8_t> q(rb);
+            quantize_activation_row(t, x.data() + n * K, q.data(), K);
+            std::vector<int8_t> qs((size_t)K);
+            std::vector<float> da((size_t)(K / bl)), A((size_t)(K / bl));
+            std::vector<int32_t> asum((size_t)(K / bl));
+            mm::act_blocks(at, bl, q.data(), K, qs.data(), da.data(), asum.data(), A.data());
+            bool has = false;
+            for (int64_t b = 0; b < K / bl; ++b)
+                for (int j = 0; j < bl; ++j)
+                    if (qs[(size_t)(b * bl + j)] == -128) {
+                        has = true;
+                        ok = ok && da[(size_t)b] == 0.0f;
+                    }
+            n_min128_rows += has;
+        }
+        check(ok, ld::strfmt("%s activation blocks holding the code -128 have scale 0", type_traits(at)->name));
+        std::vector<float> Wd;
+        const std::vector<uint8_t> w = quantize(t, make_matrix(M, K, rng), M, K, Wd);
+        std::vector<float> ref((size_t)(N * M)), yv((size_t)(N * M), NAN);
+        matmul_ref(x.data(), N, K, w.data(), t, M, ref.data());
+        const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+        const MmTable * vnni = nullptr;
+        for (const MmTable & tb : tables) if (tb.isa == CpuIsa::avx2_vnni) vnni = &tb;
+        if (vnni) matmul_with(vnni->k, x.data(), N, K, w.data(), t, M, yv.data(), pool);
+        for (const MmTable & tb : tables) {
+            if (!tb.k->has(t)) continue;
+            std::vector<float> y((size_t)(N * M), NAN);
+            matmul_with(tb.k, x.data(), N, K, w.data(), t, M, y.data(), pool);
+            const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+            check(e <= kSimdTol, ld::strfmt("table %s: %s against activations of every size: rel err %.3g", tb.name,
+                                            type_traits(t)->name, e));
+            if (vnni && tb.isa == CpuIsa::avx2)
+                check(bit_equal(y.data(), yv.data(), y.size()),
+                      ld::strfmt("table avx2: %s against activations of every size equals avx2_vnni bit for bit", type_traits(t)->name));
+        }
+    }
+    check(n_min128_rows > 0, "the subnormal rows give the code -128 somewhere (the case is exercised)");
+}
+
+// Activations that are all >= 0 (the self-conditioning product's softmax weights; the avx2 table's signed
+// types take their vpmaddubsw(a, v) path there): every type of codes up to 255, every table against the
+// reference, avx2 bit for bit avx2_vnni.
+void test_nonneg_acts(const std::vector<MmTable> & tables, ThreadPool & pool) {
+    std::mt19937 rng(53);
+    const int64_t K = 512, N = 11, M = 19;
+    for (Type t : {Type::Q8_0, Type::IQ4_NL, Type::IQ4_XS, Type::MXFP4, Type::IQ3_XXS, Type::IQ3_S}) {  // (those with a quantizer)
+        std::vector<float> x = make_acts(N, K, rng);
+        for (auto & v : x) v = std::fabs(v);
+        for (int64_t k = 0; k < K; k += 7) x[(size_t)k] = 0.0f;  // zeros among them
+        std::vector<float> Wd;
+        const std::vector<uint8_t> w = quantize(t, make_matrix(M, K, rng), M, K, Wd);
+        std::vector<float> ref((size_t)(N * M)), yv((size_t)(N * M), NAN);
+        matmul_ref(x.data(), N, K, w.data(), t, M, ref.data());
+        const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+        const MmTable * vnni = nullptr;
+        for (const MmTable & tb : tables) if (tb.isa == CpuIsa::avx2_vnni) vnni = &tb;
+        if (vnni) matmul_with(vnni->k, x.data(), N, K, w.data(), t, M, yv.data(), pool);
+        for (const MmTable & tb : tables) {
+            if (!tb.k->has(t)) continue;
+            std::vector<float> y((size_t)(N * M), NAN);
+            matmul_with(tb.k, x.data(), N, K, w.data(), t, M, y.data(), pool);
+            const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+            check(e <= kSimdTol, ld::strfmt("table %s: %s against activations >= 0: rel err %.3g", tb.name, type_traits(t)->name, e));
+            if (vnni && tb.isa == CpuIsa::avx2)
+                check(bit_equal(y.data(), yv.data(), y.size()),
+                      ld::strfmt("table avx2: %s against activations >= 0 equals avx2_vnni bit for bit", type_traits(t)->name));
+        }
+    }
+}
+
 // Codes at their largest against activations that quantize to +-127 with one sign per row (the
 // largest integer block sums: Q6_K u = 63 with scales -1, Q5_0 u = 31, Q4_K u = 15 with 6-bit scales 63): no
 // table's integer path may saturate or wrap (the avx2 table's vpmaddubsw pairs, added as s16, peak at
@@ -607,11 +699,10 @@ void test_extreme_codes(const std::vector<MmTable> & tables, ThreadPool & pool) 
     }
 }
 
-// The panels of the AVX2 tables built with the SIMD row unpackers and 8x8 transposes hold exactly the scalar
-// rule's values (mm::unpack_row): every quantized type, a full panel and a partial one (5 rows: the rest
-// zero scales; zero codes in the s16 layout), random weight bytes with finite scales. Layouts: s16 pairs
-// [K/2][8 rows][2] of u - off (avx2, codes up to 255), or bytes u [K/4][8 rows][4] (avx2_vnni, and avx2's
-// types of avx2_byte_panel); then s1[nb][8], s2[nb][8].
+// The byte-code panels of the AVX2 tables (panel-u8-avx2.h: u [K/4][8 rows][4], s1[nb][8], s2[nb][8]), built
+// with the SIMD row unpackers and 8x8 transposes, hold exactly the scalar rule's values (mm::unpack_row):
+// every quantized type, a full panel and a partial one (5 rows: the rest zero scales), random weight bytes
+// with finite scales.
 void test_avx2_panel(const std::vector<MmTable> & tables) {
     std::mt19937 rng(43);
     for (const MmTable & tb : tables) {
@@ -627,15 +718,9 @@ void test_avx2_panel(const std::vector<MmTable> & tables) {
             const size_t rb = row_size(t, K);
             std::vector<uint8_t> pbuf(tb.k->panel_bytes(t, K) + 64);
             uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
-#if defined(LD_HAVE_AVX2)
-            const bool bytes = tb.isa == CpuIsa::avx2_vnni || mm::avx2_byte_panel(t);
-#else
-            const bool bytes = false;
-#endif
-            const size_t q_bytes = ((size_t)K * R * (bytes ? 1 : 2) + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
+            const size_t q_bytes = ((size_t)K * R + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
             for (int n_rows : {R, 5}) {
                 tb.k->pack_panel(t, raw.data(), rb, n_rows, K, panel);
-                const int16_t * q = reinterpret_cast<const int16_t *>(panel);
                 const uint8_t * q8 = panel;
                 const float * s1 = reinterpret_cast<const float *>(panel + q_bytes);
                 const float * s2 = reinterpret_cast<const float *>(panel + q_bytes + s_bytes);
@@ -644,10 +729,7 @@ void test_avx2_panel(const std::vector<MmTable> & tables) {
                 std::vector<float> a((size_t)nb), m((size_t)nb);
                 for (int r = 0; r < R; ++r) {
                     if (r < n_rows) mm::unpack_row(t, raw.data() + rb * (size_t)r, K, u.data(), a.data(), m.data());
-                    for (int64_t k = 0; k < K; ++k) {
-                        if (bytes) ok = ok && (r >= n_rows || q8[((k / 4) * R + r) * 4 + k % 4] == u[(size_t)k]);
-                        else ok = ok && q[((k / 2) * R + r) * 2 + k % 2] == (r < n_rows ? (int16_t)((int)u[(size_t)k] - cf.off) : 0);
-                    }
+                    for (int64_t k = 0; k < K; ++k) ok = ok && (r >= n_rows || q8[((k / 4) * R + r) * 4 + k % 4] == u[(size_t)k]);
                     for (int64_t b = 0; b < nb; ++b) {
                         const float wa = r < n_rows ? a[(size_t)b] : 0.0f, wm = r < n_rows ? m[(size_t)b] : 0.0f;
                         ok = ok && std::memcmp(&s1[b * R + r], &wa, 4) == 0 && std::memcmp(&s2[b * R + r], &wm, 4) == 0;
@@ -1036,6 +1118,8 @@ int main(int argc, char ** argv) {
         test_q4k_random_heads(tables, pool);
         test_avx2_panel(tables);
         test_extreme_codes(tables, pool);
+        test_act_code_bound(tables, pool);
+        test_nonneg_acts(tables, pool);
         test_fused_packing(tables);
         test_prepared(tables);
         test_nn_ops(isas, pool);

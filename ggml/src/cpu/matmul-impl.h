@@ -77,9 +77,6 @@ struct Kernels {
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built
-// The types whose codes stay below 64 (u8 x s8 pairs cannot saturate): the avx2 table holds them as bytes
-// (panel-u8-avx2.h) and multiplies with vpmaddubsw; the rest as s16 pairs (matmul-avx2.cpp).
-bool avx2_byte_panel(Type w);
 const Kernels * kernels_avx2_vnni();  // quantized types only (matmul-avxvnni.cpp, AVX-VNNI); nullptr when not built
 const Kernels * kernels_avx512();  // nullptr when not built
 const Kernels * kernels_neon();    // nullptr when not built

@@ -6,7 +6,10 @@
 // Panel (R = 8 weight rows): q[K/4][8][4] (uint8 codes u, 4 consecutive values of a row per dword) |
 //                            s1[nb][8] | s2[nb][8] (f32).
 // Tile (C activation columns): q[K/4][C][4] (int8 codes) | da[nb][C] (f32) | corr[nb][C] (int32, -off * asum)
-//                              | A[nb][C] (f32).
+//                              | A[nb][C] (f32) | flags (int32: kTileNonneg when no activation code is
+//                              negative, e.g. the softmax weights of the self-conditioning product;
+//                              kTileMin128 when some code is -128, which the quantizers give only in
+//                              blocks whose scale is 0: rows of subnormal size).
 // (scheme in matmul-impl.h: a block's sum of u*a plus corr is the exact integer sum of (u - off)*a.)
 #pragma once
 
@@ -41,9 +44,11 @@ static inline PanelLayout panel_layout(int64_t K, int bl) {
     return L;
 }
 
+constexpr int32_t kTileNonneg = 1, kTileMin128 = 2;
+
 struct TileLayout {
     int64_t nb;
-    size_t da, corr, A, end;
+    size_t da, corr, A, flags, end;
 };
 template <int C>
 static inline TileLayout tile_layout(int64_t K, int bl) {
@@ -52,7 +57,8 @@ static inline TileLayout tile_layout(int64_t K, int bl) {
     L.da = up64((size_t)K * C);
     L.corr = L.da + up64((size_t)L.nb * C * 4);
     L.A = L.corr + up64((size_t)L.nb * C * 4);
-    L.end = L.A + up64((size_t)L.nb * C * 4);
+    L.flags = L.A + up64((size_t)L.nb * C * 4);
+    L.end = L.flags + 64;
     return L;
 }
 
@@ -216,16 +222,25 @@ static inline void pack_tile(Type w, const ActRows & a, const int64_t * ids, int
     S.s1.resize((size_t)nb);
     S.s2.resize((size_t)nb);
     S.asum.resize((size_t)nb);
+    __m256i neg = _mm256_setzero_si256(), m128 = _mm256_setzero_si256();  // any code < 0, any code == -128
+    const __m256i c128 = _mm256_set1_epi8((char)-128);
     for (int c = 0; c < n; ++c) {
         act_blocks(a.type, cf.bl, a.row(ids[c]), K, S.qs.data(), S.s1.data(), S.asum.data(), S.s2.data());
         const uint8_t * src = reinterpret_cast<const uint8_t *>(S.qs.data());
         for (int64_t G = 0; G < K / 4; ++G) std::memcpy(q + G * C + c, src + 4 * G, 4);
+        for (int64_t k = 0; k < K; k += 32) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(src + k));
+            neg = _mm256_or_si256(neg, v);
+            m128 = _mm256_or_si256(m128, _mm256_cmpeq_epi8(v, c128));
+        }
         for (int64_t b = 0; b < nb; ++b) {
             da[b * C + c] = S.s1[(size_t)b];
             corr[b * C + c] = -cf.off * S.asum[(size_t)b];
             A[b * C + c] = S.s2[(size_t)b];
         }
     }
+    *reinterpret_cast<int32_t *>(t + L.flags) =
+        (_mm256_movemask_epi8(neg) == 0 ? kTileNonneg : 0) | (_mm256_movemask_epi8(m128) != 0 ? kTileMin128 : 0);
 }
 
 }  // namespace ld::ggml::mm::u8p
