@@ -25,6 +25,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
+#include "matmul-narrow-avx2.h"
 #include "panel-u8-avx2.h"
 #include "quantize-act-avx2.h"
 
@@ -33,7 +34,7 @@ namespace ld::ggml::mm {
 namespace {
 
 constexpr int R = 8;
-constexpr int C = 4;
+constexpr int C = kAvx2TileCols;
 
 static_assert(u8p::R == R, "the byte-code panel has the table's rows");
 
@@ -246,6 +247,14 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
     }
 }
 
+// A panel of a quantized type against one tile of at most kAvx2NarrowCols columns (single-token decoding):
+// straight from the rows (matmul-narrow-avx2.cpp), the same result.
+bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles, size_t,
+                 int n_tiles, const int * n_cols, float * const * const * ycols) {
+    if (is_float(w) || n_tiles != 1 || n_cols[0] > kAvx2NarrowCols) return false;
+    return avx2_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+}
+
 Kernels make_kernels() {
     Kernels k;
     k.R = R;
@@ -258,6 +267,8 @@ Kernels make_kernels() {
     k.compute = &compute;
     k.quantize_row = &actq::quantize_row;
     k.panel_bytes_read = &panel_bytes_read;
+    k.compute_raw = &compute_raw;
+    k.raw_max_tiles = 1;
     return k;
 }
 

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include "matmul-impl.h"
+#include "matmul-narrow-avxvnni.h"
 #include "panel-u8-avx2.h"
 #include "quantize-act-avx2.h"
 
@@ -23,7 +24,7 @@ namespace ld::ggml::mm {
 
 namespace {
 
-constexpr int C = 6;
+constexpr int C = kAvxVnniTileCols;
 
 using u8p::R;
 
@@ -107,6 +108,14 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
     }
 }
 
+// A panel against one tile of at most kAvxVnniNarrowCols columns (single-token decoding): straight from the
+// rows (matmul-narrow-avxvnni.cpp), the same result.
+bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles, size_t,
+                 int n_tiles, const int * n_cols, float * const * const * ycols) {
+    if (n_tiles != 1 || n_cols[0] > kAvxVnniNarrowCols) return false;
+    return avxvnni_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+}
+
 Kernels make_kernels() {
     Kernels k;
     k.R = R;
@@ -119,6 +128,8 @@ Kernels make_kernels() {
     k.compute = &compute;
     k.quantize_row = &actq::quantize_row;
     k.panel_bytes_read = &u8p::panel_bytes_read;
+    k.compute_raw = &compute_raw;
+    k.raw_max_tiles = 1;
     return k;
 }
 
