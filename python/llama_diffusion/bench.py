@@ -97,13 +97,13 @@ def _cases(args, rng):
 def _peak_name(wtype: str, isa: str) -> str:
     """The peak (key of peaks_gops_per_core) that a row of weight type wtype on path isa is measured
     against: the float types run the AVX-512 tables on every x86 path (amx included), the quantized
-    types the int8 products of their path (AMX tiles on amx, 256-bit vpdpbusd on avx2_vnni, 512-bit
-    vpdpbusd elsewhere)."""
+    types the int8 products of their path (AMX tiles on amx, 256-bit vpdpbusd on avx2_vnni, vpmaddubsw +
+    vpmaddwd on avx2, 512-bit vpdpbusd elsewhere)."""
     if wtype == "BF16":
         return "bf16"
     if wtype in ("F32", "F16"):
         return "fma"
-    return {"amx": "amx_int8", "avx2_vnni": "avx_vnni"}.get(isa, "vnni")
+    return {"amx": "amx_int8", "avx2_vnni": "avx_vnni", "avx2": "avx2_int8"}.get(isa, "vnni")
 
 
 def run(argv=None) -> dict:
@@ -125,16 +125,18 @@ def run(argv=None) -> dict:
     amx_ok = "amx" in _core.cpu_features()["isas"]
     peaks["amx_int8"] = _core.cpu_peak_gops("amx_int8", 0.2) if amx_ok else 0.0
     peaks["avx_vnni"] = _core.cpu_peak_gops("avx_vnni", 0.5)  # 0.0 without AVX-VNNI
+    peaks["avx2_int8"] = _core.cpu_peak_gops("avx2_int8", 0.5)  # 0.0 without AVX2
     isas = (args.isa or _core.cpu_isa()).split(",")
     out = {"isa": ",".join(isas), "peaks_gops_per_core": peaks, "results": []}
     if not args.json:
         amx = f", int8 amx {peaks['amx_int8']:.0f}" if amx_ok else ""
         amx += f", int8 avx_vnni {peaks['avx_vnni']:.0f}" if peaks["avx_vnni"] > 0 else ""
+        amx += f", int8 avx2 {peaks['avx2_int8']:.0f}" if peaks["avx2_int8"] > 0 else ""
         print(f"isa {','.join(isas)}; peaks per core (G op/s): int8 vnni {peaks['vnni']:.0f}{amx}, "
               f"f32 fma {peaks['fma']:.0f}, bf16 {peaks['bf16']:.0f}")
         print("%peak of the peak named in the last column: bf16 (BF16 weights), fma (F32/F16), "
-              "amx_int8 (quantized types on path amx), avx_vnni (on path avx2_vnni), vnni (quantized types on "
-              "other paths)")
+              "amx_int8 (quantized types on path amx), avx_vnni (on path avx2_vnni), avx2_int8 (on path avx2), "
+              "vnni (quantized types on other paths)")
         print(f"{'shape':58s} {'type':6s} {'path':7s} {'thr':>3s} {'GFLOP/s':>9s} {'best':>8s} {'cpu-time':>9s} "
               f"{'%peak':>6s} {'of':8s}")
     for name, t, flops, scale, fn in _cases(args, rng):

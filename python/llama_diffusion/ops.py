@@ -65,6 +65,7 @@ def num_threads() -> int:
 
 def cpu_peak_gops(what: str, seconds: float = 0.3) -> float:
     """Peak G ops/s of one core: 'vnni' (512-bit int8 vpdpbusd), 'fma' (f32), 'bf16' (0 without AVX-512),
-    'avx_vnni' (256-bit int8 vpdpbusd; 0 without AVX-VNNI), 'amx_int8' (AMX tdpbssd; 0 where the amx ISA is not available), 'amx_bf16' (AMX tdpbf16ps FLOPs; 0
+    'avx_vnni' (256-bit int8 vpdpbusd; 0 without AVX-VNNI), 'avx2_int8' (256-bit vpmaddubsw + vpmaddwd + vpaddd;
+    0 without AVX2), 'amx_int8' (AMX tdpbssd; 0 where the amx ISA is not available), 'amx_bf16' (AMX tdpbf16ps FLOPs; 0
     where the amx ISA or AMX-BF16 is not available)."""
     return _core.cpu_peak_gops(what, float(seconds))

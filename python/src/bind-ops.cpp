@@ -191,17 +191,17 @@ void register_ops(pyb::module_ & m) {
     m.def("num_threads", []() { return ThreadPool::global().n_threads(); });
     m.def("cpu_peak_gops",
           [](const std::string & what, double seconds) {
-              if (what != "vnni" && what != "fma" && what != "bf16" && what != "avx_vnni" && what != "amx_int8" &&
-                  what != "amx_bf16")
-                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16', 'avx_vnni', 'amx_int8' or "
-                                  "'amx_bf16', got '" + what + "'");
+              if (what != "vnni" && what != "fma" && what != "bf16" && what != "avx_vnni" && what != "avx2_int8" &&
+                  what != "amx_int8" && what != "amx_bf16")
+                  throw ld::Error("cpu_peak_gops: what must be 'vnni', 'fma', 'bf16', 'avx_vnni', 'avx2_int8', "
+                                  "'amx_int8' or 'amx_bf16', got '" + what + "'");
               pyb::gil_scoped_release nogil;
               return cpu_peak_gops(what.c_str(), seconds);  // 0 where that loop's ISA is not available
           },
           pyb::arg("what"), pyb::arg("seconds") = 0.3,
           "Peak G ops/s of one core for 'vnni' (512-bit int8), 'fma' (f32), 'bf16' (0 without AVX-512), "
-          "'avx_vnni' (256-bit int8; 0 without AVX-VNNI), 'amx_int8' or 'amx_bf16' (0 where the amx ISA is not "
-          "available).");
+          "'avx_vnni' (256-bit int8; 0 without AVX-VNNI), 'avx2_int8' (vpmaddubsw + vpmaddwd; 0 without AVX2), "
+          "'amx_int8' or 'amx_bf16' (0 where the amx ISA is not available).");
 }
 
 }  // namespace ld::py

@@ -286,13 +286,16 @@ def test_cpu_peak_gops_amx_int8():
 
 
 def test_cpu_peak_gops_avx_vnni_and_unknown():
-    """'avx_vnni' (256-bit vpdpbusd, the avx2_vnni table's products): > 0 where that ISA runs, exactly 0
-    elsewhere; an unknown name is a ValueError naming the accepted ones. Sanity relations only."""
+    """'avx_vnni' (256-bit vpdpbusd, the avx2_vnni table's products) and 'avx2_int8': > 0 where that ISA
+    runs, exactly 0 elsewhere; an unknown name is a ValueError naming the accepted ones. Sanity relations
+    only."""
     v = ops.cpu_peak_gops("avx_vnni", 0.05)
     if "avx2_vnni" in ISAS:
         assert v > 0
     else:
         assert v == 0.0
+    a2 = ops.cpu_peak_gops("avx2_int8", 0.05)  # vpmaddubsw + vpmaddwd: the avx2 table's products
+    assert (a2 > 0) == ("avx2" in ISAS)
     with pytest.raises(ValueError, match="avx_vnni"):
         ops.cpu_peak_gops("vnni512", 0.01)
 

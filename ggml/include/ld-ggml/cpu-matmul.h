@@ -84,8 +84,8 @@ void matmul_prepared(const float * x /*[N,K]*/, int64_t N, const PreparedWeight 
 namespace ld::ggml {
 // Peak throughput of one core in G ops/s measured over `seconds` with a register-only loop:
 // what = "vnni" (512-bit vpdpbusd, int8), "fma" (512-bit f32 FMA), "bf16" (vdpbf16ps), "avx_vnni"
-// (256-bit vpdpbusd, int8), "amx_int8" (AMX tdpbssd on tiles, int8) or "amx_bf16" (AMX tdpbf16ps,
-// bf16 -> f32 FLOPs). Returns 0 where the ISA of the loop (avx512, avx2_vnni, amx; AMX-BF16 for amx_bf16)
+// (256-bit vpdpbusd, int8), "avx2_int8" (256-bit vpmaddubsw + vpmaddwd + vpaddd, int8), "amx_int8" (AMX tdpbssd on tiles, int8) or "amx_bf16" (AMX tdpbf16ps,
+// bf16 -> f32 FLOPs). Returns 0 where the ISA of the loop (avx512, avx2, avx2_vnni, amx; AMX-BF16 for amx_bf16)
 // is not available in this build and on this CPU / OS (checked here), and for an unknown name; runs on
 // the calling thread (the amx loops leave their tile configuration loaded there).
 double cpu_peak_gops(const char * what, double seconds);

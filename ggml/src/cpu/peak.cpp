@@ -33,6 +33,12 @@ double cpu_peak_gops(const char * what, double seconds) {
 #endif
         return 0.0;
     }
+    if (std::strcmp(what, "avx2_int8") == 0) {
+#if defined(LD_HAVE_AVX2)
+        if (isa_available(CpuIsa::avx2)) return peak::avx2_int8_gops(seconds);
+#endif
+        return 0.0;
+    }
     if (std::strcmp(what, "avx_vnni") == 0) {
 #if defined(LD_HAVE_AVXVNNI)
         if (isa_available(CpuIsa::avx2_vnni)) return peak::avx_vnni_gops(seconds);

@@ -1,5 +1,6 @@
 // Internal interface of the peak-throughput micro-benchmarks (dispatched by cpu_peak_gops in peak.cpp:
-// the 512-bit loops in peak-avx512.cpp, the 256-bit AVX-VNNI loop in peak-avxvnni.cpp, the AMX loops in
+// the 512-bit loops in peak-avx512.cpp, the 256-bit AVX-VNNI and AVX2 loops in peak-avxvnni.cpp and
+// peak-avx2.cpp, the AMX loops in
 // peak-amx.cpp): the timing loop they share and their entry points (each runs only where its ISA does).
 #pragma once
 
@@ -33,6 +34,8 @@ double time_loop(double seconds, int64_t ops_per_iter, F body) {
 double avx512_gops(const char * what, double seconds);
 // 256-bit vpdpbusd (AVX-VNNI) int8 ops.
 double avx_vnni_gops(double seconds);
+// 256-bit vpmaddubsw + vpmaddwd + vpaddd (AVX2) int8 ops.
+double avx2_int8_gops(double seconds);
 
 // AMX-INT8 tdpbssd peak of the calling thread's core (peak-amx.cpp); the caller has checked that the
 // amx ISA is available (CPU, OS permission, build).

@@ -1,0 +1,35 @@
+// Register-only peak-throughput micro-benchmark of the avx2 table's integer products for the ops benchmark:
+// 256-bit vpmaddubsw (u8 x s8 pairs to s16) widened by vpmaddwd against ones and added (vpaddd), the
+// instruction triple of 32 multiply-adds that CPUs without VNNI have; 16 independent accumulator chains
+// held in registers (fully unrolled) so latency is hidden; 2 ops per multiply-add. cpu_peak_gops (peak.cpp)
+// calls it where the avx2 ISA runs.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "peak.h"
+
+namespace ld::ggml {
+
+namespace {
+
+volatile int g_sink_avx2;
+
+}  // namespace
+
+double peak::avx2_int8_gops(double seconds) {
+    return peak::time_loop(seconds, 16 * 32 * 2, [](int64_t n) {
+        __m256i a[16];
+        for (int i = 0; i < 16; ++i) a[i] = _mm256_set1_epi32(i);
+        const __m256i x = _mm256_set1_epi8(1), y = _mm256_set1_epi8(2), ones = _mm256_set1_epi16(1);
+        for (int64_t it = 0; it < n; ++it) {
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; ++i) a[i] = _mm256_add_epi32(a[i], _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
+        }
+        __m256i s = a[0];
+        for (int i = 1; i < 16; ++i) s = _mm256_add_epi32(s, a[i]);
+        g_sink_avx2 = _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
+    });
+}
+
+}  // namespace ld::ggml
