@@ -268,6 +268,44 @@ void dq_q8_cols16(const float * x, int64_t ld, uint8_t * dst, size_t stride) {
     }
     dq_store_q16(q, dst, stride);
 }
+#elif defined(__AVX2__) && defined(__F16C__)
+void dq_q8_cols16(const float * x, int64_t ld, uint8_t * dst, size_t stride) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 am[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t r = 0; r < kQRows; ++r)
+        for (int i = 0; i < 2; ++i)  // maxps returns its second operand when one is NaN: a NaN never wins
+            am[i] = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + r * ld + 8 * i), absmask), am[i]);
+    __m256 id[2];
+    for (int i = 0; i < 2; ++i) {
+        const __m256 d = _mm256_div_ps(am[i], _mm256_set1_ps(127.0f));
+        id[i] = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ), _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+        // fp16 of d: vcvtps2ph rounds to nearest even with subnormals and overflow to inf, as the reference
+        // f32_to_fp16 (d is never NaN: amax ignores NaNs)
+        alignas(16) uint16_t dh[8];
+        _mm_store_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        for (int k = 0; k < 8; ++k) std::memcpy(dst + (size_t)(8 * i + k) * stride, &dh[k], sizeof(uint16_t));
+    }
+    const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f), half = _mm256_set1_ps(0.5f),
+                 mhalf = _mm256_set1_ps(-0.5f);
+    __m128i q[kQRows];  // q[r]: the 16 columns of row r
+    for (int64_t r = 0; r < kQRows; ++r) {
+        __m256i t[2];
+        for (int i = 0; i < 2; ++i) {
+            __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + r * ld + 8 * i), id[i]);
+            y = _mm256_and_ps(y, _mm256_cmp_ps(y, y, _CMP_ORD_Q));  // NaN -> 0
+            y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+            __m256i ti = _mm256_cvttps_epi32(y);
+            const __m256 fr = _mm256_sub_ps(y, _mm256_cvtepi32_ps(ti));  // exact
+            ti = _mm256_sub_epi32(ti, _mm256_castps_si256(_mm256_cmp_ps(fr, half, _CMP_GE_OQ)));   // all ones = -1: +1
+            ti = _mm256_add_epi32(ti, _mm256_castps_si256(_mm256_cmp_ps(fr, mhalf, _CMP_LE_OQ)));  // -1
+            t[i] = ti;
+        }
+        // 16 int32 -> 16 int16 in order (packs works per 128-bit lane) -> 16 int8
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(t[0], t[1]), 0xD8);
+        q[r] = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    }
+    dq_store_q16(q, dst, stride);
+}
 #elif defined(__SSE2__)
 void dq_q8_cols16(const float * x, int64_t ld, uint8_t * dst, size_t stride) {
     const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF));
