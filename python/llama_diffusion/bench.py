@@ -2,13 +2,14 @@
 (``llama-diffusion-bench model -m FILE``, whole-model passes, is in bench_model.py;
 ``llama-diffusion-bench generate -m FILE``, end-to-end generation, in bench_generate.py.)
 
-Measures this core's peaks first (int8 vpdpbusd, f32 FMA, bf16 with a register-only C++ loop, and
-int8 AMX tdpbssd on tiles where the amx ISA is available), then times each shape with 1 and 2
-threads and prints the median GFLOP/s (2 flops per multiply-add), the best one, the rate by process
-CPU time (per thread; what uncontended cores would give when other processes share the machine) and
-the fraction of one peak of the cores used (median wall rate / (peak x threads)), named per row:
-bf16 for BF16 weights, fma for F32/F16, amx_int8 for the quantized types on the amx path, vnni for
-the quantized types on the other paths.
+Measures this core's peaks first (int8 512-bit vpdpbusd, f32 FMA, bf16 with a register-only C++ loop;
+int8 AMX tdpbssd on tiles where the amx ISA is available; int8 256-bit vpdpbusd where AVX-VNNI is, and
+the AVX2 vpmaddubsw + vpmaddwd triple), then times each shape with 1 and 2 threads and prints the median
+GFLOP/s (2 flops per multiply-add), the best one, the rate by process CPU time (per thread; what
+uncontended cores would give when other processes share the machine) and the fraction of one peak of the
+cores used (median wall rate / (peak x threads)), named per row: bf16 for BF16 weights, fma for F32/F16,
+amx_int8 for the quantized types on the amx path, avx_vnni on avx2_vnni, avx2_int8 on avx2, vnni for the
+quantized types on the other paths.
 
     llama-diffusion-bench ops [--json] [--repeats 5] [--threads 1,2] [--shapes dense,moe,lm_head]
                               [--types Q4_K,...] [--isa avx512,amx] [--lm-rows 16384]

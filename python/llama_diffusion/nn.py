@@ -4,7 +4,8 @@ Every function takes float32-convertible numpy arrays and returns new arrays. Th
 all of them, for tests and benchmarks:
 
 * ``reference=True``: the plain scalar reference op instead of the optimized kernels;
-* ``isa="generic" | "avx2" | "avx512"``: force a kernel ISA (default: ``ld.cpu_isa()``);
+* ``isa="generic" | "avx2" | "avx2_vnni" | "avx512" | ...``: force a kernel ISA (default: ``ld.cpu_isa()``;
+  avx2_vnni and amx run the avx2 / avx512 tables here: they differ in the quantized matmul only);
 * ``n_threads=N``: run on a private pool of N threads (default: the global pool).
 
     attention(q, k, v, q_pos, k_pos, mask="causal" | "sliding" | "canvas", window=, canvas_begin=, ...)
