@@ -104,7 +104,7 @@ void test_tiles() {
             std::vector<uint8_t> first;
             for (int nth : {1, 2, 3}) {
                 ggml::ThreadPool pool(nth);
-                ggml::EmbeddingTileT et(e.m.data, e.m.type, e.m.ne[0], e.m.ne[1], V, nth);
+                ggml::EmbeddingTileT et(e.m.data, e.m.type, e.m.ne[0], e.m.ne[1], V, nth, /*kernel_panels=*/false);
                 et.build(v0, nt, &pool);
                 const int64_t cols = et.cols(nt);
                 const std::vector<uint8_t> ref = ref_tile(e.m, v0, nt, cols);
@@ -119,6 +119,62 @@ void test_tiles() {
             }
         }
     }
+}
+
+// 1b. Where the ISA writes the tile straight into its matmul panels (avx512, avx2, avx2_vnni), the product
+// with those panels equals, bit for bit, the product with the Q8_0 rows of test 1 (whose panels pack_panel
+// makes): embeddings of every type, widths that are not a multiple of the panel's rows, tiles off the
+// 32-grid with partial blocks, the sparse mode's gathered rows, 1 and 3 threads.
+void test_tile_panels() {
+    struct Case { ggml::Type t; int64_t H; };
+    const Case cases[] = {{ggml::Type::Q8_0, 96}, {ggml::Type::Q6_K, 512}, {ggml::Type::F16, 100}, {ggml::Type::Q4_K, 256},
+                          {ggml::Type::BF16, 40}};
+    const int64_t V = 230, C = 5;
+    std::mt19937 g(17);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    int n_panel_cases = 0;
+    for (const Case & cs : cases) {
+        std::vector<float> f((size_t)(V * cs.H));
+        for (auto & x : f) x = nd(g);
+        const Emb e = make_emb(f, cs.H, V, cs.t);
+        const int64_t tiles[][2] = {{0, 64}, {37, 7}, {200, 30}, {0, V}};
+        for (const auto & tl : tiles) {
+            for (int nth : {1, 3}) {
+                ggml::ThreadPool pool(nth);
+                ggml::EmbeddingTileT er(e.m.data, e.m.type, e.m.ne[0], e.m.ne[1], V, nth, false);
+                ggml::EmbeddingTileT ep(e.m.data, e.m.type, e.m.ne[0], e.m.ne[1], V, nth, true);
+                for (bool gathered : {false, true}) {
+                    std::vector<int32_t> rows;
+                    for (int64_t i = 0; i < tl[1]; ++i) rows.push_back((int32_t)((tl[0] + 7 * i) % V));
+                    if (gathered) {
+                        er.build_rows(rows.data(), tl[1], &pool);
+                        ep.build_rows(rows.data(), tl[1], &pool);
+                    } else {
+                        er.build(tl[0], tl[1], &pool);
+                        ep.build(tl[0], tl[1], &pool);
+                    }
+                    if (!ep.prepared()) continue;  // this ISA keeps the rows
+                    ++n_panel_cases;
+                    const int64_t K = er.cols(tl[1]);
+                    std::vector<float> x((size_t)(C * K)), yr((size_t)(C * cs.H), NAN), yp((size_t)(C * cs.H), NAN);
+                    for (auto & v : x) v = std::fabs(nd(g));  // softmax weights are >= 0
+                    x[1] = -x[1];                            // and one negative value: both integer paths
+                    ggml::matmul(x.data(), C, K, (const uint8_t *)er.data(), er.type(), cs.H, yr.data(), &pool);
+                    ggml::matmul_prepared(x.data() + K, C - 1, *ep.prepared(), yp.data() + cs.H, &pool);
+                    ggml::matmul_prepared(x.data(), 1, *ep.prepared(), yp.data(), &pool);
+                    const bool same = std::memcmp(yr.data(), yp.data(), yr.size() * sizeof(float)) == 0;
+                    if (!same)
+                        std::fprintf(stderr, "panel tile mismatch: isa %s type %s H %lld v0 %lld nt %lld gathered %d\n",
+                                     ggml::cpu_isa_name(ggml::cpu_isa()), ggml::type_name((int32_t)cs.t), (long long)cs.H,
+                                     (long long)tl[0], (long long)tl[1], (int)gathered);
+                    CHECK(same);
+                }
+            }
+        }
+    }
+    const ggml::CpuIsa isa = ggml::cpu_isa();
+    const bool expect = isa == ggml::CpuIsa::avx512 || isa == ggml::CpuIsa::avx2 || isa == ggml::CpuIsa::avx2_vnni;
+    CHECK(expect == (n_panel_cases > 0));  // the panels are used exactly where they are offered
 }
 
 void test_fused_vs_plain() {
@@ -386,6 +442,7 @@ int main() {
         ggml::cpu_isa_set(isa);
         std::printf("isa %s\n", ggml::cpu_isa_name(isa));
         test_tiles();
+        test_tile_panels();
         test_fused_vs_plain();
         test_soft_bf16();
     }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ld-ggml/dequant-rows.h"
@@ -19,6 +20,8 @@
 #include "ld-ggml/types.h"
 
 namespace ld::ggml {
+
+class PreparedWeight;  // cpu-matmul.h
 
 // The fused vocab head of one denoising step (the CPU definition: cpp/generate/vocab-head.h and
 // ggml/src/cpu/vocab-head-fused.cpp), per canvas position c < C:
@@ -89,11 +92,15 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool = nullptr, int6
 // Columns [nt, cols) are zero (P is zero there too). Storage: F32 for an F32 embedding (exact), else
 // Q8_0, one block holding 32 vocabulary rows of one column, quantized from the reference dequantization
 // with the reference rule (so for tiles starting at a multiple of 32 the blocks are byte for byte those
-// of the engine's whole transposed embedding).
+// of the engine's whole transposed embedding). Where the ISA in effect is avx512, avx2 or avx2_vnni (and
+// kernel_panels), the Q8_0 tile is written straight into that ISA's packed matmul panels instead
+// (prepared(): the bytes pack_panel would make of the Q8_0 rows, for matmul_prepared; data() is then
+// unused).
 class EmbeddingTileT {
 public:
     // E: the embedding {H, V} of type etype; max_nt: the largest tile; n_threads: of the pool.
-    EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V, int64_t max_nt, int n_threads);
+    EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V, int64_t max_nt, int n_threads,
+                   bool kernel_panels = true);
     int64_t cols(int64_t nt) const { return (nt + blk_ - 1) / blk_ * blk_; }
     // Fills the tile for rows [v0, v0 + nt), nt <= max_nt. Deterministic for any thread count.
     void build(int64_t v0, int64_t nt, ThreadPool * pool);
@@ -102,6 +109,8 @@ public:
     void build_rows(const int32_t * rows, int64_t n, ThreadPool * pool);
     const void * data() const { return data_.data(); }   // [H rows of cols(nt)] after build
     Type type() const { return type_; }
+    // The tile as packed panels (K = cols(nt), M = H) after build, or nullptr where it is stored as rows.
+    const PreparedWeight * prepared() const { return pw_.get(); }
 
 private:
     const void * E_ = nullptr;
@@ -115,6 +124,9 @@ private:
     std::vector<uint8_t> data_;
     std::vector<std::vector<float>> scratch_;  // per thread: [32, H] dequantized rows
     int64_t V_ = 0;
+    std::shared_ptr<PreparedWeight> pw_;                        // the panels (kernel_panels mode)
+    void (*panel_fn_)(const float *, int64_t, uint8_t *, float *) = nullptr;  // embd-panels.h
+    int64_t panel_cols_ = 0;                                    // columns per panel_fn_ call
     // column i of the tile is row (idx ? idx[i] : v0 + i) of E
     void build_impl(int64_t v0, const int32_t * idx, int64_t nt, ThreadPool * pool);
 };

@@ -213,7 +213,8 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
         } else if (want_soft && n_used > 0) {
             if (n_used == nt) et->build(v0, nt, pool);
             else et->build_rows(kept.data(), n_used, pool);
-            matmul(w_prod, C, n_prod, et->data(), et->type(), H, part.data(), pool);  // [C, H]
+            if (et->prepared()) matmul_prepared(w_prod, C, *et->prepared(), part.data(), pool);  // [C, H]
+            else matmul(w_prod, C, n_prod, et->data(), et->type(), H, part.data(), pool);
             pool->parallel_for(n_blocks, [&](int64_t blk, int) {
                 for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
                     float * soft = a.soft + c * H;

@@ -1,5 +1,6 @@
 // The per-tile transposed embedding of the fused vocab head (see cpu-vocab-head.h): rows of E
-// dequantized and quantized along columns by the per-ISA kernels of ld-ggml/dequant-rows.h.
+// dequantized and quantized along columns by the per-ISA kernels of ld-ggml/dequant-rows.h, as Q8_0 rows or
+// straight into the packed Q8_0 panels of the matmul kernel table (embd-panels.h).
 #include <algorithm>
 #include <cstring>
 
@@ -7,6 +8,8 @@
 #include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/dequant-rows.h"
 #include "ld-ggml/error.h"
+#include "embd-panels.h"
+#include "matmul-impl.h"
 
 namespace ld::ggml {
 
@@ -26,7 +29,8 @@ inline void prefetch_for_write(const void * p) {
 
 }  // namespace
 
-EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V, int64_t max_nt, int n_threads)
+EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V, int64_t max_nt, int n_threads,
+                               bool kernel_panels)
     : E_(E), etype_(etype) {
     V_ = V;
     H_ = H;
@@ -39,9 +43,44 @@ EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V,
     type_ = etype == Type::F32 ? Type::F32 : Type::Q8_0;
     blk_ = type_traits(type_)->block_size;
     cols_ = (kCols + in_->block_size - 1) / in_->block_size * in_->block_size;
-    data_.assign((size_t)H_ * row_size(type_, cols(max_nt)), 0);
     if (type_ != Type::F32)
         scratch_.assign((size_t)std::max(1, n_threads), std::vector<float>((size_t)(kGroup * cols_)));
+    // the packed panels of the ISA's Q8_0 kernels, where a writer for them exists
+    const CpuIsa isa = cpu_isa();
+    const mm::Kernels * k = nullptr;
+    if (kernel_panels && type_ == Type::Q8_0) {
+#if defined(LD_HAVE_AVX512)
+        if (isa == CpuIsa::avx512) {
+            k = mm::kernels_for(isa, Type::Q8_0);
+            panel_fn_ = &mm::embd_q8_0_panel16_avx512;
+            panel_cols_ = 16;
+        }
+#endif
+#if defined(LD_HAVE_AVX2)
+        if (isa == CpuIsa::avx2 || isa == CpuIsa::avx2_vnni) {
+            k = mm::kernels_for(isa, Type::Q8_0);
+            panel_fn_ = &mm::embd_q8_0_panel8_avx2;
+            panel_cols_ = 8;
+        }
+#endif
+    }
+    const int want_r = isa == CpuIsa::avx512 ? 32 : 8;
+    if (k && k->R == want_r && cols_ % k->R == 0 && k->R % panel_cols_ == 0 && k->panel_bytes_read) {
+        auto p = std::make_shared<PreparedWeight>();
+        p->k = k;
+        p->isa = isa;
+        p->wtype = Type::Q8_0;
+        p->n_mats = 1;
+        p->M = H_;
+        p->panels_per_mat = (H_ + k->R - 1) / k->R;
+        const size_t stride = k->panel_bytes_read(Type::Q8_0, cols(max_nt));
+        p->mem.assign(stride * (size_t)p->panels_per_mat + 64, 0);
+        p->base = p->mem.data() + ((64 - ((uintptr_t)p->mem.data() & 63)) & 63);
+        pw_ = std::move(p);
+    } else {
+        panel_fn_ = nullptr;
+        data_.assign((size_t)H_ * row_size(type_, cols(max_nt)), 0);
+    }
 }
 
 void EmbeddingTileT::build(int64_t v0, int64_t nt, ThreadPool * pool) { build_impl(v0, nullptr, nt, pool); }
@@ -54,11 +93,13 @@ void EmbeddingTileT::build_rows(const int32_t * rows, int64_t n, ThreadPool * po
 }
 
 void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, ThreadPool * pool) {
-    LD_GGML_ASSERT(nt >= 0 && (size_t)H_ * row_size(type_, cols(nt)) <= data_.size());
+    LD_GGML_ASSERT(nt >= 0 && (pw_ ? pw_->k->panel_bytes_read(Type::Q8_0, cols(nt)) * (size_t)pw_->panels_per_mat + 64 <=
+                                         pw_->mem.size()
+                                   : (size_t)H_ * row_size(type_, cols(nt)) <= data_.size()));
     auto vrow = [&](int64_t r) -> int64_t { return idx ? (int64_t)idx[r] : v0 + r; };
     const int64_t nc = cols(nt);
     const size_t out_row = row_size(type_, nc);  // bytes of one Eᵀ row (nc values)
-    LD_GGML_ASSERT((size_t)H_ * out_row <= data_.size());
+    LD_GGML_ASSERT(pw_ || (size_t)H_ * out_row <= data_.size());
     // Tasks: (embedding columns [h0, h0 + cols_)) x (vocabulary rows [r0, r0 + 256)), so that a task
     // writes a compact patch of Eᵀ (few rows, consecutive blocks) rather than one block per row.
     const int64_t n_groups = (nt + kGroup - 1) / kGroup;
@@ -77,6 +118,35 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
     }
     const size_t in_row = in_row_, in_blk = in_->type_size;
     const int64_t in_bs = in_->block_size;
+    if (pw_) {  // straight into the kernels' panels: K = nc, rows = the H embedding columns
+        PreparedWeight & P = *pw_;
+        const int64_t R = P.k->R;
+        P.K = nc;
+        P.panel_stride = P.k->panel_bytes_read(Type::Q8_0, nc);
+        const size_t s1_off = (nc * R + 63) / 64 * 64;  // the panel's codes [K/4][R][4], then s1[nb][R]
+        uint8_t * const base = P.mem.data() + (P.base - P.mem.data());  // P.base, writable
+        pool->parallel_for(n_hc * n_gr, [&](int64_t task, int thread) {
+            const int64_t h0 = (task % n_hc) * cols_, hw = std::min(cols_, H_ - h0), hp = (hw + R - 1) / R * R;
+            const int64_t g0 = (task / n_hc) * kGroupsPerTask, g1 = std::min(n_groups, g0 + kGroupsPerTask);
+            float * rows = scratch_[(size_t)thread].data();  // [32, cols_]; columns [hw, hp) zero
+            for (int64_t g = g0; g < g1; ++g) {
+                const int64_t r0 = g * kGroup, nv = std::min(kGroup, nt - r0);
+                for (int64_t r = 0; r < kGroup; ++r) {
+                    float * o = rows + r * cols_;
+                    if (r < nv)
+                        to_float_((const uint8_t *)E_ + (size_t)vrow(r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk, o, hw);
+                    std::fill(o + (r < nv ? hw : 0), o + hp, 0.0f);  // padding rows and columns
+                }
+                for (int64_t j = 0; j < hp; j += panel_cols_) {
+                    uint8_t * panel = base + P.panel_stride * (size_t)((h0 + j) / R);
+                    const int64_t hoff = (h0 + j) % R;
+                    panel_fn_(rows + j, cols_, panel + (size_t)(8 * g * R + hoff) * 4,
+                              reinterpret_cast<float *>(panel + s1_off) + g * R + hoff);
+                }
+            }
+        });
+        return;
+    }
     pool->parallel_for(n_hc * n_gr, [&](int64_t task, int thread) {
         const int64_t h0 = (task % n_hc) * cols_, hw = std::min(cols_, H_ - h0);
         const int64_t g0 = (task / n_hc) * kGroupsPerTask, g1 = std::min(n_groups, g0 + kGroupsPerTask);
