@@ -22,6 +22,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/dequant-rows.h"
 #include "ld-ggml/types.h"
+#include "q8-columns-x86.h"
 #include "quant-decode.h"
 
 namespace ld::ggml {
@@ -240,66 +241,32 @@ inline void dq_store_q16(__m128i * q, uint8_t * dst, size_t stride) {
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__)
 void dq_q8_cols16(const float * x, int64_t ld, uint8_t * dst, size_t stride) {
-    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
-    __m512 am = _mm512_setzero_ps();
-    for (int64_t r = 0; r < kQRows; ++r)  // maxps returns its second operand on a NaN: a NaN never wins
-        am = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x + r * ld), absmask), am);
-    const __m512 d = _mm512_div_ps(am, _mm512_set1_ps(127.0f));
-    const __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    const __m512 id = _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d);
+    __m512 id;
+    const __m512 d = q8col::scale16(x, ld, id);
     // fp16 of d: vcvtps2ph rounds to nearest even with subnormals and overflow to inf, as the
     // reference f32_to_fp16 (d is never NaN: amax ignores NaNs).
     alignas(32) uint16_t dh[kQLanes];
     _mm256_store_si256((__m256i *)dh, _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     for (int64_t k = 0; k < kQLanes; ++k) std::memcpy(dst + (size_t)k * stride, &dh[k], sizeof(uint16_t));
-    const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f), half = _mm512_set1_ps(0.5f),
-                 mhalf = _mm512_set1_ps(-0.5f);
-    const __m512i one = _mm512_set1_epi32(1);
     __m128i q[kQRows];  // q[r]: the 16 columns of row r
-    for (int64_t r = 0; r < kQRows; ++r) {
-        __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + r * ld), id);
-        y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, y, _CMP_ORD_Q), y);  // NaN -> 0
-        y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
-        __m512i t = _mm512_cvttps_epi32(y);
-        const __m512 fr = _mm512_sub_ps(y, _mm512_cvtepi32_ps(t));  // exact
-        t = _mm512_mask_add_epi32(t, _mm512_cmp_ps_mask(fr, half, _CMP_GE_OQ), t, one);
-        t = _mm512_mask_sub_epi32(t, _mm512_cmp_ps_mask(fr, mhalf, _CMP_LE_OQ), t, one);
-        q[r] = _mm512_cvtepi32_epi8(t);
-    }
+    for (int64_t r = 0; r < kQRows; ++r) q[r] = _mm512_cvtepi32_epi8(q8col::round16(_mm512_mul_ps(_mm512_loadu_ps(x + r * ld), id)));
     dq_store_q16(q, dst, stride);
 }
 #elif defined(__AVX2__) && defined(__F16C__)
 void dq_q8_cols16(const float * x, int64_t ld, uint8_t * dst, size_t stride) {
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    __m256 am[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t r = 0; r < kQRows; ++r)
-        for (int i = 0; i < 2; ++i)  // maxps returns its second operand when one is NaN: a NaN never wins
-            am[i] = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + r * ld + 8 * i), absmask), am[i]);
     __m256 id[2];
     for (int i = 0; i < 2; ++i) {
-        const __m256 d = _mm256_div_ps(am[i], _mm256_set1_ps(127.0f));
-        id[i] = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ), _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+        const __m256 d = q8col::scale8(x + 8 * i, ld, id[i]);
         // fp16 of d: vcvtps2ph rounds to nearest even with subnormals and overflow to inf, as the reference
         // f32_to_fp16 (d is never NaN: amax ignores NaNs)
         alignas(16) uint16_t dh[8];
         _mm_store_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         for (int k = 0; k < 8; ++k) std::memcpy(dst + (size_t)(8 * i + k) * stride, &dh[k], sizeof(uint16_t));
     }
-    const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f), half = _mm256_set1_ps(0.5f),
-                 mhalf = _mm256_set1_ps(-0.5f);
     __m128i q[kQRows];  // q[r]: the 16 columns of row r
     for (int64_t r = 0; r < kQRows; ++r) {
         __m256i t[2];
-        for (int i = 0; i < 2; ++i) {
-            __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + r * ld + 8 * i), id[i]);
-            y = _mm256_and_ps(y, _mm256_cmp_ps(y, y, _CMP_ORD_Q));  // NaN -> 0
-            y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
-            __m256i ti = _mm256_cvttps_epi32(y);
-            const __m256 fr = _mm256_sub_ps(y, _mm256_cvtepi32_ps(ti));  // exact
-            ti = _mm256_sub_epi32(ti, _mm256_castps_si256(_mm256_cmp_ps(fr, half, _CMP_GE_OQ)));   // all ones = -1: +1
-            ti = _mm256_add_epi32(ti, _mm256_castps_si256(_mm256_cmp_ps(fr, mhalf, _CMP_LE_OQ)));  // -1
-            t[i] = ti;
-        }
+        for (int i = 0; i < 2; ++i) t[i] = q8col::round8(_mm256_mul_ps(_mm256_loadu_ps(x + r * ld + 8 * i), id[i]));
         // 16 int32 -> 16 int16 in order (packs works per 128-bit lane) -> 16 int8
         const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(t[0], t[1]), 0xD8);
         q[r] = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));

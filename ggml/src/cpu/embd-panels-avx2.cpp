@@ -3,31 +3,20 @@
 #include <immintrin.h>
 
 #include "embd-panels.h"
+#include "q8-columns-x86.h"
 
 namespace ld::ggml::mm {
 
 void embd_q8_0_panel8_avx2(const float * x, int64_t ld, uint8_t * codes, float * s1) {
-    constexpr int kRows = 32, kR = 8;  // vocabulary rows of a block; rows of the panel
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    __m256 am = _mm256_setzero_ps();
-    for (int r = 0; r < kRows; ++r)  // maxps returns its second operand on a NaN: a NaN never wins
-        am = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + r * ld), absmask), am);
-    const __m256 d = _mm256_div_ps(am, _mm256_set1_ps(127.0f));
-    const __m256 id = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ), _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+    constexpr int kRows = q8col::kRows, kR = 8;  // vocabulary rows of a block; rows of the panel
+    __m256 id;
+    const __m256 d = q8col::scale8(x, ld, id);
     // s1 = the fp16 block scale as f32 (vcvtps2ph rounds as the reference f32_to_fp16; d is never NaN)
     _mm256_storeu_ps(s1, _mm256_cvtph_ps(_mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-    const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f), half = _mm256_set1_ps(0.5f),
-                 mhalf = _mm256_set1_ps(-0.5f);
     const __m128i flip = _mm_set1_epi8((char)0x80);
     __m128i u[kRows];  // u[r]: the 8 columns' codes of vocabulary row r (low 8 bytes)
     for (int r = 0; r < kRows; ++r) {
-        __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + r * ld), id);
-        y = _mm256_and_ps(y, _mm256_cmp_ps(y, y, _CMP_ORD_Q));  // NaN -> 0
-        y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
-        __m256i t = _mm256_cvttps_epi32(y);
-        const __m256 fr = _mm256_sub_ps(y, _mm256_cvtepi32_ps(t));  // exact
-        t = _mm256_sub_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(fr, half, _CMP_GE_OQ)));   // all ones = -1: +1
-        t = _mm256_add_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(fr, mhalf, _CMP_LE_OQ)));  // -1
+        const __m256i t = q8col::round8(_mm256_mul_ps(_mm256_loadu_ps(x + r * ld), id));
         const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
         u[r] = _mm_xor_si128(_mm_packs_epi16(w, w), flip);
     }

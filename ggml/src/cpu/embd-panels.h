@@ -2,8 +2,8 @@
 // a kernel table (embd-panels-avx512.cpp: the avx512 table, 32-row panels; embd-panels-avx2.cpp: the avx2 /
 // avx2_vnni byte-code panels, 8 rows), instead of Q8_0 blocks that the matmul unpacks and transposes again.
 // From f32 staging x[32 vocabulary rows][ld] (W embedding columns at x, W = 16 or 8): per column the Q8_0
-// rule of the transposing column quantizer (dequant-rows-impl.h: amax over the 32 rows, d = amax / 127,
-// id = 1 / d or 0, round half away from zero of x * id, NaN -> 0, clamped), then the panel's bytes of that
+// rule of the transposing column quantizer (q8-columns-x86.h, shared with dequant-rows-impl.h), then the
+// panel's bytes of that
 // block: codes u = q + 128 interleaved 4 vocabulary rows per dword ([8 groups][R rows][4]) and
 // s1 = f32(fp16(d)): byte for byte what pack_panel makes of the Q8_0 blocks.
 #pragma once
