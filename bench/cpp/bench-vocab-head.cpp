@@ -105,8 +105,10 @@ int main(int argc, char ** argv) {
     std::vector<float> wt((size_t)(C * tile), 0.5f), part((size_t)(C * H));
     et.build(0, tile, pool);
     report("soft products alone (one tile x V/4096)", median_time(reps, [&] {
-        for (int64_t v0 = 0; v0 < V; v0 += tile)
-            ggml::matmul(wt.data(), C, tile, et.data(), et.type(), H, part.data(), pool);
+        for (int64_t v0 = 0; v0 < V; v0 += tile) {
+            if (et.prepared()) ggml::matmul_prepared(wt.data(), C, *et.prepared(), part.data(), pool);  // as the head
+            else ggml::matmul(wt.data(), C, tile, et.data(), et.type(), H, part.data(), pool);
+        }
     }), gflop);
     // the machine's peaks, measured now (per core; the rates above are per core of CPU time)
     const double vnni = ggml::cpu_peak_gops("vnni", 0.3), amx = ggml::cpu_peak_gops("amx_int8", 0.2),
