@@ -111,16 +111,6 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
     }
 }
 
-inline void store_rows(float * y, __m256 v, int n_rows) {
-    if (n_rows == R) {
-        _mm256_storeu_ps(y, v);
-    } else {
-        alignas(32) float t[R];
-        _mm256_store_ps(t, v);
-        for (int r = 0; r < n_rows; ++r) y[r] = t[r];
-    }
-}
-
 // The products of one block of dword groups [g0, g0 + BG) into the int32 sums ai[c]; KIND: the integer path.
 enum class Kind { small, signed_any, signed_nonneg, split };
 
@@ -196,17 +186,11 @@ void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n
         for (int c = 0; c < C; ++c)  // the signed paths multiply u - 128 itself: no offset correction
             ai[c] = KIND == Kind::small || KIND == Kind::split ? _mm256_set1_epi32(corr[b * C + c]) : _mm256_setzero_si256();
         block_sums<KIND, BG>(panel, tq, b * BG, ai);
-        const __m256 sc = _mm256_load_ps(s1 + b * R);
+        const __m256 sc = _mm256_load_ps(s1 + b * R), mn = MIN ? _mm256_load_ps(s2 + b * R) : _mm256_setzero_ps();
 #pragma GCC unroll 4
-        for (int c = 0; c < C; ++c)
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[c]), _mm256_mul_ps(sc, _mm256_set1_ps(da[b * C + c])), acc[c]);
-        if (MIN) {
-            const __m256 mn = _mm256_load_ps(s2 + b * R);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; ++c) acc[c] = _mm256_fmadd_ps(mn, _mm256_set1_ps(A[b * C + c]), acc[c]);
-        }
+        for (int c = 0; c < C; ++c) acc[c] = u8p::fold_block<MIN>(acc[c], ai[c], sc, da[b * C + c], mn, A[b * C + c]);
     }
-    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+    for (int c = 0; c < n_cols; ++c) u8p::store_rows(ycol[c], acc[c], n_rows);
 }
 
 template <Kind KIND, bool MIN>
@@ -223,7 +207,7 @@ void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows,
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) acc[c] = _mm256_fmadd_ps(wv, _mm256_set1_ps(tile[k * C + c]), acc[c]);
     }
-    for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc[c], n_rows);
+    for (int c = 0; c < n_cols; ++c) u8p::store_rows(ycol[c], acc[c], n_rows);
 }
 
 void compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {

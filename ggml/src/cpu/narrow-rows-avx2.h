@@ -12,9 +12,8 @@
 //     first half = [X.lo | Y.lo], second half = [X.hi | Y.hi]          (rows 0-7 in order)
 // A block of 32 values sums both halves, a block of 16 each. The block sum plus the tile's offset correction
 // (Dot::kCorr; none when Dot multiplies the signed values u - 128 itself) is the packed panel path's exact
-// int32, and the fold is that path's, operation for operation (acc = fma(cvt(ai), s1 * da, acc), then
-// fma(s2, A, acc) for types with mins, blocks in order): the result is bit-identical to pack_panel + compute
-// of the table (test-kernels-isa compares them for every type).
+// int32, and the fold is that path's (u8p::fold_block, blocks in order): the result is bit-identical to
+// pack_panel + compute of the table (test-kernels-isa compares them for every type).
 #pragma once
 
 #include <immintrin.h>
@@ -50,12 +49,11 @@ static inline void chunk_sums(const Dot & dot, const uint8_t * u, int64_t K, int
     hi = _mm256_permute2x128_si256(X, Y, 0x31);
 }
 
+// The block sum plus its offset correction, folded as the packed path folds (u8p::fold_block).
 template <bool MIN>
 static inline __m256 fold(__m256 acc, __m256i sum, int32_t corr, float da, float A, const float * s1, const float * s2) {
     const __m256i ai = _mm256_add_epi32(sum, _mm256_set1_epi32(corr));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_mul_ps(_mm256_loadu_ps(s1), _mm256_set1_ps(da)), acc);
-    if (MIN) acc = _mm256_fmadd_ps(_mm256_loadu_ps(s2), _mm256_set1_ps(A), acc);
-    return acc;
+    return u8p::fold_block<MIN>(acc, ai, _mm256_loadu_ps(s1), da, MIN ? _mm256_loadu_ps(s2) : _mm256_setzero_ps(), A);
 }
 
 template <int C, int BL, bool MIN, class Dot>
@@ -84,9 +82,7 @@ static inline void compute_rows(const Dot & dot, const Scratch & S, const uint8_
                                 S.s2.data() + (b + 1) * R);
             }
         }
-        alignas(32) float out[R];
-        _mm256_store_ps(out, acc);
-        for (int r = 0; r < n_rows; ++r) ycol[c][r] = out[r];
+        u8p::store_rows(ycol[c], acc, n_rows);
     }
 }
 

@@ -68,6 +68,27 @@ static inline int block_len(Type w) {
     return c.bl;
 }
 
+// The fold of one block's exact int32 sums ai (8 rows) into acc for one column: acc += cvt(ai) * (s1 * da),
+// then + s2 * A for types with mins (s1, s2: the block's row scales). Every path of the byte-code tables
+// (avx2, avx2_vnni, their few-column path) folds with this, so their results are the same bit for bit.
+template <bool MIN>
+static inline __m256 fold_block(__m256 acc, __m256i ai, __m256 s1, float da, __m256 s2, float A) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai), _mm256_mul_ps(s1, _mm256_set1_ps(da)), acc);
+    if (MIN) acc = _mm256_fmadd_ps(s2, _mm256_set1_ps(A), acc);
+    return acc;
+}
+
+// y[0 .. n_rows) = the first n_rows lanes of v.
+static inline void store_rows(float * y, __m256 v, int n_rows) {
+    if (n_rows == R) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        alignas(32) float t[R];
+        _mm256_store_ps(t, v);
+        for (int r = 0; r < n_rows; ++r) y[r] = t[r];
+    }
+}
+
 // The bytes compute reads: the s2 array only for types with mins.
 static inline size_t panel_bytes_read(Type w, int64_t K) {
     QuantCfg c;
