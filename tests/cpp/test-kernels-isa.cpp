@@ -572,6 +572,29 @@ void test_q4k_random_heads(const std::vector<MmTable> & tables, ThreadPool & poo
     }
 }
 
+// x[N, K] against the weights w (M rows of type t; Wd their values) on every table holding t: each within
+// kSimdTol of the reference, and the avx2 table bit for bit the avx2_vnni one (what names the activations).
+void check_tables_against(const std::vector<MmTable> & tables, ThreadPool & pool, const std::vector<float> & x, int64_t N,
+                          int64_t K, const std::vector<uint8_t> & w, const std::vector<float> & Wd, Type t, int64_t M,
+                          const char * what) {
+    std::vector<float> ref((size_t)(N * M)), yv((size_t)(N * M), NAN);
+    matmul_ref(x.data(), N, K, w.data(), t, M, ref.data());
+    const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
+    const MmTable * vnni = nullptr;
+    for (const MmTable & tb : tables) if (tb.isa == CpuIsa::avx2_vnni) vnni = &tb;
+    if (vnni) matmul_with(vnni->k, x.data(), N, K, w.data(), t, M, yv.data(), pool);
+    for (const MmTable & tb : tables) {
+        if (!tb.k->has(t)) continue;
+        std::vector<float> y((size_t)(N * M), NAN);
+        matmul_with(tb.k, x.data(), N, K, w.data(), t, M, y.data(), pool);
+        const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
+        check(e <= kSimdTol, ld::strfmt("table %s: %s against %s: rel err %.3g", tb.name, type_traits(t)->name, what, e));
+        if (vnni && tb.isa == CpuIsa::avx2)
+            check(bit_equal(y.data(), yv.data(), y.size()),
+                  ld::strfmt("table avx2: %s against %s equals avx2_vnni bit for bit", type_traits(t)->name, what));
+    }
+}
+
 // The activation quantizers (the reference rules every vector quantizer equals) give the code -128 only in
 // blocks whose scale is 0 (rows of subnormal size, where 1/d overflows); tiles holding it (the avx2 table's
 // signed path cannot negate -128 and takes its exact split path there) still give every table's result bit
@@ -612,23 +635,7 @@ void test_act_code_bound(const std::vector<MmTable> & tables, ThreadPool & pool)
         check(ok, ld::strfmt("%s activation blocks holding the code -128 have scale 0", type_traits(at)->name));
         std::vector<float> Wd;
         const std::vector<uint8_t> w = quantize(t, make_matrix(M, K, rng), M, K, Wd);
-        std::vector<float> ref((size_t)(N * M)), yv((size_t)(N * M), NAN);
-        matmul_ref(x.data(), N, K, w.data(), t, M, ref.data());
-        const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
-        const MmTable * vnni = nullptr;
-        for (const MmTable & tb : tables) if (tb.isa == CpuIsa::avx2_vnni) vnni = &tb;
-        if (vnni) matmul_with(vnni->k, x.data(), N, K, w.data(), t, M, yv.data(), pool);
-        for (const MmTable & tb : tables) {
-            if (!tb.k->has(t)) continue;
-            std::vector<float> y((size_t)(N * M), NAN);
-            matmul_with(tb.k, x.data(), N, K, w.data(), t, M, y.data(), pool);
-            const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
-            check(e <= kSimdTol, ld::strfmt("table %s: %s against activations of every size: rel err %.3g", tb.name,
-                                            type_traits(t)->name, e));
-            if (vnni && tb.isa == CpuIsa::avx2)
-                check(bit_equal(y.data(), yv.data(), y.size()),
-                      ld::strfmt("table avx2: %s against activations of every size equals avx2_vnni bit for bit", type_traits(t)->name));
-        }
+        check_tables_against(tables, pool, x, N, K, w, Wd, t, M, "activations of every size");
     }
     check(n_min128_rows > 0, "the subnormal rows give the code -128 somewhere (the case is exercised)");
 }
@@ -645,22 +652,7 @@ void test_nonneg_acts(const std::vector<MmTable> & tables, ThreadPool & pool) {
         for (int64_t k = 0; k < K; k += 7) x[(size_t)k] = 0.0f;  // zeros among them
         std::vector<float> Wd;
         const std::vector<uint8_t> w = quantize(t, make_matrix(M, K, rng), M, K, Wd);
-        std::vector<float> ref((size_t)(N * M)), yv((size_t)(N * M), NAN);
-        matmul_ref(x.data(), N, K, w.data(), t, M, ref.data());
-        const std::vector<double> sc = abs_scale(x.data(), N, Wd.data(), M, K);
-        const MmTable * vnni = nullptr;
-        for (const MmTable & tb : tables) if (tb.isa == CpuIsa::avx2_vnni) vnni = &tb;
-        if (vnni) matmul_with(vnni->k, x.data(), N, K, w.data(), t, M, yv.data(), pool);
-        for (const MmTable & tb : tables) {
-            if (!tb.k->has(t)) continue;
-            std::vector<float> y((size_t)(N * M), NAN);
-            matmul_with(tb.k, x.data(), N, K, w.data(), t, M, y.data(), pool);
-            const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
-            check(e <= kSimdTol, ld::strfmt("table %s: %s against activations >= 0: rel err %.3g", tb.name, type_traits(t)->name, e));
-            if (vnni && tb.isa == CpuIsa::avx2)
-                check(bit_equal(y.data(), yv.data(), y.size()),
-                      ld::strfmt("table avx2: %s against activations >= 0 equals avx2_vnni bit for bit", type_traits(t)->name));
-        }
+        check_tables_against(tables, pool, x, N, K, w, Wd, t, M, "activations >= 0");
     }
 }
 
