@@ -48,12 +48,14 @@ EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V,
     // the packed panels of the ISA's Q8_0 kernels, where a writer for them exists
     const CpuIsa isa = cpu_isa();
     const mm::Kernels * k = nullptr;
+    int want_r = 0;  // the panel rows the writer is made for
     if (kernel_panels && type_ == Type::Q8_0) {
 #if defined(LD_HAVE_AVX512)
         if (isa == CpuIsa::avx512) {
             k = mm::kernels_for(isa, Type::Q8_0);
             panel_fn_ = &mm::embd_q8_0_panel16_avx512;
             panel_cols_ = 16;
+            want_r = 32;
         }
 #endif
 #if defined(LD_HAVE_AVX2)
@@ -61,11 +63,11 @@ EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V,
             k = mm::kernels_for(isa, Type::Q8_0);
             panel_fn_ = &mm::embd_q8_0_panel8_avx2;
             panel_cols_ = 8;
+            want_r = 8;
         }
 #endif
     }
-    const int want_r = isa == CpuIsa::avx512 ? 32 : 8;
-    if (k && k->R == want_r && cols_ % k->R == 0 && k->R % panel_cols_ == 0 && k->panel_bytes_read) {
+    if (k && k->R == want_r && cols_ % k->R == 0 && k->panel_bytes_read) {
         auto p = std::make_shared<PreparedWeight>();
         p->k = k;
         p->isa = isa;
@@ -118,6 +120,16 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
     }
     const size_t in_row = in_row_, in_blk = in_->type_size;
     const int64_t in_bs = in_->block_size;
+    // rows[32][ld]: columns [h0, h0 + hw) of the tile's vocabulary rows 32g .. 32g + 31 dequantized, zero in
+    // the rows past nt and in the columns [hw, width)
+    auto stage = [&](float * rows, int64_t ld, int64_t h0, int64_t hw, int64_t width, int64_t g) {
+        const int64_t r0 = g * kGroup, nv = std::min(kGroup, nt - r0);
+        for (int64_t r = 0; r < kGroup; ++r) {
+            float * o = rows + r * ld;
+            if (r < nv) to_float_((const uint8_t *)E_ + (size_t)vrow(r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk, o, hw);
+            std::fill(o + (r < nv ? hw : 0), o + width, 0.0f);
+        }
+    };
     if (pw_) {  // straight into the kernels' panels: K = nc, rows = the H embedding columns
         PreparedWeight & P = *pw_;
         const int64_t R = P.k->R;
@@ -130,13 +142,7 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
             const int64_t g0 = (task / n_hc) * kGroupsPerTask, g1 = std::min(n_groups, g0 + kGroupsPerTask);
             float * rows = scratch_[(size_t)thread].data();  // [32, cols_]; columns [hw, hp) zero
             for (int64_t g = g0; g < g1; ++g) {
-                const int64_t r0 = g * kGroup, nv = std::min(kGroup, nt - r0);
-                for (int64_t r = 0; r < kGroup; ++r) {
-                    float * o = rows + r * cols_;
-                    if (r < nv)
-                        to_float_((const uint8_t *)E_ + (size_t)vrow(r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk, o, hw);
-                    std::fill(o + (r < nv ? hw : 0), o + hp, 0.0f);  // padding rows and columns
-                }
+                stage(rows, cols_, h0, hw, hp, g);
                 for (int64_t j = 0; j < hp; j += panel_cols_) {
                     uint8_t * panel = base + P.panel_stride * (size_t)((h0 + j) / R);
                     const int64_t hoff = (h0 + j) % R;
@@ -153,17 +159,13 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
         float * rows = scratch_[(size_t)thread].data();  // [32, hw]
         uint8_t * dst0 = data_.data() + (size_t)h0 * out_row;
         for (int64_t g = g0; g < g1; ++g) {
-            const int64_t r0 = g * kGroup, nv = std::min(kGroup, nt - r0);
             // The task writes one 34-byte block per Eᵀ row and group, rows out_row bytes apart (4.3 kB
             // for the default tile): no hardware prefetcher follows that, so fetch the next group's
             // lines while this one runs.
             if (g + 1 < g1)
                 for (int64_t k = 0; k < hw; ++k)
                     prefetch_for_write(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(block_q8_0) - 1);
-            for (int64_t r = 0; r < nv; ++r)
-                to_float_((const uint8_t *)E_ + (size_t)vrow(r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk,
-                          rows + r * hw, hw);
-            if (nv < kGroup) std::fill(rows + nv * hw, rows + kGroup * hw, 0.0f);  // padding columns
+            stage(rows, hw, h0, hw, hw, g);
             quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(block_q8_0), out_row);
         }
     });
