@@ -17,18 +17,15 @@ volatile int g_sink_vnni;
 }  // namespace
 
 double peak::avx_vnni_gops(double seconds) {
-    return peak::time_loop(seconds, 16 * 32 * 2, [](int64_t n) {
-        __m256i a[16];
-        for (int i = 0; i < 16; ++i) a[i] = _mm256_set1_epi32(i);
-        const __m256i x = _mm256_set1_epi8(1), y = _mm256_set1_epi8(2);
-        for (int64_t it = 0; it < n; ++it) {
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; ++i) a[i] = _mm256_dpbusd_avx_epi32(a[i], x, y);
-        }
-        __m256i s = a[0];
-        for (int i = 1; i < 16; ++i) s = _mm256_add_epi32(s, a[i]);
-        g_sink_vnni = _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
-    });
+    const __m256i x = _mm256_set1_epi8(1), y = _mm256_set1_epi8(2);
+    return peak::chains16<__m256i>(
+        seconds, 32 * 2, [](int i) { return _mm256_set1_epi32(i); },
+        [&](__m256i a) { return _mm256_dpbusd_avx_epi32(a, x, y); },
+        [](const __m256i * a) {
+            __m256i s = a[0];
+            for (int i = 1; i < 16; ++i) s = _mm256_add_epi32(s, a[i]);
+            g_sink_vnni = _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
+        });
 }
 
 }  // namespace ld::ggml

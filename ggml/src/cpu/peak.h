@@ -30,6 +30,22 @@ double time_loop(double seconds, int64_t ops_per_iter, F body) {
     return best;
 }
 
+// The best rate of 16 independent accumulator chains a[i] = step(a[i]) (V: a vector type) held in registers
+// and fully unrolled, so that latency is hidden, from a[i] = init(i); ops_per_step ops per step and chain;
+// keep(a) consumes the chains so that they are not optimized away.
+template <class V, class Init, class Step, class Keep>
+double chains16(double seconds, int64_t ops_per_step, Init init, Step step, Keep keep) {
+    return time_loop(seconds, 16 * ops_per_step, [&](int64_t n) {
+        V a[16];
+        for (int i = 0; i < 16; ++i) a[i] = init(i);
+        for (int64_t it = 0; it < n; ++it) {
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; ++i) a[i] = step(a[i]);
+        }
+        keep(a);
+    });
+}
+
 // "vnni" (512-bit vpdpbusd), "fma" (512-bit f32 FMA) or "bf16" (vdpbf16ps); 0 for another name.
 double avx512_gops(const char * what, double seconds);
 // 256-bit vpdpbusd (AVX-VNNI) int8 ops.
