@@ -691,14 +691,15 @@ void test_extreme_codes(const std::vector<MmTable> & tables, ThreadPool & pool) 
     }
 }
 
-// The byte-code panels of the AVX2 tables (panel-u8-avx2.h: u [K/4][8 rows][4], s1[nb][8], s2[nb][8]), built
-// with the SIMD row unpackers and 8x8 transposes, hold exactly the scalar rule's values (mm::unpack_row):
-// every quantized type, a full panel and a partial one (5 rows: the rest zero scales), random weight bytes
-// with finite scales.
-void test_avx2_panel(const std::vector<MmTable> & tables) {
+// The byte-code panels of the AVX2 tables (panel-u8-avx2.h: u [K/4][8 rows][4], s1[nb][8], s2[nb][8]) and
+// of the AVX-512 table (the same layout with 32 rows), built with the SIMD row unpackers and transposes
+// or straight from the blocks (Q4_K, Q5_0, Q8_0 on AVX-512), hold exactly the scalar rule's values
+// (mm::unpack_row): every quantized type, a full panel and partial ones (5 and 21 rows: the rest zero
+// scales), random weight bytes with finite scales.
+void test_byte_panels(const std::vector<MmTable> & tables) {
     std::mt19937 rng(43);
     for (const MmTable & tb : tables) {
-        if (tb.isa != CpuIsa::avx2 && tb.isa != CpuIsa::avx2_vnni) continue;
+        if (tb.isa != CpuIsa::avx2 && tb.isa != CpuIsa::avx2_vnni && tb.isa != CpuIsa::avx512) continue;
         int n_types = 0;
         for (Type t : kTypes) {
             mm::QuantCfg cf;
@@ -711,7 +712,8 @@ void test_avx2_panel(const std::vector<MmTable> & tables) {
             std::vector<uint8_t> pbuf(tb.k->panel_bytes(t, K) + 64);
             uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
             const size_t q_bytes = ((size_t)K * R + 63) & ~(size_t)63, s_bytes = ((size_t)nb * R * 4 + 63) & ~(size_t)63;
-            for (int n_rows : {R, 5}) {
+            for (int n_rows : {R, 5, 21}) {
+                if (n_rows > R) continue;
                 tb.k->pack_panel(t, raw.data(), rb, n_rows, K, panel);
                 const uint8_t * q8 = panel;
                 const float * s1 = reinterpret_cast<const float *>(panel + q_bytes);
@@ -1108,7 +1110,7 @@ int main(int argc, char ** argv) {
         test_mm_tables(tables, pool);
         test_q4k_panel(tables);
         test_q4k_random_heads(tables, pool);
-        test_avx2_panel(tables);
+        test_byte_panels(tables);
         test_extreme_codes(tables, pool);
         test_act_code_bound(tables, pool);
         test_nonneg_acts(tables, pool);

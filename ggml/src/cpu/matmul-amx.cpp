@@ -30,6 +30,7 @@
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/fp16.h"
 #include "matmul-amx.h"
+#include "prefetch-stream.h"
 #include "transpose-avx512.h"
 #include "quant-decode.h"
 
@@ -193,21 +194,11 @@ bool unpack_panel_fast(Type w, const uint8_t * rows, size_t row_bytes, int n_row
     }
 }
 
-// The memory after the panel pack_panel packed last on this thread (usually the same task's next panel): the
-// compute that follows (compute_quant) brings it into L2 while it works, then clears it. Moe down Q5_0 at 256
-// tokens: 54.5 -> 46.5 ms per core (bench/results/step-amx-bf16-soft.md).
-struct NextRows {
-    const char * p = nullptr;
-    int64_t bytes = 0;
-};
-thread_local NextRows next_rows;
-
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     if (kq_has(w)) {
         kq_pack_panel(w, rows, row_bytes, n_rows, K, panel);
         return;
     }
-    next_rows = {(const char *)(rows + row_bytes * (size_t)R), (int64_t)row_bytes * R};
     const QuantCfg cf = cfg_of(w);
     const Layout L = panel_layout(cf.bl, K);
     uint8_t * p = static_cast<uint8_t *>(panel);
@@ -367,12 +358,17 @@ void compute_half(const uint8_t * panel, const uint8_t * tile, int64_t K, int ha
 template <int BL, bool MIN>
 void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
     configure_tiles(BL);
-    const NextRows nx = next_rows;  // each half of the first column group prefetches half of it
-    next_rows = {};
+    // the rows after the panel (the driver's prefetch stream, prefetch-stream.h: usually the next panel) come
+    // into L2 meanwhile, each half of the first column group bringing half of them; moe down Q5_0 at 256
+    // tokens: 54.5 -> 46.5 ms per core (bench/results/step-amx-bf16-soft.md)
+    PrefetchStream & ps = prefetch_stream();
+    const char * const nx = ps.p;
+    const int64_t nx_bytes = nx && ps.end > nx ? (int64_t)(ps.end - nx) : 0;
+    ps = PrefetchStream{};
     for (int half = 0; half < 2 && 16 * half < n_rows; ++half)
         for (int g = 0; g < 2 && 16 * g < n_cols; ++g)
             compute_half<BL, MIN>(panel, tile, K, half, g, n_rows, n_cols, ycol,
-                                  g == 0 && nx.p ? nx.p + half * (nx.bytes / 2) : nullptr, nx.bytes / 2);
+                                  g == 0 && nx_bytes ? nx + half * (nx_bytes / 2) : nullptr, nx_bytes / 2);
 }
 
 void compute(Type w, const void * panel, const void * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {

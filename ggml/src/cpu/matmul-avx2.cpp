@@ -27,6 +27,7 @@
 #include "matmul-impl.h"
 #include "matmul-narrow-avx2.h"
 #include "panel-u8-avx2.h"
+#include "prefetch-stream.h"
 #include "quantize-act-avx2.h"
 
 namespace ld::ggml::mm {
@@ -179,9 +180,14 @@ void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n
     const float * da = reinterpret_cast<const float *>(tile + T.da);
     const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
     const float * A = reinterpret_cast<const float *>(tile + T.A);
+    PrefetchStream & ps = prefetch_stream();  // the next panel's rows, a few lines per block
+    const char * pf = ps.p;
+    const char * const pf_end = ps.end;
+    const int pf_step = ps.per_step;
     __m256 acc[C];
     for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+        pf = prefetch_step(pf, pf_end, pf_step);
         __m256i ai[C];
         for (int c = 0; c < C; ++c)  // the signed paths multiply u - 128 itself: no offset correction
             ai[c] = KIND == Kind::small || KIND == Kind::split ? _mm256_set1_epi32(corr[b * C + c]) : _mm256_setzero_si256();
@@ -190,6 +196,7 @@ void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) acc[c] = u8p::fold_block<MIN>(acc[c], ai[c], sc, da[b * C + c], mn, A[b * C + c]);
     }
+    ps.p = pf;
     for (int c = 0; c < n_cols; ++c) u8p::store_rows(ycol[c], acc[c], n_rows);
 }
 

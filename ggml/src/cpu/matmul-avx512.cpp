@@ -27,6 +27,7 @@
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
 #include "matmul-narrow-avx512.h"
+#include "prefetch-stream.h"
 #include "unpack-row-x86.h"
 #include "transpose-avx512.h"
 
@@ -193,10 +194,83 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
     }
 }
 
+// Q8_0 and Q5_0 straight into the panel, 16 rows at a time: dword i of a block's codes is the same
+// dword of 16 rows gathered, which is already the panel's [group][row][4] order (no transpose). Q8_0:
+// dword i holds codes 4i..4i+3 (+128 by an xor). Q5_0: dword i of qs holds the low nibbles of codes
+// 4i..4i+3 and the high nibbles of codes 16+4i..; the fifth bits (qh bit k of code k) are spread to
+// the bytes by a byte shuffle of each row's qh and a bit test. s1 = d (f32 of the fp16), s2 = 0 (no
+// mins); rows past n_rows repeat the last row with zero scales. The same bytes as unpack_row.
+template <bool kQ8>
+void pack_panel_q8_0_q5_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    const int64_t nb = K / 32;
+    const size_t bs = kQ8 ? sizeof(block_q8_0) : sizeof(block_q5_0);
+    float * s1 = reinterpret_cast<float *>(panel + up64((size_t)K * R));
+    float * s2 = reinterpret_cast<float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+    const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
+    // Q5_0 fifth bits of group g (codes 4g+j, j < 4): byte j of a row's dword takes qh byte g/2 and tests
+    // bit 4*(g%2)+j. Row r sits at bytes 4r..4r+3 of the zmm, i.e. 4*(r%4) within its 128-bit lane.
+    __m512i qh_pick[2], qh_bit[2];
+    for (int h = 0; h < 2; ++h) {
+        alignas(64) uint8_t pick[64], bit[64];
+        for (int i = 0; i < 64; ++i) {
+            pick[i] = (uint8_t)(4 * ((i / 4) % 4));  // + g/2, added per group below
+            bit[i] = (uint8_t)(1u << (4 * h + i % 4));
+        }
+        qh_pick[h] = _mm512_load_si512((const void *)pick);
+        qh_bit[h] = _mm512_load_si512((const void *)bit);
+    }
+    __m512i ridx[2];
+    __mmask16 live[2];
+    for (int rh = 0; rh < 2; ++rh) {
+        alignas(64) int32_t off[16];
+        for (int i = 0; i < 16; ++i) off[i] = (int32_t)(row_bytes * (size_t)std::min(16 * rh + i, n_rows - 1));
+        ridx[rh] = _mm512_load_si512((const void *)off);
+        const int n = std::clamp(n_rows - 16 * rh, 0, 16);
+        live[rh] = (__mmask16)(n == 16 ? 0xffff : (1u << n) - 1u);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t * base = rows + (size_t)b * bs;
+        if ((b & 1) == 0 && b + 6 < nb)  // the rows stream from memory: a line of each, a few blocks ahead
+            for (int r = 0; r < n_rows; ++r) _mm_prefetch((const char *)(base + 6 * bs + row_bytes * (size_t)r), _MM_HINT_T0);
+        for (int rh = 0; rh < 2; ++rh) {
+            const __m512i x = ridx[rh];
+            const __m512i h0 = _mm512_i32gather_epi32(x, (const void *)base, 1);  // d (low half)
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h0));
+            _mm512_store_ps(s1 + b * R + 16 * rh, _mm512_maskz_mov_ps(live[rh], d));
+            _mm512_store_ps(s2 + b * R + 16 * rh, _mm512_setzero_ps());
+            uint8_t * dst = panel + (size_t)(b * 8) * (R * 4) + 64 * rh;
+            if (kQ8) {
+                for (int i = 0; i < 8; ++i) {
+                    const __m512i q = _mm512_i32gather_epi32(x, (const void *)(base + 2 + 4 * i), 1);
+                    _mm512_store_si512((void *)(dst + i * (R * 4)), _mm512_xor_si512(q, flip));
+                }
+            } else {
+                const __m512i qh = _mm512_i32gather_epi32(x, (const void *)(base + 2), 1);
+                for (int i = 0; i < 4; ++i) {
+                    const __m512i q = _mm512_i32gather_epi32(x, (const void *)(base + 6 + 4 * i), 1);
+                    for (int half = 0; half < 2; ++half) {  // group i (low nibbles), group 4 + i (high)
+                        const int g = i + 4 * half;
+                        const __m512i lo = half ? _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) : _mm512_and_si512(q, m4);
+                        const __m512i hb = _mm512_shuffle_epi8(qh, _mm512_add_epi8(qh_pick[g % 2], _mm512_set1_epi8((char)(g / 2))));
+                        const __mmask64 k = _mm512_test_epi8_mask(hb, qh_bit[g % 2]);
+                        _mm512_store_si512((void *)(dst + g * (R * 4)), _mm512_mask_add_epi8(lo, k, lo, bit4));
+                    }
+                }
+            }
+        }
+    }
+}
+
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     Scratch & S = scratch();
-    if (w == Type::Q4_K && row_bytes <= (size_t)INT32_MAX / R) {  // (its gathers index the rows with int32 offsets)
+    const bool gather_ok = row_bytes <= (size_t)INT32_MAX / R;  // (the gathers index the rows with int32 offsets)
+    if (w == Type::Q4_K && gather_ok) {
         pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        return;
+    }
+    if ((w == Type::Q8_0 || w == Type::Q5_0) && gather_ok) {
+        if (w == Type::Q8_0) pack_panel_q8_0_q5_0<true>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        else pack_panel_q8_0_q5_0<false>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
     switch (kind_of(w)) {
@@ -342,9 +416,14 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
     const float * da = reinterpret_cast<const float *>(tile + T.da);
     const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
     const float * A = reinterpret_cast<const float *>(tile + T.A);
+    PrefetchStream & ps = prefetch_stream();  // the next panel's rows, a few lines per block
+    const char * pf = ps.p;
+    const char * const pf_end = ps.end;
+    const int pf_step = ps.per_step;
     __m512 acc0[CC], acc1[CC];
     for (int c = 0; c < CC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+        pf = prefetch_step(pf, pf_end, pf_step);
         __m512i ai0[CC], ai1[CC];
 #pragma GCC unroll 6
         for (int c = 0; c < CC; ++c) ai0[c] = ai1[c] = _mm512_set1_epi32(corr[b * C + c]);
@@ -377,6 +456,7 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
             }
         }
     }
+    ps.p = pf;
     for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 

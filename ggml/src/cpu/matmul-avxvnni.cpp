@@ -18,6 +18,7 @@
 #include "matmul-impl.h"
 #include "matmul-narrow-avxvnni.h"
 #include "panel-u8-avx2.h"
+#include "prefetch-stream.h"
 #include "quantize-act-avx2.h"
 
 namespace ld::ggml::mm {
@@ -49,9 +50,14 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
     const float * da = reinterpret_cast<const float *>(tile + T.da);
     const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
     const float * A = reinterpret_cast<const float *>(tile + T.A);
+    PrefetchStream & ps = prefetch_stream();  // the next panel's rows, a few lines per block
+    const char * pf = ps.p;
+    const char * const pf_end = ps.end;
+    const int pf_step = ps.per_step;
     __m256 acc[CC];
     for (int c = 0; c < CC; ++c) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+        pf = prefetch_step(pf, pf_end, pf_step);
         __m256i ai[CC];
 #pragma GCC unroll 6
         for (int c = 0; c < CC; ++c) ai[c] = _mm256_set1_epi32(corr[b * C + c]);
@@ -67,6 +73,7 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
 #pragma GCC unroll 6
         for (int c = 0; c < CC; ++c) acc[c] = u8p::fold_block<MIN>(acc[c], ai[c], sc, da[b * C + c], mn, A[b * C + c]);
     }
+    ps.p = pf;
     for (int c = 0; c < n_cols; ++c) u8p::store_rows(ycol[c], acc[c], n_rows);
 }
 

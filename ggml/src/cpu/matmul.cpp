@@ -12,6 +12,7 @@
 #include "ld-ggml/error.h"
 #include "ld-ggml/vec-dot.h"
 #include "matmul-impl.h"
+#include "prefetch-stream.h"
 
 namespace ld::ggml {
 
@@ -104,6 +105,11 @@ void run_generic(Type w, int64_t K, int64_t M, const ActRows & act, const std::v
 
 }  // namespace
 
+PrefetchStream & prefetch_stream() {
+    static thread_local PrefetchStream s;
+    return s;
+}
+
 void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,
                 ThreadPool & pool) {
     if (!k) {
@@ -189,19 +195,29 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 cached[(size_t)th] = {T.g, p};
             }
             const uint8_t * pan = G.panels ? G.panels + G.panel_stride * (size_t)p : panel;  // prepared or packed now
+            // while this panel's tiles run, the rows after it (the next panel: this task's next, or usually the
+            // next task's first) come into L2, a few lines per block (prefetch-stream.h)
+            PrefetchStream & ps = prefetch_stream();
+            if (!G.panels && r0 + R < M) {
+                ps.p = reinterpret_cast<const char *>(G.w + wrb * (size_t)(r0 + R));
+                ps.end = ps.p + wrb * (size_t)std::min<int64_t>(R, M - r0 - R);
+                const int64_t steps = (T.t1 - T.t0) * std::max<int64_t>(1, K / 32);
+                ps.per_step = (int)std::max<int64_t>(1, ((int64_t)(ps.end - ps.p) / 64 + steps - 1) / steps);
+            }
             if (k->compute_tiles) {  // the whole chunk in one call
                 set_cols(T, r0);
                 k->compute_tiles(w, pan, tiles_base + tb * (size_t)T.t0, tb, (int)(T.t1 - T.t0), K, n_rows, ncols.data(),
                                  ycols.data());
-                continue;
+            } else {
+                float * ycol[64];
+                for (int64_t t = T.t0; t < T.t1; ++t) {
+                    const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
+                    const int n = (int)std::min<int64_t>(C, G.n - i0);
+                    for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
+                    k->compute(w, pan, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
+                }
             }
-            float * ycol[64];
-            for (int64_t t = T.t0; t < T.t1; ++t) {
-                const int64_t i0 = (t - tile0[(size_t)T.g]) * C;
-                const int n = (int)std::min<int64_t>(C, G.n - i0);
-                for (int c = 0; c < n; ++c) ycol[c] = G.out[i0 + c] + r0;
-                k->compute(w, pan, tiles_base + tb * (size_t)t, K, n_rows, n, ycol);
-            }
+            ps = PrefetchStream{};
         }
     });
 }
