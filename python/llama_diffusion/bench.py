@@ -99,11 +99,13 @@ def _peak_name(wtype: str, isa: str) -> str:
     """The peak (key of peaks_gops_per_core) that a row of weight type wtype on path isa is measured
     against: the float types run the AVX-512 tables on every x86 path (amx included), the quantized
     types the int8 products of their path (AMX tiles on amx, 256-bit vpdpbusd on avx2_vnni, vpmaddubsw +
-    vpmaddwd on avx2, 512-bit vpdpbusd elsewhere)."""
+    vpmaddwd on avx2, 512-bit vpdpbusd elsewhere; Q5_0 runs the AVX-512 table on amx too)."""
     if wtype == "BF16":
         return "bf16"
     if wtype in ("F32", "F16"):
         return "fma"
+    if wtype == "Q5_0" and isa == "amx":
+        return "vnni"
     return {"amx": "amx_int8", "avx2_vnni": "avx_vnni", "avx2": "avx2_int8"}.get(isa, "vnni")
 
 

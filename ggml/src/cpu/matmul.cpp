@@ -46,7 +46,11 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
             return false;
         }();
         if (!ok) throw Error("matmul: CPU ISA 'amx' is not available on this CPU/OS/build");
-        k = kernels_amx()->has(w) ? kernels_amx() : kernels_avx512();
+        // Q5_0 too: its AMX per-block path (a tile product and an f32 fold per 32 values) measured slower than
+        // the avx512 table's at every size, now that the avx512 panels are packed straight from the blocks (MoE
+        // down 704 -> 2816 at 4-128 tokens per expert 0.65-0.92x the time, dense 2112 <-> 2816 at 1-1000
+        // tokens 0.67-1.17x; bench/results/moe-direct-pack.md)
+        k = kernels_amx()->has(w) && w != Type::Q5_0 ? kernels_amx() : kernels_avx512();
     }
 #endif
 #if defined(LD_HAVE_AVX2)
