@@ -321,13 +321,11 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
             }
             uint8_t * p = static_cast<uint8_t *>(panel);
             transpose_dwords32(reinterpret_cast<const uint32_t *>(S.u.data()), K / 4, K / 4, reinterpret_cast<uint32_t *>(p));
-            float * s1 = reinterpret_cast<float *>(p + up64((size_t)K * R));
-            float * s2 = reinterpret_cast<float *>(p + up64((size_t)K * R) + up64((size_t)nb * R * 4));
-            for (int64_t b = 0; b < nb; ++b)
-                for (int r = 0; r < R; ++r) {
-                    s1[b * R + r] = S.s1[(size_t)(r * nb + b)];
-                    s2[b * R + r] = S.s2[(size_t)(r * nb + b)];
-                }
+            // the scales [32 rows][nb] -> [nb][32]: the same dword transposes as the codes
+            uint32_t * s1 = reinterpret_cast<uint32_t *>(p + up64((size_t)K * R));
+            uint32_t * s2 = reinterpret_cast<uint32_t *>(p + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+            transpose_dwords32(reinterpret_cast<const uint32_t *>(S.s1.data()), nb, nb, s1);
+            transpose_dwords32(reinterpret_cast<const uint32_t *>(S.s2.data()), nb, nb, s2);
             break;
         }
     }

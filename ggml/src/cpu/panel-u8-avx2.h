@@ -268,26 +268,38 @@ static inline void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, in
     float * s1 = reinterpret_cast<float *>(pb + L.s1);
     float * s2 = reinterpret_cast<float *>(pb + L.s2);
     S.u.resize((size_t)(K * R));
-    S.s1.resize((size_t)nb);
-    S.s2.resize((size_t)nb);
+    S.s1.resize((size_t)(nb * R));
+    S.s2.resize((size_t)(nb * R));
     for (int r = 0; r < R; ++r) {
         uint8_t * u = S.u.data() + K * r;
+        float * a = S.s1.data() + nb * r;
+        float * m = S.s2.data() + nb * r;
         if (r < n_rows) {
             const uint8_t * row = rows + row_bytes * r;
             if (r + 2 < n_rows) {  // the weights stream from memory: ask for the row after next
                 const uint8_t * nx = rows + row_bytes * (size_t)(r + 2);
                 for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch((const char *)nx + o, _MM_HINT_T0);
             }
-            if (!unpack_row_simd(w, row, K, u, S.s1.data(), S.s2.data())) unpack_row(w, row, K, u, S.s1.data(), S.s2.data());
+            if (!unpack_row_simd(w, row, K, u, a, m)) unpack_row(w, row, K, u, a, m);
         } else {
             std::memset(u, 0, (size_t)K);
-            std::fill(S.s1.begin(), S.s1.end(), 0.0f);
-            std::fill(S.s2.begin(), S.s2.end(), 0.0f);
+            std::fill(a, a + nb, 0.0f);
+            std::fill(m, m + nb, 0.0f);
         }
-        for (int64_t b = 0; b < nb; ++b) {
-            s1[b * R + r] = S.s1[(size_t)b];
-            s2[b * R + r] = S.s2[(size_t)b];
+    }
+    // the scales [8 rows][nb] -> [nb][8]: 8x8 dword transposes, the tail (nb % 8 blocks) one by one
+    for (int v = 0; v < 2; ++v) {
+        const float * src = v ? S.s2.data() : S.s1.data();
+        float * dst = v ? s2 : s1;
+        int64_t b0 = 0;
+        for (; b0 + 8 <= nb; b0 += 8) {
+            __m256i in[8], out[8];
+            for (int r = 0; r < R; ++r) in[r] = _mm256_loadu_si256((const __m256i *)(src + nb * r + b0));
+            transpose8x8_epi32(in, out);
+            for (int j = 0; j < 8; ++j) _mm256_store_si256((__m256i *)(dst + (b0 + j) * R), out[j]);
         }
+        for (; b0 < nb; ++b0)
+            for (int r = 0; r < R; ++r) dst[b0 * R + r] = src[nb * r + b0];
     }
     // codes [K/4][8 rows][4]: 8 dwords of each row, an 8x8 dword transpose puts dword G of the 8 rows in one
     // register (K is a multiple of 32: every quantized type's blocks are 32 or 256 values)
