@@ -99,12 +99,13 @@ def _peak_name(wtype: str, isa: str) -> str:
     """The peak (key of peaks_gops_per_core) that a row of weight type wtype on path isa is measured
     against: the float types run the AVX-512 tables on every x86 path (amx included), the quantized
     types the int8 products of their path (AMX tiles on amx, 256-bit vpdpbusd on avx2_vnni, vpmaddubsw +
-    vpmaddwd on avx2, 512-bit vpdpbusd elsewhere; Q5_0 runs the AVX-512 table on amx too)."""
+    vpmaddwd on avx2, 512-bit vpdpbusd elsewhere; on amx only Q4_K, Q6_K, Q8_0 and Q4_0 take the AMX tiles,
+    the other quantized types the AVX-512 table: kernels_for in matmul.cpp)."""
     if wtype == "BF16":
         return "bf16"
     if wtype in ("F32", "F16"):
         return "fma"
-    if wtype == "Q5_0" and isa == "amx":
+    if isa == "amx" and wtype not in ("Q4_K", "Q6_K", "Q8_0", "Q4_0"):
         return "vnni"
     return {"amx": "amx_int8", "avx2_vnni": "avx_vnni", "avx2": "avx2_int8"}.get(isa, "vnni")
 

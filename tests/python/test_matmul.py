@@ -339,7 +339,9 @@ def test_bench_ops_peak_per_path():
     the other paths, the float peaks for float weights on every path."""
     from llama_diffusion import bench
     assert bench._peak_name("Q4_K", "amx") == "amx_int8"
-    assert bench._peak_name("Q5_0", "amx") == "vnni"  # Q5_0 runs the AVX-512 table on amx (kernels_for)
+    assert bench._peak_name("Q6_K", "amx") == "amx_int8"
+    # the other quantized types run the AVX-512 table on amx (kernels_for)
+    assert bench._peak_name("Q5_0", "amx") == "vnni" and bench._peak_name("Q5_K", "amx") == "vnni"
     assert bench._peak_name("Q8_0", "avx512") == "vnni"
     assert bench._peak_name("BF16", "amx") == "bf16"
     assert bench._peak_name("F32", "amx") == "fma" and bench._peak_name("F16", "avx512") == "fma"

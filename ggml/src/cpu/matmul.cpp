@@ -31,13 +31,24 @@ void check_weight(const char * op, Type w, int64_t K) {
                            (long long)K, at->name, (long long)at->block_size));
 }
 
+#if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
+// The quantized types the amx ISA runs on AMX tiles: those whose AMX packers were measured faster than the
+// avx512 table (Q4_K, Q6_K: the super-block path; Q8_0: straight from the rows; Q4_0). Every other type
+// (Q5_0, Q4_1, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS, MXFP4, ...) runs the avx512 table there: measured
+// 0.13-0.96x the time at every size, MoE and dense, 1-1000 tokens (bench/results/moe-direct-pack.md).
+static bool amx_table_preferred(Type w) {
+    return w == Type::Q4_K || w == Type::Q6_K || w == Type::Q8_0 || w == Type::Q4_0;
+}
+#endif
+
 const Kernels * kernels_for(CpuIsa isa, Type w) {
     const Kernels * k = nullptr;
 #if defined(LD_HAVE_AVX512)
     if (isa == CpuIsa::avx512) k = kernels_avx512();
 #endif
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
-    // AMX tiles for the quantized types; the rest (F32, F16, BF16) run the avx512 table
+    // AMX tiles for the quantized types they run fastest (amx_table_preferred); the other quantized types and
+    // F32, F16, BF16 run the avx512 table
     if (isa == CpuIsa::amx) {
         // the tiles need the OS's permission, asked for when the ISAs are listed: never run without it
         static const bool ok = [] {
@@ -46,11 +57,7 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
             return false;
         }();
         if (!ok) throw Error("matmul: CPU ISA 'amx' is not available on this CPU/OS/build");
-        // Q5_0 too: its AMX per-block path (a tile product and an f32 fold per 32 values) measured slower than
-        // the avx512 table's at every size, now that the avx512 panels are packed straight from the blocks (MoE
-        // down 704 -> 2816 at 4-128 tokens per expert 0.65-0.92x the time, dense 2112 <-> 2816 at 1-1000
-        // tokens 0.67-1.17x; bench/results/moe-direct-pack.md)
-        k = kernels_amx()->has(w) && w != Type::Q5_0 ? kernels_amx() : kernels_avx512();
+        k = amx_table_preferred(w) && kernels_amx()->has(w) ? kernels_amx() : kernels_avx512();
     }
 #endif
 #if defined(LD_HAVE_AVX2)

@@ -1,10 +1,10 @@
 """Q5_0 (and Q8_0) products on the amx and avx512 kernel tables side by side: the grouped MoE down
 (704 -> 2816, 128 experts, every expert meeting n tokens) and dense 2112 <-> 2816 at N tokens; user CPU ms,
-one thread, medians. The measurement behind kernels_for's choice of the avx512 table for Q5_0 on amx
-(bench/results/moe-direct-pack.md); run it on a tree where the table is chosen explicitly (matmul_isa takes
-the ISA: after that choice both columns run the avx512 table for Q5_0).
+one thread, medians. Part of the measurement behind amx_table_preferred (matmul.cpp: the types the amx ISA
+runs on AMX tiles; bench/results/moe-direct-pack.md); run it on a tree from before that choice (d0e769d) to
+compare the two tables (after it, both columns run the avx512 table for a type left to it).
 
-    python bench/bench_q5_0_paths.py <dir holding the llama_diffusion package> [Q5_0,Q8_0]"""
+    python bench/bench_amx_table_sweep.py <dir holding the llama_diffusion package> [Q5_0,Q8_0]"""
 import resource
 import sys
 
