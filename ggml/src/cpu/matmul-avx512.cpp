@@ -19,6 +19,7 @@
 #endif
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -194,30 +195,36 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
     }
 }
 
-// Q8_0 and Q5_0 straight into the panel, 16 rows at a time: dword i of a block's codes is the same
-// dword of 16 rows gathered, which is already the panel's [group][row][4] order (no transpose). Q8_0:
-// dword i holds codes 4i..4i+3 (+128 by an xor). Q5_0: dword i of qs holds the low nibbles of codes
-// 4i..4i+3 and the high nibbles of codes 16+4i..; the fifth bits (qh bit k of code k) are spread to
-// the bytes by a byte shuffle of each row's qh and a bit test. s1 = d (f32 of the fp16), s2 = 0 (no
-// mins); rows past n_rows repeat the last row with zero scales. The same bytes as unpack_row.
-template <bool kQ8>
-void pack_panel_q8_0_q5_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL) straight into the panel, 16
+// rows at a time: dword i of a block's codes, gathered from 16 rows, is already the panel's [group][row][4]
+// order (no transpose). Q8_0: dword i holds codes 4i..4i+3 (+128 by an xor). Q5_0 / Q4_0 / IQ4_NL: dword i
+// of qs holds the low nibbles of codes 4i..4i+3 and the high nibbles of codes 16+4i..; Q5_0's fifth bits (qh
+// bit k of code k) are spread to the bytes by a byte shuffle of each row's qh and a bit test; IQ4_NL's
+// nibbles index its 16 values (+128) with a byte shuffle. s1 = d (f32 of the fp16), s2 = 0 (no mins); rows
+// past n_rows repeat the last row with zero scales. The same bytes as unpack_row.
+template <Type W>
+void pack_panel_block32(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    static_assert(W == Type::Q8_0 || W == Type::Q5_0 || W == Type::Q4_0 || W == Type::IQ4_NL, "fp16 d, 32 codes");
     const int64_t nb = K / 32;
-    const size_t bs = kQ8 ? sizeof(block_q8_0) : sizeof(block_q5_0);
+    const size_t bs = W == Type::Q8_0 ? sizeof(block_q8_0) : W == Type::Q5_0 ? sizeof(block_q5_0) : sizeof(block_q4_0);
+    const size_t qs_at = W == Type::Q5_0 ? offsetof(block_q5_0, qs) : 2;  // the nibbles / codes after d (and qh)
     float * s1 = reinterpret_cast<float *>(panel + up64((size_t)K * R));
     float * s2 = reinterpret_cast<float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
     const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
     // Q5_0 fifth bits of group g (codes 4g+j, j < 4): byte j of a row's dword takes qh byte g/2 and tests
     // bit 4*(g%2)+j. Row r sits at bytes 4r..4r+3 of the zmm, i.e. 4*(r%4) within its 128-bit lane.
-    __m512i qh_pick[2], qh_bit[2];
-    for (int h = 0; h < 2; ++h) {
-        alignas(64) uint8_t pick[64], bit[64];
+    // IQ4_NL: its 16 values + 128 in every 128-bit lane.
+    __m512i qh_pick, qh_bit[2], nl_tab;
+    {
+        alignas(64) uint8_t pick[64], bit[2][64], tab[64];
         for (int i = 0; i < 64; ++i) {
             pick[i] = (uint8_t)(4 * ((i / 4) % 4));  // + g/2, added per group below
-            bit[i] = (uint8_t)(1u << (4 * h + i % 4));
+            for (int h = 0; h < 2; ++h) bit[h][i] = (uint8_t)(1u << (4 * h + i % 4));
+            tab[i] = (uint8_t)(kvalues_iq4nl[i % 16] + 128);
         }
-        qh_pick[h] = _mm512_load_si512((const void *)pick);
-        qh_bit[h] = _mm512_load_si512((const void *)bit);
+        qh_pick = _mm512_load_si512((const void *)pick);
+        for (int h = 0; h < 2; ++h) qh_bit[h] = _mm512_load_si512((const void *)bit[h]);
+        nl_tab = _mm512_load_si512((const void *)tab);
     }
     __m512i ridx[2];
     __mmask16 live[2];
@@ -239,22 +246,26 @@ void pack_panel_q8_0_q5_0(const uint8_t * rows, size_t row_bytes, int n_rows, in
             _mm512_store_ps(s1 + b * R + 16 * rh, _mm512_maskz_mov_ps(live[rh], d));
             _mm512_store_ps(s2 + b * R + 16 * rh, _mm512_setzero_ps());
             uint8_t * dst = panel + (size_t)(b * 8) * (R * 4) + 64 * rh;
-            if (kQ8) {
+            if (W == Type::Q8_0) {
                 for (int i = 0; i < 8; ++i) {
-                    const __m512i q = _mm512_i32gather_epi32(x, (const void *)(base + 2 + 4 * i), 1);
+                    const __m512i q = _mm512_i32gather_epi32(x, (const void *)(base + qs_at + 4 * i), 1);
                     _mm512_store_si512((void *)(dst + i * (R * 4)), _mm512_xor_si512(q, flip));
                 }
-            } else {
-                const __m512i qh = _mm512_i32gather_epi32(x, (const void *)(base + 2), 1);
-                for (int i = 0; i < 4; ++i) {
-                    const __m512i q = _mm512_i32gather_epi32(x, (const void *)(base + 6 + 4 * i), 1);
-                    for (int half = 0; half < 2; ++half) {  // group i (low nibbles), group 4 + i (high)
-                        const int g = i + 4 * half;
-                        const __m512i lo = half ? _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) : _mm512_and_si512(q, m4);
-                        const __m512i hb = _mm512_shuffle_epi8(qh, _mm512_add_epi8(qh_pick[g % 2], _mm512_set1_epi8((char)(g / 2))));
-                        const __mmask64 k = _mm512_test_epi8_mask(hb, qh_bit[g % 2]);
-                        _mm512_store_si512((void *)(dst + g * (R * 4)), _mm512_mask_add_epi8(lo, k, lo, bit4));
+                continue;
+            }
+            const __m512i qh = W == Type::Q5_0 ? _mm512_i32gather_epi32(x, (const void *)(base + 2), 1) : _mm512_setzero_si512();
+            for (int i = 0; i < 4; ++i) {
+                const __m512i q = _mm512_i32gather_epi32(x, (const void *)(base + qs_at + 4 * i), 1);
+                for (int half = 0; half < 2; ++half) {  // group i (low nibbles), group 4 + i (high)
+                    const int g = i + 4 * half;
+                    __m512i u = half ? _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) : _mm512_and_si512(q, m4);
+                    if (W == Type::Q5_0) {
+                        const __m512i hb = _mm512_shuffle_epi8(qh, _mm512_add_epi8(qh_pick, _mm512_set1_epi8((char)(g / 2))));
+                        u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(hb, qh_bit[g % 2]), u, bit4);
+                    } else if (W == Type::IQ4_NL) {
+                        u = _mm512_shuffle_epi8(nl_tab, u);
                     }
+                    _mm512_store_si512((void *)(dst + g * (R * 4)), u);
                 }
             }
         }
@@ -268,10 +279,15 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
         pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
-    if ((w == Type::Q8_0 || w == Type::Q5_0) && gather_ok) {
-        if (w == Type::Q8_0) pack_panel_q8_0_q5_0<true>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
-        else pack_panel_q8_0_q5_0<false>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
-        return;
+    if (gather_ok) {
+        uint8_t * p = static_cast<uint8_t *>(panel);
+        switch (w) {
+            case Type::Q8_0: pack_panel_block32<Type::Q8_0>(rows, row_bytes, n_rows, K, p); return;
+            case Type::Q5_0: pack_panel_block32<Type::Q5_0>(rows, row_bytes, n_rows, K, p); return;
+            case Type::Q4_0: pack_panel_block32<Type::Q4_0>(rows, row_bytes, n_rows, K, p); return;
+            case Type::IQ4_NL: pack_panel_block32<Type::IQ4_NL>(rows, row_bytes, n_rows, K, p); return;
+            default: break;
+        }
     }
     switch (kind_of(w)) {
         case Kind::f32: {

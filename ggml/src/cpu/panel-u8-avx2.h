@@ -179,28 +179,32 @@ static inline void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n
     }
 }
 
-// Q8_0 and Q5_0 straight into the panel, block by block: the code bytes of the 8 rows' block are
-// transposed in registers, which gives the panel's [group][row][4] order (Q8_0: dword i holds codes
-// 4i..4i+3, +128 by an xor; Q5_0: dword i of qs holds the low nibbles of codes 4i.. and the high
-// nibbles of codes 16+4i.., and the fifth bits, qh bit k of code k, are spread to the bytes by a byte
-// shuffle of each row's qh and a bit test). s1 = d, s2 = 0; rows past n_rows repeat the last row with
+// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL) straight into the panel, block
+// by block: the code bytes of the 8 rows' block are transposed in registers, which gives the panel's
+// [group][row][4] order (Q8_0: dword i holds codes 4i..4i+3, +128 by an xor; Q5_0 / Q4_0 / IQ4_NL: dword i of
+// qs holds the low nibbles of codes 4i.. and the high nibbles of codes 16+4i..; Q5_0's fifth bits, qh bit k
+// of code k, are spread to the bytes by a byte shuffle of each row's qh and a bit test; IQ4_NL's nibbles
+// index its 16 values + 128 with a byte shuffle). s1 = d, s2 = 0; rows past n_rows repeat the last row with
 // zero scales. The same bytes as unpack_row.
-template <bool kQ8>
-static inline void pack_panel_q8_0_q5_0(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+template <Type W>
+static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    static_assert(W == Type::Q8_0 || W == Type::Q5_0 || W == Type::Q4_0 || W == Type::IQ4_NL, "fp16 d, 32 codes");
     const PanelLayout L = panel_layout(K, 32);
-    const size_t bs = kQ8 ? sizeof(block_q8_0) : sizeof(block_q5_0);
+    const size_t bs = W == Type::Q8_0 ? sizeof(block_q8_0) : W == Type::Q5_0 ? sizeof(block_q5_0) : sizeof(block_q4_0);
+    const size_t qs_at = W == Type::Q5_0 ? 6 : 2;  // the nibbles / codes after d (and Q5_0's qh)
     float * s1 = reinterpret_cast<float *>(panel + L.s1);
     float * s2 = reinterpret_cast<float *>(panel + L.s2);
     const __m256i m4 = _mm256_set1_epi8(15), bit4 = _mm256_set1_epi8(16), flip = _mm256_set1_epi8((char)0x80);
     const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n_rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
     // Q5_0 fifth bits of group g (codes 4g+j, j < 4): byte j of a row's dword takes qh byte g/2 and tests
-    // bit 4*(g%2)+j; row r sits at bytes 4*(r%4) of its 128-bit lane.
-    alignas(32) uint8_t pick[32], bits[2][32];
+    // bit 4*(g%2)+j; row r sits at bytes 4*(r%4) of its 128-bit lane. IQ4_NL: its values + 128 per lane.
+    alignas(32) uint8_t pick[32], bits[2][32], tab[32];
     for (int i = 0; i < 32; ++i) {
         pick[i] = (uint8_t)(4 * ((i / 4) % 4));
         for (int h = 0; h < 2; ++h) bits[h][i] = (uint8_t)(1u << (4 * h + i % 4));
+        tab[i] = (uint8_t)(kvalues_iq4nl[i % 16] + 128);
     }
-    const __m256i qh_pick = _mm256_load_si256((const __m256i *)pick);
+    const __m256i qh_pick = _mm256_load_si256((const __m256i *)pick), nl_tab = _mm256_load_si256((const __m256i *)tab);
     const __m256i qh_bit[2] = {_mm256_load_si256((const __m256i *)bits[0]), _mm256_load_si256((const __m256i *)bits[1])};
     const uint8_t * src[R];
     for (int r = 0; r < R; ++r) src[r] = rows + row_bytes * (size_t)std::min(r, n_rows - 1);
@@ -209,31 +213,38 @@ static inline void pack_panel_q8_0_q5_0(const uint8_t * rows, size_t row_bytes, 
         if ((b & 1) == 0 && b + 6 < L.nb)  // the rows stream from memory: a line of each, a few blocks ahead
             for (int r = 0; r < n_rows; ++r) _mm_prefetch((const char *)(src[r] + o + 6 * bs), _MM_HINT_T0);
         uint8_t * dst = panel + (size_t)(b * 8) * (R * 4);
-        if (kQ8) {
+        if (W == Type::Q8_0) {
             __m256i v[8], t[8];
-            for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)(src[r] + o + 2));
+            for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)(src[r] + o + qs_at));
             transpose8x8_epi32(v, t);
             for (int i = 0; i < 8; ++i) _mm256_store_si256((__m256i *)(dst + i * (R * 4)), _mm256_xor_si256(t[i], flip));
         } else {
             __m256i v[4];
             for (int r = 0; r < 4; ++r)  // rows r and r + 4 in the two 128-bit lanes
-                v[r] = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(src[r + 4] + o + 6)),
-                                        _mm_loadu_si128((const __m128i *)(src[r] + o + 6)));
+                v[r] = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(src[r + 4] + o + qs_at)),
+                                        _mm_loadu_si128((const __m128i *)(src[r] + o + qs_at)));
             const __m256i a0 = _mm256_unpacklo_epi32(v[0], v[1]), a1 = _mm256_unpackhi_epi32(v[0], v[1]);
             const __m256i a2 = _mm256_unpacklo_epi32(v[2], v[3]), a3 = _mm256_unpackhi_epi32(v[2], v[3]);
             const __m256i q[4] = {_mm256_unpacklo_epi64(a0, a2), _mm256_unpackhi_epi64(a0, a2),
-                                  _mm256_unpacklo_epi64(a1, a3), _mm256_unpackhi_epi64(a1, a3)};  // dword i of rows 0-3 | 4-7
-            uint32_t qh8[R];
-            for (int r = 0; r < R; ++r) std::memcpy(&qh8[r], src[r] + o + 2, 4);
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)qh8);
+                                  _mm256_unpacklo_epi64(a1, a3), _mm256_unpackhi_epi64(a1, a3)};  // dword i of rows 0-7
+            __m256i qh = _mm256_setzero_si256();
+            if (W == Type::Q5_0) {
+                uint32_t qh8[R];
+                for (int r = 0; r < R; ++r) std::memcpy(&qh8[r], src[r] + o + 2, 4);
+                qh = _mm256_loadu_si256((const __m256i *)qh8);
+            }
             for (int i = 0; i < 4; ++i)
                 for (int half = 0; half < 2; ++half) {  // group i (low nibbles), group 4 + i (high)
                     const int g = i + 4 * half;
-                    const __m256i lo = half ? _mm256_and_si256(_mm256_srli_epi16(q[i], 4), m4) : _mm256_and_si256(q[i], m4);
-                    const __m256i hb = _mm256_and_si256(_mm256_shuffle_epi8(qh, _mm256_add_epi8(qh_pick, _mm256_set1_epi8((char)(g / 2)))),
-                                                        qh_bit[g % 2]);
-                    const __m256i five = _mm256_and_si256(_mm256_cmpeq_epi8(hb, qh_bit[g % 2]), bit4);
-                    _mm256_store_si256((__m256i *)(dst + g * (R * 4)), _mm256_or_si256(lo, five));
+                    __m256i u = half ? _mm256_and_si256(_mm256_srli_epi16(q[i], 4), m4) : _mm256_and_si256(q[i], m4);
+                    if (W == Type::Q5_0) {
+                        const __m256i hb = _mm256_and_si256(
+                            _mm256_shuffle_epi8(qh, _mm256_add_epi8(qh_pick, _mm256_set1_epi8((char)(g / 2)))), qh_bit[g % 2]);
+                        u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(hb, qh_bit[g % 2]), bit4));
+                    } else if (W == Type::IQ4_NL) {
+                        u = _mm256_shuffle_epi8(nl_tab, u);
+                    }
+                    _mm256_store_si256((__m256i *)(dst + g * (R * 4)), u);
                 }
         }
         float d8[R];
@@ -254,10 +265,12 @@ static inline void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, in
         pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
-    if (w == Type::Q8_0 || w == Type::Q5_0) {
-        if (w == Type::Q8_0) pack_panel_q8_0_q5_0<true>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
-        else pack_panel_q8_0_q5_0<false>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
-        return;
+    switch (w) {
+        case Type::Q8_0: pack_panel_block32<Type::Q8_0>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
+        case Type::Q5_0: pack_panel_block32<Type::Q5_0>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
+        case Type::Q4_0: pack_panel_block32<Type::Q4_0>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
+        case Type::IQ4_NL: pack_panel_block32<Type::IQ4_NL>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
+        default: break;
     }
     QuantCfg c;
     quant_cfg(w, c);
