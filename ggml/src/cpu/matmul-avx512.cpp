@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "ld-ggml/blocks.h"
@@ -116,10 +117,18 @@ void transpose_dwords32(const uint32_t * src, int64_t stride, int64_t n_dw, uint
 }
 
 // ---- vector unpackers of the hot types (same bytes as unpack_row in matmul-unpack.cpp) ----
-// Q4_K straight into the panel: the raw nibble bytes of 16 rows are transposed in registers (half the
-// bytes of the codes) and split into low / high nibbles there. Rows past n_rows repeat the last row
-// with zero scales.
-void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+// x shifted left by n bits (right by -n) in every dword; n in -3..4
+inline __m512i shift_bits(__m512i x, int n) {
+    return n >= 0 ? _mm512_sll_epi32(x, _mm_cvtsi32_si128(n)) : _mm512_srl_epi32(x, _mm_cvtsi32_si128(-n));
+}
+
+// Q4_K and Q5_K straight into the panel: the raw nibble bytes of 16 rows are transposed in registers (half
+// the bytes of the codes) and split into low / high nibbles there; Q5_K's fifth bits (qh byte l, bit 2c for
+// value 64c + l, bit 2c + 1 for 64c + 32 + l) come from the 16 rows' qh transposed the same way. Rows past
+// n_rows repeat the last row with zero scales.
+template <class Block>
+void pack_panel_k4(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    constexpr bool kQ5 = std::is_same<Block, block_q5_K>::value;
     const int64_t nsb = K / 256, nb = K / 32;
     float * s1 = reinterpret_cast<float *>(panel + up64((size_t)K * R));
     float * s2 = reinterpret_cast<float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
@@ -127,26 +136,38 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
     for (int64_t b = 0; b < nsb; ++b) {
         if (b + 2 < nsb) {  // the rows stream from memory: ask for two super-blocks ahead
             for (int i = 0; i < n_rows; ++i) {
-                const uint8_t * p = rows + row_bytes * i + (size_t)(b + 2) * sizeof(block_q4_K);
-                _mm_prefetch((const char *)p, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + 64, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + 128, _MM_HINT_T0);
+                const uint8_t * p = rows + row_bytes * i + (size_t)(b + 2) * sizeof(Block);
+                for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
             }
         }
-        for (int rh = 0; rh < 2; ++rh)  // rows 0-15, 16-31
-        for (int half = 0; half < 2; ++half) {
-            __m512i r[16], o[16];
-            for (int i = 0; i < 16; ++i) {
+        for (int rh = 0; rh < 2; ++rh) {  // rows 0-15, 16-31
+            auto row_block = [&](int i) {
                 const int row = 16 * rh + i;
-                const block_q4_K * x = reinterpret_cast<const block_q4_K *>(rows + row_bytes * (row < n_rows ? row : n_rows - 1));
-                r[i] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * half));
+                return reinterpret_cast<const Block *>(rows + row_bytes * (row < n_rows ? row : n_rows - 1)) + b;
+            };
+            __m512i qh[16];  // Q5_K: dword i (< 8) of the 16 rows' qh
+            if constexpr (kQ5) {
+                __m512i r[16];
+                for (int i = 0; i < 16; ++i)
+                    r[i] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)row_block(i)->qh));
+                transpose16x16_epi32(r, qh);
             }
-            transpose16x16_epi32(r, o);
-            for (int j = 0; j < 16; ++j) {
-                const int c = 2 * half + j / 8, i = j % 8;  // chunk, dword within the chunk's 32 bytes
-                uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * (R * 4) + 64 * rh;
-                _mm512_store_si512((void *)(base + i * (R * 4)), _mm512_and_si512(o[j], m4));
-                _mm512_store_si512((void *)(base + (8 + i) * (R * 4)), _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4));
+            for (int half = 0; half < 2; ++half) {
+                __m512i r[16], o[16];
+                for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512((const void *)(row_block(i)->qs + 64 * half));
+                transpose16x16_epi32(r, o);
+                for (int j = 0; j < 16; ++j) {
+                    const int c = 2 * half + j / 8, i = j % 8;  // chunk, dword within the chunk's 32 bytes
+                    uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * (R * 4) + 64 * rh;
+                    __m512i lo = _mm512_and_si512(o[j], m4), hi = _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4);
+                    if constexpr (kQ5) {  // bit 2c (low) / 2c + 1 (high) of each qh byte, moved to bit 4
+                        const __m512i b4 = _mm512_set1_epi8(16);
+                        lo = _mm512_or_si512(lo, _mm512_and_si512(shift_bits(qh[i], 4 - 2 * c), b4));
+                        hi = _mm512_or_si512(hi, _mm512_and_si512(shift_bits(qh[i], 3 - 2 * c), b4));
+                    }
+                    _mm512_store_si512((void *)(base + i * (R * 4)), lo);
+                    _mm512_store_si512((void *)(base + (8 + i) * (R * 4)), hi);
+                }
             }
         }
         // the scales of 16 rows at a time: the header dwords of each row's super-block gathered (d | dmin,
@@ -164,7 +185,7 @@ void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t
             const __m512i ridx = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * rh),
                                                                      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
                                                     _mm512_set1_epi32((int)row_bytes));
-            const uint8_t * base = rows + (size_t)b * sizeof(block_q4_K);
+            const uint8_t * base = rows + (size_t)b * sizeof(Block);
             const __m512i h0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)base, 1);
             const __m512i S0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 4), 1);
             const __m512i S1 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 8), 1);
@@ -276,7 +297,11 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
     Scratch & S = scratch();
     const bool gather_ok = row_bytes <= (size_t)INT32_MAX / R;  // (the gathers index the rows with int32 offsets)
     if (w == Type::Q4_K && gather_ok) {
-        pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        pack_panel_k4<block_q4_K>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        return;
+    }
+    if (w == Type::Q5_K && gather_ok) {
+        pack_panel_k4<block_q5_K>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
     if (gather_ok) {
