@@ -1,9 +1,9 @@
-"""Q5_K products on the given ISAs: the grouped MoE gate_up 2816 -> 1408 (128 experts, 256 tokens top-8) and
-dense 2816 -> 2112 at 1 and 256 tokens; user CPU ms, one thread, medians.
+"""Q5_K (or another type) products on the given ISAs: the grouped MoE gate_up 2816 -> 1408 (128 experts, 256
+tokens top-8) and dense 2816 -> 2112 at 1 and 256 tokens; user CPU ms, one thread, medians.
 
-    python bench/bench_q5_k.py <dir holding the llama_diffusion package> avx512,amx
+    python bench/bench_q5_k.py <dir holding the llama_diffusion package> avx512,amx [TYPE, default Q5_K]
 
-(bench/results/moe-direct-pack.md, "Q5_K straight from the blocks")"""
+(bench/results/moe-direct-pack.md, "Q5_K straight from the blocks", "IQ4_XS straight from the blocks")"""
 import sys, resource, numpy as np
 sys.path.insert(0, sys.argv[1])
 from llama_diffusion import _core
@@ -16,7 +16,7 @@ def user_ms(f, reps):
     return 1e3 * float(np.median(ts))
 rng = np.random.default_rng(0)
 K, FE, E, TOP = B.K_EMBD, B.FE, B.E_EXPERTS, B.TOP_K
-t = "Q5_K"; out = []
+t = sys.argv[3] if len(sys.argv) > 3 else "Q5_K"; out = []
 we = B._weights(t, E * 2 * FE, K, rng)
 N = 256
 ids = np.array([[(n * TOP + s) % E for s in range(TOP)] for n in range(N)], dtype=np.int32)

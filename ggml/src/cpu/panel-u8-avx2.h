@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -179,8 +180,8 @@ static inline void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n
     }
 }
 
-// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL) straight into the panel, block
-// by block: the code bytes of the 8 rows' block are transposed in registers, which gives the panel's
+// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks of
+// IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, block by block: the code bytes of the 8 rows' block are transposed in registers, which gives the panel's
 // [group][row][4] order (Q8_0: dword i holds codes 4i..4i+3, +128 by an xor; Q5_0 / Q4_0 / IQ4_NL: dword i of
 // qs holds the low nibbles of codes 4i.. and the high nibbles of codes 16+4i..; Q5_0's fifth bits, qh bit k
 // of code k, are spread to the bytes by a byte shuffle of each row's qh and a bit test; IQ4_NL's nibbles
@@ -188,10 +189,15 @@ static inline void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n
 // zero scales. The same bytes as unpack_row.
 template <Type W>
 static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
-    static_assert(W == Type::Q8_0 || W == Type::Q5_0 || W == Type::Q4_0 || W == Type::IQ4_NL, "fp16 d, 32 codes");
+    static_assert(W == Type::Q8_0 || W == Type::Q5_0 || W == Type::Q4_0 || W == Type::IQ4_NL || W == Type::IQ4_XS,
+                  "fp16 d, 32 codes");
+    constexpr bool kXS = W == Type::IQ4_XS;  // 8 sub-blocks of IQ4_NL nibbles under one super-block head
     const PanelLayout L = panel_layout(K, 32);
     const size_t bs = W == Type::Q8_0 ? sizeof(block_q8_0) : W == Type::Q5_0 ? sizeof(block_q5_0) : sizeof(block_q4_0);
     const size_t qs_at = W == Type::Q5_0 ? 6 : 2;  // the nibbles / codes after d (and Q5_0's qh)
+    // block b's head offset in a row (d; IQ4_XS: its super-block's) and its codes' offset
+    auto head = [&](int64_t b) { return kXS ? (size_t)(b / 8) * sizeof(block_iq4_xs) : (size_t)b * bs; };
+    auto codes = [&](int64_t b) { return kXS ? head(b) + offsetof(block_iq4_xs, qs) + 16 * (size_t)(b % 8) : head(b) + qs_at; };
     float * s1 = reinterpret_cast<float *>(panel + L.s1);
     float * s2 = reinterpret_cast<float *>(panel + L.s2);
     const __m256i m4 = _mm256_set1_epi8(15), bit4 = _mm256_set1_epi8(16), flip = _mm256_set1_epi8((char)0x80);
@@ -209,20 +215,20 @@ static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, in
     const uint8_t * src[R];
     for (int r = 0; r < R; ++r) src[r] = rows + row_bytes * (size_t)std::min(r, n_rows - 1);
     for (int64_t b = 0; b < L.nb; ++b) {
-        const size_t o = (size_t)b * bs;
+        const size_t o = head(b), oq = codes(b);
         if ((b & 1) == 0 && b + 6 < L.nb)  // the rows stream from memory: a line of each, a few blocks ahead
-            for (int r = 0; r < n_rows; ++r) _mm_prefetch((const char *)(src[r] + o + 6 * bs), _MM_HINT_T0);
+            for (int r = 0; r < n_rows; ++r) _mm_prefetch((const char *)(src[r] + codes(b + 6)), _MM_HINT_T0);
         uint8_t * dst = panel + (size_t)(b * 8) * (R * 4);
         if (W == Type::Q8_0) {
             __m256i v[8], t[8];
-            for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)(src[r] + o + qs_at));
+            for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)(src[r] + oq));
             transpose8x8_epi32(v, t);
             for (int i = 0; i < 8; ++i) _mm256_store_si256((__m256i *)(dst + i * (R * 4)), _mm256_xor_si256(t[i], flip));
         } else {
             __m256i v[4];
             for (int r = 0; r < 4; ++r)  // rows r and r + 4 in the two 128-bit lanes
-                v[r] = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(src[r + 4] + o + qs_at)),
-                                        _mm_loadu_si128((const __m128i *)(src[r] + o + qs_at)));
+                v[r] = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(src[r + 4] + oq)),
+                                        _mm_loadu_si128((const __m128i *)(src[r] + oq)));
             const __m256i a0 = _mm256_unpacklo_epi32(v[0], v[1]), a1 = _mm256_unpackhi_epi32(v[0], v[1]);
             const __m256i a2 = _mm256_unpacklo_epi32(v[2], v[3]), a3 = _mm256_unpackhi_epi32(v[2], v[3]);
             const __m256i q[4] = {_mm256_unpacklo_epi64(a0, a2), _mm256_unpackhi_epi64(a0, a2),
@@ -241,7 +247,7 @@ static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, in
                         const __m256i hb = _mm256_and_si256(
                             _mm256_shuffle_epi8(qh, _mm256_add_epi8(qh_pick, _mm256_set1_epi8((char)(g / 2)))), qh_bit[g % 2]);
                         u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(hb, qh_bit[g % 2]), bit4));
-                    } else if (W == Type::IQ4_NL) {
+                    } else if (W == Type::IQ4_NL || kXS) {
                         u = _mm256_shuffle_epi8(nl_tab, u);
                     }
                     _mm256_store_si256((__m256i *)(dst + g * (R * 4)), u);
@@ -252,6 +258,12 @@ static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, in
             uint16_t h;
             std::memcpy(&h, src[r] + o, 2);
             d8[r] = _cvtsh_ss(h);
+            if (kXS) {  // d * (ls - 32): the scalar rule's f32 product
+                const block_iq4_xs & x = *reinterpret_cast<const block_iq4_xs *>(src[r] + o);
+                const int j = (int)(b % 8);
+                const int ls = ((x.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((x.scales_h >> (2 * j)) & 3) << 4);
+                d8[r] = d8[r] * (float)(ls - 32);
+            }
         }
         _mm256_store_ps(s1 + b * R, _mm256_and_ps(keep, _mm256_loadu_ps(d8)));
         _mm256_store_ps(s2 + b * R, _mm256_setzero_ps());
@@ -270,6 +282,7 @@ static inline void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, in
         case Type::Q5_0: pack_panel_block32<Type::Q5_0>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
         case Type::Q4_0: pack_panel_block32<Type::Q4_0>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
         case Type::IQ4_NL: pack_panel_block32<Type::IQ4_NL>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
+        case Type::IQ4_XS: pack_panel_block32<Type::IQ4_XS>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel)); return;
         default: break;
     }
     QuantCfg c;
