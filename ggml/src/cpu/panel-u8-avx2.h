@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "ld-ggml/blocks.h"
@@ -109,12 +110,15 @@ static inline Scratch & scratch() {
     return s;
 }
 
-// Q4_K straight into the panel: the raw nibble bytes of the 8 rows (half the bytes of the codes) are
-// transposed in registers and split into low / high nibbles there; the scales of the 8 rows come from their
+// Q4_K and Q5_K straight into the panel: the raw nibble bytes of the 8 rows (half the bytes of the codes) are
+// transposed in registers and split into low / high nibbles there (Q5_K: its qh transposed the same way gives
+// the fifth bits); the scales of the 8 rows come from their
 // header dwords gathered into lanes (d | dmin, scales 0-3, 4-7, 8-11), the 6-bit (scale, min) pairs taken
 // apart lane-wise: the same f32 products as the scalar rule (unpack_row). Rows past n_rows repeat the last
 // row's codes with zero scales.
-static inline void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+template <class Block>
+static inline void pack_panel_k4(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
+    constexpr bool kQ5 = std::is_same<Block, block_q5_K>::value;
     const PanelLayout L = panel_layout(K, 32);
     const int64_t nsb = K / 256;
     float * s1 = reinterpret_cast<float *>(panel + L.s1);
@@ -128,24 +132,38 @@ static inline void pack_panel_q4_K(const uint8_t * rows, size_t row_bytes, int n
     for (int64_t b = 0; b < nsb; ++b) {
         if (b + 2 < nsb)  // the rows stream from memory: ask for two super-blocks ahead
             for (int r = 0; r < n_rows; ++r) {
-                const uint8_t * p = src[r] + (size_t)(b + 2) * sizeof(block_q4_K);
-                _mm_prefetch((const char *)p, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + 64, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + 128, _MM_HINT_T0);
+                const uint8_t * p = src[r] + (size_t)(b + 2) * sizeof(Block);
+                for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
             }
+        // Q5_K: dword e of the 8 rows' qh (bit 2q of byte l: value 64q + l's fifth bit, bit 2q + 1: 64q + 32 + l)
+        __m256i qh[8];
+        if constexpr (kQ5) {
+            __m256i v[8];
+            for (int r = 0; r < R; ++r) v[r] = _mm256_loadu_si256((const __m256i *)reinterpret_cast<const Block *>(src[r])[b].qh);
+            transpose8x8_epi32(v, qh);
+        }
         // codes: raw dword e of chunk q holds values 4e.. of sub-block 2q (low nibbles) and 2q + 1 (high)
         for (int q = 0; q < 4; ++q) {
             __m256i v[8], o[8];
             for (int r = 0; r < R; ++r)
-                v[r] = _mm256_loadu_si256((const __m256i *)(reinterpret_cast<const block_q4_K *>(src[r])[b].qs + 32 * q));
+                v[r] = _mm256_loadu_si256((const __m256i *)(reinterpret_cast<const Block *>(src[r])[b].qs + 32 * q));
             transpose8x8_epi32(v, o);
             uint8_t * base = panel + (size_t)(b * 64 + 16 * q) * (R * 4);
             for (int e = 0; e < 8; ++e) {
-                _mm256_store_si256((__m256i *)(base + e * (R * 4)), _mm256_and_si256(o[e], m4));
-                _mm256_store_si256((__m256i *)(base + (8 + e) * (R * 4)), _mm256_and_si256(_mm256_srli_epi16(o[e], 4), m4));
+                __m256i lo = _mm256_and_si256(o[e], m4), hi = _mm256_and_si256(_mm256_srli_epi16(o[e], 4), m4);
+                if constexpr (kQ5) {  // the fifth bits moved to bit 4 of each byte
+                    const __m256i b4 = _mm256_set1_epi8(16);
+                    auto shift = [](__m256i x, int n) {  // left by n bits, right by -n (n in -3..4)
+                        return n >= 0 ? _mm256_sll_epi32(x, _mm_cvtsi32_si128(n)) : _mm256_srl_epi32(x, _mm_cvtsi32_si128(-n));
+                    };
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(shift(qh[e], 4 - 2 * q), b4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(shift(qh[e], 3 - 2 * q), b4));
+                }
+                _mm256_store_si256((__m256i *)(base + e * (R * 4)), lo);
+                _mm256_store_si256((__m256i *)(base + (8 + e) * (R * 4)), hi);
             }
         }
-        const int * hb = reinterpret_cast<const int *>(rows + (size_t)b * sizeof(block_q4_K));
+        const int * hb = reinterpret_cast<const int *>(rows + (size_t)b * sizeof(Block));
         const __m256i h0 = _mm256_i32gather_epi32(hb, ridx, 1);
         const __m256i S0 = _mm256_i32gather_epi32(hb + 1, ridx, 1);
         const __m256i S1 = _mm256_i32gather_epi32(hb + 2, ridx, 1);
@@ -273,8 +291,9 @@ static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, in
 // The 8 rows' codes (SIMD unpacker where it covers the type, else the scalar rule) and block scales;
 // rows past n_rows get zero codes and zero scales (their outputs are never stored).
 static inline void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
-    if (w == Type::Q4_K && row_bytes <= (size_t)INT32_MAX / R) {  // (its gathers index the rows with int32 offsets)
-        pack_panel_q4_K(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+    if ((w == Type::Q4_K || w == Type::Q5_K) && row_bytes <= (size_t)INT32_MAX / R) {  // (int32 gather offsets)
+        if (w == Type::Q4_K) pack_panel_k4<block_q4_K>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        else pack_panel_k4<block_q5_K>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
     switch (w) {
