@@ -216,9 +216,9 @@ void pack_panel_k4(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K
     }
 }
 
-// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks of
-// IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, 16 rows at a time: dword i of a block's codes, gathered from 16 rows, is already the panel's [group][row][4]
-// order (no transpose). Q8_0: dword i holds codes 4i..4i+3 (+128 by an xor). Q5_0 / Q4_0 / IQ4_NL: dword i
+// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks
+// of IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, 16 rows at a time:
+// dword i of a block's codes, gathered from 16 rows, is already the panel's [group][row][4] order (no transpose). Q8_0: dword i holds codes 4i..4i+3 (+128 by an xor). Q5_0 / Q4_0 / IQ4_NL: dword i
 // of qs holds the low nibbles of codes 4i..4i+3 and the high nibbles of codes 16+4i..; Q5_0's fifth bits (qh
 // bit k of code k) are spread to the bytes by a byte shuffle of each row's qh and a bit test; IQ4_NL's
 // nibbles index its 16 values (+128) with a byte shuffle. s1 = d (f32 of the fp16), s2 = 0 (no mins); rows

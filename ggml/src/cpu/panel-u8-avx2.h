@@ -24,6 +24,7 @@
 
 #include "ld-ggml/blocks.h"
 #include "matmul-impl.h"
+#include "quant-decode.h"
 #include "transpose-avx2.h"
 #include "unpack-row-x86.h"
 
@@ -198,9 +199,9 @@ static inline void pack_panel_k4(const uint8_t * rows, size_t row_bytes, int n_r
     }
 }
 
-// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks of
-// IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, block by block: the code bytes of the 8 rows' block are transposed in registers, which gives the panel's
-// [group][row][4] order (Q8_0: dword i holds codes 4i..4i+3, +128 by an xor; Q5_0 / Q4_0 / IQ4_NL: dword i of
+// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks
+// of IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, block by block: the
+// code bytes of the 8 rows' block are transposed in registers, which gives the panel's [group][row][4] order (Q8_0: dword i holds codes 4i..4i+3, +128 by an xor; Q5_0 / Q4_0 / IQ4_NL: dword i of
 // qs holds the low nibbles of codes 4i.. and the high nibbles of codes 16+4i..; Q5_0's fifth bits, qh bit k
 // of code k, are spread to the bytes by a byte shuffle of each row's qh and a bit test; IQ4_NL's nibbles
 // index its 16 values + 128 with a byte shuffle). s1 = d, s2 = 0; rows past n_rows repeat the last row with
@@ -276,12 +277,8 @@ static inline void pack_panel_block32(const uint8_t * rows, size_t row_bytes, in
             uint16_t h;
             std::memcpy(&h, src[r] + o, 2);
             d8[r] = _cvtsh_ss(h);
-            if (kXS) {  // d * (ls - 32): the scalar rule's f32 product
-                const block_iq4_xs & x = *reinterpret_cast<const block_iq4_xs *>(src[r] + o);
-                const int j = (int)(b % 8);
-                const int ls = ((x.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((x.scales_h >> (2 * j)) & 3) << 4);
-                d8[r] = d8[r] * (float)(ls - 32);
-            }
+            if (kXS)  // d * (ls - 32): the scalar rule (dec::scale_iq4_xs) and its f32 product
+                d8[r] = d8[r] * (float)(dec::scale_iq4_xs(*reinterpret_cast<const block_iq4_xs *>(src[r] + o), (int)(b % 8)) - 32);
         }
         _mm256_store_ps(s1 + b * R, _mm256_and_ps(keep, _mm256_loadu_ps(d8)));
         _mm256_store_ps(s2 + b * R, _mm256_setzero_ps());
