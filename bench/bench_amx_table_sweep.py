@@ -5,7 +5,6 @@ runs on AMX tiles; bench/results/moe-direct-pack.md); run it on a tree from befo
 compare the two tables (after it, both columns run the avx512 table for a type left to it).
 
     python bench/bench_amx_table_sweep.py <dir holding the llama_diffusion package> [Q5_0,Q8_0]"""
-import resource
 import sys
 
 import numpy as np
@@ -13,16 +12,7 @@ import numpy as np
 sys.path.insert(0, sys.argv[1])
 from llama_diffusion import _core  # noqa: E402
 from llama_diffusion import bench as B  # noqa: E402
-
-
-def user_ms(f, reps):
-    f()
-    ts = []
-    for _ in range(reps):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        f()
-        ts.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - r0.ru_utime)
-    return 1e3 * float(np.median(ts))
+from cpu_time import user_ms  # noqa: E402 (bench/cpu_time.py, beside this script)
 
 
 rng = np.random.default_rng(0)

@@ -4,16 +4,11 @@ and dense 2112 -> 2816 at 256 tokens; user CPU ms, one thread, medians.
     python bench/bench_block32_packers.py <dir holding the llama_diffusion package> avx512,avx2_vnni,avx2
 
 (bench/results/moe-direct-pack.md, "The same packers for Q4_0 and IQ4_NL")"""
-import sys, resource, numpy as np
+import sys, numpy as np
 sys.path.insert(0, sys.argv[1])
 from llama_diffusion import _core
 from llama_diffusion import bench as B
-def user_ms(f, reps):
-    f(); ts = []
-    for _ in range(reps):
-        r0 = resource.getrusage(resource.RUSAGE_SELF); f()
-        ts.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - r0.ru_utime)
-    return 1e3 * float(np.median(ts))
+from cpu_time import user_ms  # noqa: E402 (bench/cpu_time.py, beside this script)
 rng = np.random.default_rng(0)
 K, FE, E, TOP = B.K_EMBD, B.FE, B.E_EXPERTS, B.TOP_K
 out = []

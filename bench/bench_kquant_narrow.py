@@ -7,7 +7,6 @@ calls, user CPU time, one thread.
 
 Run it with two builds' packages in turn (before / after a change) on the same machine; the ratios are
 the result (bench/results/kquant-narrow.md)."""
-import resource
 import sys
 
 import numpy as np
@@ -15,16 +14,7 @@ import numpy as np
 sys.path.insert(0, sys.argv[1])
 from llama_diffusion import _core, ops  # noqa: E402
 from llama_diffusion import bench as B  # noqa: E402
-
-
-def user_ms(f, reps):
-    f()
-    ts = []
-    for _ in range(reps):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        f()
-        ts.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - r0.ru_utime)
-    return 1e3 * float(np.median(ts))
+from cpu_time import user_ms  # noqa: E402 (bench/cpu_time.py, beside this script)
 
 
 def main():

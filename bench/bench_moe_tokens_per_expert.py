@@ -4,16 +4,11 @@ n around the tile width of 16: user CPU ms of one call, one thread, median of 5.
     python bench/bench_moe_tokens_per_expert.py <dir holding the llama_diffusion package>
 
 (bench/results/kquant-narrow.md, "Tokens per expert just over 16".)"""
-import sys, resource, numpy as np
+import sys, numpy as np
 sys.path.insert(0, sys.argv[1])
 from llama_diffusion import _core
 from llama_diffusion import bench as B
-def user_ms(f, reps):
-    f(); ts = []
-    for _ in range(reps):
-        r0 = resource.getrusage(resource.RUSAGE_SELF); f()
-        ts.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - r0.ru_utime)
-    return 1e3 * float(np.median(ts))
+from cpu_time import user_ms  # noqa: E402 (bench/cpu_time.py, beside this script)
 rng = np.random.default_rng(0)
 K, FE, E, TOP = B.K_EMBD, B.FE, B.E_EXPERTS, B.TOP_K
 we = B._weights("Q4_K", E * 2 * FE, K, rng)

@@ -4,16 +4,11 @@ tokens top-8) and dense 2816 -> 2112 at 1 and 256 tokens; user CPU ms, one threa
     python bench/bench_q5_k.py <dir holding the llama_diffusion package> avx512,amx [TYPE, default Q5_K]
 
 (bench/results/moe-direct-pack.md, "Q5_K straight from the blocks", "IQ4_XS straight from the blocks")"""
-import sys, resource, numpy as np
+import sys, numpy as np
 sys.path.insert(0, sys.argv[1])
 from llama_diffusion import _core
 from llama_diffusion import bench as B
-def user_ms(f, reps):
-    f(); ts = []
-    for _ in range(reps):
-        r0 = resource.getrusage(resource.RUSAGE_SELF); f()
-        ts.append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - r0.ru_utime)
-    return 1e3 * float(np.median(ts))
+from cpu_time import user_ms  # noqa: E402 (bench/cpu_time.py, beside this script)
 rng = np.random.default_rng(0)
 K, FE, E, TOP = B.K_EMBD, B.FE, B.E_EXPERTS, B.TOP_K
 t = sys.argv[3] if len(sys.argv) > 3 else "Q5_K"; out = []
