@@ -454,14 +454,18 @@ void test_prepared(const std::vector<MmTable> & tables) {
                 }
             }
             // dense: expert 1 as one matrix
+            // (N = 19: a few tiles, which a compact form may expand chunk by chunk; 10 C + 1: the whole panel)
             const auto pd = prepare_weight(tb.isa, raw.data() + row_size(t, K) * (size_t)M, t, 1, M, K);
-            const std::vector<float> x = make_acts(N, K, rng);
-            std::vector<float> y((size_t)(N * M), NAN), yp((size_t)(N * M), NAN);
-            ThreadPool pool(2);
-            matmul_isa(tb.isa, x.data(), N, K, raw.data() + row_size(t, K) * (size_t)M, t, M, y.data(), &pool);
-            matmul_prepared(x.data(), N, *pd, yp.data(), &pool);
-            check(bit_equal(y.data(), yp.data(), y.size()),
-                  ld::strfmt("table %s %s: matmul_prepared is bit-equal to matmul_isa", tb.name, type_traits(t)->name));
+            for (int64_t Nd : {N, (int64_t)10 * tb.k->C + 1}) {
+                const std::vector<float> x = make_acts(Nd, K, rng);
+                std::vector<float> y((size_t)(Nd * M), NAN), yp((size_t)(Nd * M), NAN);
+                ThreadPool pool(2);
+                matmul_isa(tb.isa, x.data(), Nd, K, raw.data() + row_size(t, K) * (size_t)M, t, M, y.data(), &pool);
+                matmul_prepared(x.data(), Nd, *pd, yp.data(), &pool);
+                check(bit_equal(y.data(), yp.data(), y.size()),
+                      ld::strfmt("table %s %s N=%lld: matmul_prepared is bit-equal to matmul_isa", tb.name,
+                                 type_traits(t)->name, (long long)Nd));
+            }
         }
         const bool q8 = prepared_weight_supported(tb.isa, Type::Q8_0, K);
         if (tb.isa == CpuIsa::avx512 || tb.isa == CpuIsa::amx)
@@ -731,6 +735,20 @@ void test_byte_panels(const std::vector<MmTable> & tables) {
                 }
                 check(ok, ld::strfmt("table %s: %s panel of %d rows equals the scalar unpacker bit for bit", tb.name,
                                      type_traits(t)->name, n_rows));
+                // the compact prepared form, expanded, is the same panel (codes, s1, s2)
+                const size_t cb = tb.k->compact_bytes ? tb.k->compact_bytes(t, K) : 0;
+                if (cb > 0) {
+                    std::vector<uint8_t> cbuf(cb + 64), ebuf(pbuf.size(), 0xA5);
+                    uint8_t * cmp = cbuf.data() + ((64 - ((uintptr_t)cbuf.data() & 63)) & 63);
+                    uint8_t * exp = ebuf.data() + ((64 - ((uintptr_t)ebuf.data() & 63)) & 63);
+                    tb.k->pack_compact(t, raw.data(), rb, n_rows, K, cmp);
+                    tb.k->expand_compact(t, cmp, n_rows, K, exp);
+                    const bool same = std::memcmp(exp, panel, (size_t)K * R) == 0 &&
+                                      std::memcmp(exp + q_bytes, panel + q_bytes, (size_t)nb * R * 4) == 0 &&
+                                      std::memcmp(exp + q_bytes + s_bytes, panel + q_bytes + s_bytes, (size_t)nb * R * 4) == 0;
+                    check(same, ld::strfmt("table %s: %s compact form of %d rows expands to the same panel", tb.name,
+                                           type_traits(t)->name, n_rows));
+                }
             }
             ++n_types;
         }

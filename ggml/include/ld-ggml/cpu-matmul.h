@@ -68,8 +68,12 @@ void moe_matmul_ref(const MoeArgs & a);
 // BF16 on avx512; not the 4- to 6-bit types, whose panels hold int8 codes); an M that is not a multiple
 // of 32 pads its last panel. The caller may drop the original bytes once it is made (it does not
 // refer to them).
+// Where the panels would be more than 7% larger (4-bit codes held as bytes), a table may offer a compact
+// form instead (Q4_K / Q5_K on avx512: +2.3-2.8%), the transposes done once and each call expanding it
+// (prepared_weight_compact says which form is offered); results still bit-identical.
 class PreparedWeight;
 bool prepared_weight_supported(CpuIsa isa, Type wtype, int64_t K);
+bool prepared_weight_compact(CpuIsa isa, Type wtype, int64_t K);
 // n_mats matrices of M rows of K values back to back (1 for a dense weight, E for experts {K, M, E}).
 // Throws ld::ggml::Error where it is not supported or for bad sizes.
 std::shared_ptr<const PreparedWeight> prepare_weight(CpuIsa isa, const void * w, Type wtype, int64_t n_mats, int64_t M,

@@ -29,6 +29,7 @@
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
 #include "matmul-narrow-avx512.h"
+#include "panel-k4-avx512.h"
 #include "prefetch-stream.h"
 #include "unpack-row-x86.h"
 #include "transpose-avx512.h"
@@ -117,104 +118,7 @@ void transpose_dwords32(const uint32_t * src, int64_t stride, int64_t n_dw, uint
 }
 
 // ---- vector unpackers of the hot types (same bytes as unpack_row in matmul-unpack.cpp) ----
-// x shifted left by n bits (right by -n) in every dword; n in -3..4
-inline __m512i shift_bits(__m512i x, int n) {
-    return n >= 0 ? _mm512_sll_epi32(x, _mm_cvtsi32_si128(n)) : _mm512_srl_epi32(x, _mm_cvtsi32_si128(-n));
-}
-
-// Q4_K and Q5_K straight into the panel: the raw nibble bytes of 16 rows are transposed in registers (half
-// the bytes of the codes) and split into low / high nibbles there; Q5_K's fifth bits (qh byte l, bit 2c for
-// value 64c + l, bit 2c + 1 for 64c + 32 + l) come from the 16 rows' qh transposed the same way. Rows past
-// n_rows repeat the last row with zero scales.
-template <class Block>
-void pack_panel_k4(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
-    constexpr bool kQ5 = std::is_same<Block, block_q5_K>::value;
-    const int64_t nsb = K / 256, nb = K / 32;
-    float * s1 = reinterpret_cast<float *>(panel + up64((size_t)K * R));
-    float * s2 = reinterpret_cast<float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
-    const __m512i m4 = _mm512_set1_epi8(15);
-    for (int64_t b = 0; b < nsb; ++b) {
-        if (b + 2 < nsb) {  // the rows stream from memory: ask for two super-blocks ahead
-            for (int i = 0; i < n_rows; ++i) {
-                const uint8_t * p = rows + row_bytes * i + (size_t)(b + 2) * sizeof(Block);
-                for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
-            }
-        }
-        for (int rh = 0; rh < 2; ++rh) {  // rows 0-15, 16-31
-            auto row_block = [&](int i) {
-                const int row = 16 * rh + i;
-                return reinterpret_cast<const Block *>(rows + row_bytes * (row < n_rows ? row : n_rows - 1)) + b;
-            };
-            __m512i qh[16];  // Q5_K: dword i (< 8) of the 16 rows' qh
-            if constexpr (kQ5) {
-                __m512i r[16];
-                for (int i = 0; i < 16; ++i)
-                    r[i] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)row_block(i)->qh));
-                transpose16x16_epi32(r, qh);
-            }
-            for (int half = 0; half < 2; ++half) {
-                __m512i r[16], o[16];
-                for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512((const void *)(row_block(i)->qs + 64 * half));
-                transpose16x16_epi32(r, o);
-                for (int j = 0; j < 16; ++j) {
-                    const int c = 2 * half + j / 8, i = j % 8;  // chunk, dword within the chunk's 32 bytes
-                    uint8_t * base = panel + (size_t)(b * 64 + 16 * c) * (R * 4) + 64 * rh;
-                    __m512i lo = _mm512_and_si512(o[j], m4), hi = _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4);
-                    if constexpr (kQ5) {  // bit 2c (low) / 2c + 1 (high) of each qh byte, moved to bit 4
-                        const __m512i b4 = _mm512_set1_epi8(16);
-                        lo = _mm512_or_si512(lo, _mm512_and_si512(shift_bits(qh[i], 4 - 2 * c), b4));
-                        hi = _mm512_or_si512(hi, _mm512_and_si512(shift_bits(qh[i], 3 - 2 * c), b4));
-                    }
-                    _mm512_store_si512((void *)(base + i * (R * 4)), lo);
-                    _mm512_store_si512((void *)(base + (8 + i) * (R * 4)), hi);
-                }
-            }
-        }
-        // the scales of 16 rows at a time: the header dwords of each row's super-block gathered (d | dmin,
-        // scales 0-3, 4-7, 8-11), the 6-bit (scale, min) pairs taken apart lane-wise; the same f32
-        // products as the scalar rule (unpack_row), rows past n_rows get zero
-        for (int rh = 0; rh < 2; ++rh) {
-            const __mmask16 live = (__mmask16)(n_rows - 16 * rh >= 16 ? 0xffff : n_rows <= 16 * rh ? 0 : (1u << (n_rows - 16 * rh)) - 1u);
-            if (!live) {
-                for (int j = 0; j < 8; ++j) {
-                    _mm512_store_ps(s1 + (8 * b + j) * R + 16 * rh, _mm512_setzero_ps());
-                    _mm512_store_ps(s2 + (8 * b + j) * R + 16 * rh, _mm512_setzero_ps());
-                }
-                continue;
-            }
-            const __m512i ridx = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * rh),
-                                                                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
-                                                    _mm512_set1_epi32((int)row_bytes));
-            const uint8_t * base = rows + (size_t)b * sizeof(Block);
-            const __m512i h0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)base, 1);
-            const __m512i S0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 4), 1);
-            const __m512i S1 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 8), 1);
-            const __m512i S2 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx, (const void *)(base + 12), 1);
-            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(h0, _mm512_set1_epi32(0xffff))));
-            const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h0, 16)));
-            const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3);
-            for (int j = 0; j < 8; ++j) {
-                __m512i sc, mn;
-                if (j < 4) {
-                    sc = _mm512_and_si512(_mm512_srli_epi32(S0, 8 * j), m63);
-                    mn = _mm512_and_si512(_mm512_srli_epi32(S1, 8 * j), m63);
-                } else {
-                    const int sh = 8 * (j - 4);
-                    const __m512i c = _mm512_srli_epi32(S2, sh);
-                    sc = _mm512_or_si512(_mm512_and_si512(c, m15),
-                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S0, sh + 6), m3), 4));
-                    mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), m15),
-                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S1, sh + 6), m3), 4));
-                }
-                // s2 = -(dmin * mn) (a sign flip, as the scalar rule); missing rows +0
-                const __m512 v1 = _mm512_maskz_mul_ps(live, d, _mm512_cvtepi32_ps(sc));
-                const __m512 v2 = _mm512_maskz_xor_ps(live, _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)), _mm512_set1_ps(-0.0f));
-                _mm512_store_ps(s1 + (8 * b + j) * R + 16 * rh, v1);
-                _mm512_store_ps(s2 + (8 * b + j) * R + 16 * rh, v2);
-            }
-        }
-    }
-}
+// (Q4_K and Q5_K: panel-k4-avx512.cpp)
 
 // The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks
 // of IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, 16 rows at a time:
@@ -313,12 +217,8 @@ void pack_panel_block32(const uint8_t * rows, size_t row_bytes, int n_rows, int6
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     Scratch & S = scratch();
     const bool gather_ok = row_bytes <= (size_t)INT32_MAX / R;  // (the gathers index the rows with int32 offsets)
-    if (w == Type::Q4_K && gather_ok) {
-        pack_panel_k4<block_q4_K>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
-        return;
-    }
-    if (w == Type::Q5_K && gather_ok) {
-        pack_panel_k4<block_q5_K>(rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+    if ((w == Type::Q4_K || w == Type::Q5_K) && gather_ok) {
+        k4_pack_panel(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
     if (gather_ok) {
@@ -461,33 +361,32 @@ inline void store_rows(float * y, __m512 v0, __m512 v1, int n_rows) {
     }
 }
 
-// The integer micro-kernel: BG dword groups per scale block (bl / 4), MIN: types with s2.
+// The integer micro-kernel over scale blocks [b0, b1) of one tile: BG dword groups per scale block (bl / 4),
+// MIN: types with s2. pq, s1, s2 hold those blocks' codes and scales (block b0 first: a whole panel, or a
+// chunk of one); acc0 / acc1 carry the tile's f32 sums in and out (registers when inlined).
 template <int BG, bool MIN, int CC>
-void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
-    const int64_t nb = K / (4 * BG);
-    const uint8_t * pq = panel;
-    const float * s1 = reinterpret_cast<const float *>(panel + up64((size_t)K * R));
-    const float * s2 = reinterpret_cast<const float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+__attribute__((always_inline)) inline void quant_blocks(const uint8_t * pq, const float * s1, const float * s2,
+                                                        const uint8_t * tile, int64_t K, int64_t b0, int64_t b1,
+                                                        __m512 * acc0, __m512 * acc1) {
     const Avx512QuantTile T = avx512_quant_tile(K, 4 * BG);
     const int32_t * tq = reinterpret_cast<const int32_t *>(tile);
     const float * da = reinterpret_cast<const float *>(tile + T.da);
     const int32_t * corr = reinterpret_cast<const int32_t *>(tile + T.corr);
     const float * A = reinterpret_cast<const float *>(tile + T.A);
-    PrefetchStream & ps = prefetch_stream();  // the next panel's rows, a few lines per block
+    PrefetchStream & ps = prefetch_stream();  // the next panel's bytes, a few lines per block
     const char * pf = ps.p;
     const char * const pf_end = ps.end;
     const int pf_step = ps.per_step;
-    __m512 acc0[CC], acc1[CC];
-    for (int c = 0; c < CC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t b = b0; b < b1; ++b) {
         pf = prefetch_step(pf, pf_end, pf_step);
+        const int64_t lb = b - b0;  // the block within pq / s1 / s2
         __m512i ai0[CC], ai1[CC];
 #pragma GCC unroll 6
         for (int c = 0; c < CC; ++c) ai0[c] = ai1[c] = _mm512_set1_epi32(corr[b * C + c]);
 #pragma GCC unroll 8
         for (int g = 0; g < BG; ++g) {
-            const __m512i w0 = _mm512_load_si512((const void *)(pq + (b * BG + g) * (R * 4)));
-            const __m512i w1 = _mm512_load_si512((const void *)(pq + (b * BG + g) * (R * 4) + 64));
+            const __m512i w0 = _mm512_load_si512((const void *)(pq + (lb * BG + g) * (R * 4)));
+            const __m512i w1 = _mm512_load_si512((const void *)(pq + (lb * BG + g) * (R * 4) + 64));
             const int32_t * a = tq + (b * BG + g) * C;
 #pragma GCC unroll 6
             for (int c = 0; c < CC; ++c) {
@@ -496,7 +395,7 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
                 ai1[c] = _mm512_dpbusd_epi32(ai1[c], w1, av);
             }
         }
-        const __m512 sc0 = _mm512_load_ps(s1 + b * R), sc1 = _mm512_load_ps(s1 + b * R + 16);
+        const __m512 sc0 = _mm512_load_ps(s1 + lb * R), sc1 = _mm512_load_ps(s1 + lb * R + 16);
 #pragma GCC unroll 6
         for (int c = 0; c < CC; ++c) {
             const __m512 d = _mm512_set1_ps(da[b * C + c]);
@@ -504,7 +403,7 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
             acc1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai1[c]), _mm512_mul_ps(sc1, d), acc1[c]);
         }
         if (MIN) {
-            const __m512 mn0 = _mm512_load_ps(s2 + b * R), mn1 = _mm512_load_ps(s2 + b * R + 16);
+            const __m512 mn0 = _mm512_load_ps(s2 + lb * R), mn1 = _mm512_load_ps(s2 + lb * R + 16);
 #pragma GCC unroll 6
             for (int c = 0; c < CC; ++c) {
                 const __m512 a = _mm512_set1_ps(A[b * C + c]);
@@ -514,6 +413,17 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
         }
     }
     ps.p = pf;
+}
+
+// One tile over a whole panel.
+template <int BG, bool MIN, int CC>
+void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
+    const int64_t nb = K / (4 * BG);
+    const float * s1 = reinterpret_cast<const float *>(panel + up64((size_t)K * R));
+    const float * s2 = reinterpret_cast<const float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
+    __m512 acc0[CC], acc1[CC];
+    for (int c = 0; c < CC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
+    quant_blocks<BG, MIN, CC>(panel, s1, s2, tile, K, 0, nb, acc0, acc1);
     for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
@@ -671,18 +581,90 @@ size_t panel_bytes_read(Type w, int64_t K) {
     return up64((size_t)K * R) + up64((size_t)(K / c.bl) * R * 4);
 }
 
-// One tile of very few columns: the weights unpacked in registers from the rows (matmul-narrow-avx512.cpp),
-// the same result as the packed panel; otherwise false (the driver packs the panel).
-bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles, size_t,
-                 int n_tiles, const int * n_cols, float * const * const * ycols) {
-    // (the row unpackers gather with int32 row offsets: rows of over 128 MB take the packed panel)
-    if (n_tiles != 1 || n_cols[0] > avx512_narrow_max_cols(w) || row_bytes > (size_t)INT32_MAX / 16) return false;
-    avx512_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+// The most tiles of one compute_raw / compute_compact call (the driver offers no more).
+constexpr int kChunkTiles = 8;
+
+// Every tile of one Q4_K / Q5_K panel, a super-block at a time: fill(b, chunk) makes the panel chunk of
+// super-block b in L1 (panel-k4-avx512.h) and all tiles run over it, their f32 sums kept between chunks: a
+// MoE expert's ~16 tokens (3 tiles) read its codes from L1 instead of a whole panel (112 KB at K = 2816)
+// written to and read back from L2. The same arithmetic per output as compute over the packed panel.
+template <class Fill>
+void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles, size_t tile_bytes, int n_tiles,
+                        const int * n_cols, float * const * const * ycols) {
+    alignas(64) uint8_t chunk[kK4ChunkBytes];
+    alignas(64) float sums[kChunkTiles][2][C][16];  // tile, row half, column: the f32 accumulators
+    std::memset(sums, 0, sizeof(sums[0]) * (size_t)n_tiles);
+    const float * s1 = reinterpret_cast<const float *>(chunk + 8192);
+    const float * s2 = reinterpret_cast<const float *>(chunk + 8192 + 1024);
+    for (int64_t b = 0; b < K / 256; ++b) {
+        fill(b, chunk);
+        for (int t = 0; t < n_tiles; ++t) {
+            auto run = [&](auto cc) {
+                constexpr int CC = decltype(cc)::value;
+                __m512 acc0[CC], acc1[CC];
+                for (int c = 0; c < CC; ++c) {
+                    acc0[c] = _mm512_load_ps(sums[t][0][c]);
+                    acc1[c] = _mm512_load_ps(sums[t][1][c]);
+                }
+                quant_blocks<8, true, CC>(chunk, s1, s2, tiles + tile_bytes * (size_t)t, K, 8 * b, 8 * b + 8, acc0, acc1);
+                for (int c = 0; c < CC; ++c) {
+                    _mm512_store_ps(sums[t][0][c], acc0[c]);
+                    _mm512_store_ps(sums[t][1][c], acc1[c]);
+                }
+            };
+            // the column counts of compute_quant
+            if (n_cols[t] <= 2) run(std::integral_constant<int, 2>());
+            else if (n_cols[t] <= 4) run(std::integral_constant<int, 4>());
+            else run(std::integral_constant<int, C>());
+        }
+    }
+    for (int t = 0; t < n_tiles; ++t)
+        for (int c = 0; c < n_cols[t]; ++c)
+            store_rows(ycols[t][c], _mm512_load_ps(sums[t][0][c]), _mm512_load_ps(sums[t][1][c]), n_rows);
+}
+
+bool is_k4(Type w) { return w == Type::Q4_K || w == Type::Q5_K; }
+
+// One tile of very few columns: the weights unpacked in registers from the rows (matmul-narrow-avx512.cpp);
+// Q4_K / Q5_K panels of up to kChunkTiles tiles: a super-block at a time (compute_k4_chunked). The same
+// result as the packed panel; otherwise false (the driver packs the panel).
+bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, const uint8_t * tiles,
+                 size_t tile_bytes, int n_tiles, const int * n_cols, float * const * const * ycols) {
+    // (the row unpackers gather with int32 row offsets: rows of over 128 / 64 MB take the packed panel)
+    if (n_tiles == 1 && n_cols[0] <= avx512_narrow_max_cols(w) && row_bytes <= (size_t)INT32_MAX / 16) {
+        avx512_compute_narrow(w, rows, row_bytes, n_rows, K, tiles, n_cols[0], ycols[0]);
+        return true;
+    }
+    if (!is_k4(w) || n_tiles > kChunkTiles || row_bytes > (size_t)INT32_MAX / R) return false;
+    compute_k4_chunked([&](int64_t b, uint8_t * chunk) { k4_rows_to_chunk(w, rows, row_bytes, n_rows, K, b, chunk); },
+                       n_rows, K, tiles, tile_bytes, n_tiles, n_cols, ycols);
+    return true;
+}
+
+// The compact prepared form (panel-k4-avx512.h): Q4_K and Q5_K, whose panels hold their 4-bit codes as bytes.
+size_t compact_bytes(Type w, int64_t K) {
+    if (!is_k4(w)) return 0;
+    if (row_size(w, K) > (size_t)INT32_MAX / R) return 0;  // (the heads are gathered with int32 offsets)
+    return k4_compact_bytes(w, K);
+}
+void pack_compact(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * compact) {
+    k4_pack_compact(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(compact));
+}
+void expand_compact(Type w, const void * compact, int n_rows, int64_t K, void * panel) {
+    k4_expand(w, static_cast<const uint8_t *>(compact), n_rows, K, static_cast<uint8_t *>(panel));
+}
+bool compute_compact(Type w, const void * compact, int n_rows, int64_t K, const uint8_t * tiles, size_t tile_bytes,
+                     int n_tiles, const int * n_cols, float * const * const * ycols) {
+    if (!is_k4(w) || n_tiles > kChunkTiles) return false;
+    const uint8_t * src = static_cast<const uint8_t *>(compact);
+    compute_k4_chunked([&](int64_t b, uint8_t * chunk) { k4_compact_to_chunk(w, src, n_rows, b, chunk); }, n_rows, K,
+                       tiles, tile_bytes, n_tiles, n_cols, ycols);
     return true;
 }
 
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row, nullptr,
-                          &compute_raw, &panel_bytes_read, /*raw_max_tiles=*/1};
+                          &compute_raw, &panel_bytes_read, kChunkTiles, &compact_bytes, &pack_compact,
+                          &expand_compact, &compute_compact};
 
 }  // namespace
 

@@ -74,6 +74,17 @@ struct Kernels {
     size_t (*panel_bytes_read)(Type w, int64_t K) = nullptr;
     // The most tiles a compute_raw call can take (0: no limit): the driver does not offer it more.
     int raw_max_tiles = 0;
+    // Optional: a compact prepared form of a panel, for types whose panel is much larger than their rows
+    // (4-bit codes held as bytes): the costly part of pack_panel done once (prepare_weight), the rest per call.
+    // compact_bytes(w, K): its size per panel (0: none for w); pack_compact takes the rows as pack_panel
+    // does; expand_compact writes the panel pack_panel would write for the same rows.
+    size_t (*compact_bytes)(Type w, int64_t K) = nullptr;
+    void (*pack_compact)(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * compact) = nullptr;
+    void (*expand_compact)(Type w, const void * compact, int n_rows, int64_t K, void * panel) = nullptr;
+    // Optional: expand_compact + compute_tiles in one call (like compute_raw, at most raw_max_tiles tiles);
+    // returns false (nothing done) where the kernel prefers the expanded panel.
+    bool (*compute_compact)(Type w, const void * compact, int n_rows, int64_t K, const uint8_t * tiles, size_t tile_bytes,
+                            int n_tiles, const int * n_cols, float * const * const * ycols) = nullptr;
 };
 
 const Kernels * kernels_avx2();    // nullptr when not built
@@ -86,6 +97,8 @@ const Kernels * kernels_neon_i8mm();  // quantized types only (matmul-neon-i8mm.
 }  // namespace ld::ggml::mm
 
 // ---- the driver shared by the dense and the expert matmul (matmul.cpp) ----
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "ld-ggml/cpu-features.h"
@@ -101,6 +114,7 @@ struct Group {
     int64_t n = 0;
     const uint8_t * panels = nullptr;  // prepared: panel p at panels + p * panel_stride (w is not read)
     size_t panel_stride = 0;
+    bool compact = false;              // prepared panels in the compact form (expand_compact before use)
 };
 
 // Throws ld::ggml::Error for a type the matmul cannot run or a K that is not a block multiple.
@@ -123,7 +137,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
 namespace ld::ggml {
 
 // Weights packed once for one kernel table (matmul-prepared.cpp): n_mats x panels_per_mat panels of
-// panel_stride bytes (the bytes of pack_panel that compute reads).
+// panel_stride bytes (the bytes of pack_panel that compute reads, or with `compact` those of pack_compact).
 class PreparedWeight {
 public:
     const mm::Kernels * k = nullptr;
@@ -131,7 +145,10 @@ public:
     Type wtype = Type::F32;
     int64_t n_mats = 0, M = 0, K = 0, panels_per_mat = 0;
     size_t panel_stride = 0;
-    std::vector<uint8_t> mem;
+    bool compact = false;
+    struct FreeBytes { void operator()(uint8_t * q) const { std::free(q); } };
+    std::unique_ptr<uint8_t, FreeBytes> owned;  // prepare_weight's panels (huge-page aligned, not zero-filled)
+    std::vector<uint8_t> mem;                   // or these (vocab-head-tile.cpp)
     const uint8_t * base = nullptr;
     const uint8_t * panels(int64_t mat) const { return base + panel_stride * (size_t)(panels_per_mat * mat); }
 };

@@ -194,27 +194,42 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
         for (int32_t p = T.p0; p < T.p1; ++p) {
             const int64_t r0 = (int64_t)p * R;
             const int n_rows = (int)std::min<int64_t>(R, M - r0);
-            const bool packed = G.panels || cached[(size_t)th] == std::make_pair(T.g, p);
-            if (k->compute_raw && !packed && (k->raw_max_tiles == 0 || T.t1 - T.t0 <= k->raw_max_tiles)) {  // the kernel may pack as it goes
-                set_cols(T, r0);
-                if (k->compute_raw(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, tiles_base + tb * (size_t)T.t0, tb,
-                                   (int)(T.t1 - T.t0), ncols.data(), ycols.data()))
-                    continue;
-            }
-            if (!packed) {
-                k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
-                cached[(size_t)th] = {T.g, p};
-            }
-            const uint8_t * pan = G.panels ? G.panels + G.panel_stride * (size_t)p : panel;  // prepared or packed now
-            // while this panel's tiles run, the rows after it (the next panel: this task's next, or usually the
-            // next task's first) come into L2, a few lines per block (prefetch-stream.h)
+            const bool packed = (G.panels && !G.compact) || cached[(size_t)th] == std::make_pair(T.g, p);
+            // while this panel's tiles run, the bytes of the next one (its rows, or its compact form; this task's
+            // next panel, or usually the next task's first) come into L2, a few lines per block (prefetch-stream.h)
             PrefetchStream & ps = prefetch_stream();
-            if (!G.panels && r0 + R < M) {
-                ps.p = reinterpret_cast<const char *>(G.w + wrb * (size_t)(r0 + R));
-                ps.end = ps.p + wrb * (size_t)std::min<int64_t>(R, M - r0 - R);
+            if ((!G.panels || G.compact) && r0 + R < M) {
+                ps.p = G.panels ? reinterpret_cast<const char *>(G.panels + G.panel_stride * (size_t)(p + 1))
+                                : reinterpret_cast<const char *>(G.w + wrb * (size_t)(r0 + R));
+                ps.end = ps.p + (G.panels ? G.panel_stride : wrb * (size_t)std::min<int64_t>(R, M - r0 - R));
                 const int64_t steps = (T.t1 - T.t0) * std::max<int64_t>(1, K / 32);
                 ps.per_step = (int)std::max<int64_t>(1, ((int64_t)(ps.end - ps.p) / 64 + steps - 1) / steps);
             }
+            // the kernel may pack (or expand the compact form) as it goes
+            if (!packed && (k->raw_max_tiles == 0 || T.t1 - T.t0 <= k->raw_max_tiles)) {
+                const uint8_t * tl = tiles_base + tb * (size_t)T.t0;
+                const int ntl = (int)(T.t1 - T.t0);
+                bool done = false;
+                if (!G.panels && k->compute_raw) {
+                    set_cols(T, r0);
+                    done = k->compute_raw(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, tl, tb, ntl, ncols.data(), ycols.data());
+                } else if (G.panels && k->compute_compact) {
+                    set_cols(T, r0);
+                    done = k->compute_compact(w, G.panels + G.panel_stride * (size_t)p, n_rows, K, tl, tb, ntl,
+                                              ncols.data(), ycols.data());
+                }
+                if (done) {
+                    ps = PrefetchStream{};
+                    continue;
+                }
+            }
+            if (!packed) {
+                if (G.panels) k->expand_compact(w, G.panels + G.panel_stride * (size_t)p, n_rows, K, panel);
+                else k->pack_panel(w, G.w + wrb * (size_t)r0, wrb, n_rows, K, panel);
+                cached[(size_t)th] = {T.g, p};
+            }
+            // prepared, or packed / expanded now
+            const uint8_t * pan = G.panels && !G.compact ? G.panels + G.panel_stride * (size_t)p : panel;
             if (k->compute_tiles) {  // the whole chunk in one call
                 set_cols(T, r0);
                 k->compute_tiles(w, pan, tiles_base + tb * (size_t)T.t0, tb, (int)(T.t1 - T.t0), K, n_rows, ncols.data(),

@@ -86,7 +86,7 @@ void moe_matmul_isa(CpuIsa isa, const MoeArgs & a, ThreadPool * pool) {
         if (n == 0) continue;
         groups.push_back(Group{pw ? nullptr : static_cast<const uint8_t *>(a.w) + wrb * (size_t)(a.M * e),
                                ids.data() + count[(size_t)e], outs.data() + count[(size_t)e], n,
-                               pw ? pw->panels(e) : nullptr, pw ? pw->panel_stride : 0});
+                               pw ? pw->panels(e) : nullptr, pw ? pw->panel_stride : 0, pw && pw->compact});
     }
     run_groups(k, a.wtype, a.K, a.M, act, groups, P);
     if (a.rw) weighted_sum(a, tmp.data(), P);
