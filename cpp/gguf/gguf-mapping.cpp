@@ -68,6 +68,15 @@ Mapping::~Mapping() {
     if (fd_ >= 0) ::close(fd_);
 }
 
+void Mapping::release(const void * p, size_t n) const {
+    const uint8_t * b = static_cast<const uint8_t *>(p);
+    if (!mapped_ || n == 0 || b < data_ || b + n > data_ + size_ || b + n < b) return;
+    const uintptr_t page = (uintptr_t)::sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)b + page - 1) / page * page, hi = ((uintptr_t)b + n) / page * page;
+    // a read-only shared mapping: the page cache keeps the data, only this mapping's entries go
+    if (hi > lo) ::madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_DONTNEED);
+}
+
 std::string Mapping::changed() const {
     struct stat st;
     if (fd_ < 0 || ::fstat(fd_, &st) != 0) return std::string();
@@ -95,6 +104,8 @@ Mapping::Mapping(const std::string & path) {
 }
 
 Mapping::~Mapping() = default;
+
+void Mapping::release(const void *, size_t) const {}  // a private copy: nothing to give back
 
 std::string Mapping::changed() const { return std::string(); }  // a private copy: never changes
 

@@ -43,6 +43,11 @@ public:
     // "" while the mapped file is as it was at open; else what changed (size, modification time).
     std::string changed() const;
 
+    // Drops this process's pages of the whole pages inside [p, p + n) (a copy of those bytes is kept
+    // elsewhere): a later read faults them back from the file, so the bytes stay valid. Only for a real
+    // file mapping; a no-op for the read-into-memory fallback and for ranges outside the mapping.
+    void release(const void * p, size_t n) const;
+
 private:
     int fd_ = -1;                  // POSIX: kept open for changed()
     int64_t mtime_ns_ = 0;

@@ -402,6 +402,11 @@ void File::check_unchanged() const {
                            name_.c_str(), what.c_str()));
 }
 
+void File::release_pages(const void * p, size_t n) const {
+    if (mapping_) mapping_->release(p, n);
+    for (const File & s : shards_) s.release_pages(p, n);
+}
+
 std::string File::architecture() const {
     const Value * v = find("general.architecture");
     if (!v) return std::string();

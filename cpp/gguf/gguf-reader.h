@@ -90,6 +90,8 @@ public:
     // ld::Error when the mapped file was truncated or rewritten in place since it was opened (reading
     // it could then raise SIGBUS or see other bytes); checked before every pass and generation.
     void check_unchanged() const;
+    // Mapping::release for the shard holding [p, p + n) (a no-op where none does).
+    void release_pages(const void * p, size_t n) const;
 
     // ---- shards (1 for an unsplit file; shard 0 is this file itself) ----
     size_t n_shards() const { return 1 + shards_.size(); }

@@ -92,6 +92,15 @@ std::unique_ptr<Sequence> Model::new_sequence() {
 
 void Model::place(const Placement & pl, std::pair<ggml::BackendKind, int> dev) {
     placement_ = pl;
+    {
+        const char * env = std::getenv("LD_REPACK");
+        ggml::Backend::WeightRepack r;
+        r.enabled = env && std::string(env) == "1" ? true : env && std::string(env) == "0" ? false : pl.repack;
+        r.release = [this](const void * p, size_t n) { file_.release_pages(p, n); };
+        r.keep = {w_.tok_embd.data, w_.output.data};  // also read by get_rows and the vocab head
+        placement_.repack = r.enabled;
+        cpu_->be->set_weight_repack(std::move(r));
+    }
     if (dev.first == ggml::BackendKind::cpu) {
         placement_.device = "cpu";
         return;

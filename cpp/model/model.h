@@ -36,6 +36,12 @@ struct Placement {
     std::string device = "cpu";   // "cpu", "cuda", "cuda:N", "metal", or "auto" (a GPU when one is usable)
     int n_gpu_layers = -1;        // layers on the GPU: < 0 = all (and the head), N = the first N
     bool cpu_moe = false;         // routed experts stay on the CPU
+    // CPU, opt-in: matmul weights repacked on first use into the kernels' compact panel form where the ISA
+    // has one (Q4_K / Q5_K on avx512), replacing their mapped pages (Backend::set_weight_repack). The
+    // environment variable LD_REPACK=1 turns it on, LD_REPACK=0 off, whatever this says. Off by default: the
+    // copy (~half of a Q4_K_M file) and the page cache of the file must both fit in memory, or every start
+    // reads the file from disk again (bench/results/repack.md).
+    bool repack = false;
 };
 
 // Resolves "auto" and checks a device name: ("cpu"|"cuda"|"metal", index). Throws ld::Error naming the
@@ -91,6 +97,7 @@ public:
     ggml::Backend & layer_backend(int il) { return *layer_slot_[(size_t)il]->be; }
     int n_layers_on(ggml::BackendKind k) const;
     size_t device_weight_bytes() const;   // weight bytes held by non-host backends
+    size_t repacked_bytes() const { return cpu_->be->repacked_bytes(); }  // the CPU's repacked weights (repack)
     // "cpu", or e.g. "cuda:0 (30/30 layers + head, experts on the CPU, 14.2 GiB of weights)".
     std::string placement_summary() const;
 

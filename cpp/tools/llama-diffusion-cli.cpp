@@ -91,6 +91,8 @@ const char * kUsage =
     "  --device auto|cpu|cuda[:N]     where the ops run (default auto: a usable GPU, else the CPU)\n"
     "  -ngl, --n-gpu-layers N         layers on the GPU (default: all; N < n_layer keeps the head on the CPU)\n"
     "  --cpu-moe                      keep the routed experts on the CPU (the rest on the GPU)\n"
+    "  --repack                       repack Q4_K / Q5_K weights on first use into the AVX-512 kernels' panel form,\n"
+    "                                 replacing their mapped pages (needs RAM for the copy and the file's page cache)\n"
     "  --check-tensors                check the model's tensor data for NaN/Inf before loading (reads the whole file)\n"
     "  --raw                          use the prompt as is (no chat template)\n"
     "  --think                        enable thinking in the chat format\n"
@@ -105,6 +107,7 @@ struct Args {
     std::string model, prompt, prompt_file, system, mode, head = "fused", kv_type = "f32", device = "auto", hf_repo;
     int32_t n_gpu_layers = -1;
     bool cpu_moe = false;
+    bool repack = false;
     bool demo = false;  // no -m: the built-in demo model
     int visual = -1;          // --diffusion-visual 1, --no-diffusion-visual 0, -1: on for the demo model on a terminal
     int32_t visual_ms = 40;   // frame pacing of the live view
@@ -186,6 +189,7 @@ Args parse_args(int argc, char ** argv) {
         else if (f == "--device") a.device = val();
         else if (f == "-ngl" || f == "--n-gpu-layers" || f == "--gpu-layers") a.n_gpu_layers = to_i32(f, parse_int(f, val()));
         else if (f == "--cpu-moe") a.cpu_moe = true;
+        else if (f == "--repack") a.repack = true;
         else if (f == "--raw") a.raw = true;
         else if (f == "--think") a.think = true;
         else if (f == "--json") a.json = true;
@@ -382,6 +386,7 @@ int run(int argc, char ** argv) {
     pl.device = a.device;
     pl.n_gpu_layers = a.n_gpu_layers;
     pl.cpu_moe = a.cpu_moe;
+    pl.repack = a.repack;
     std::unique_ptr<Model> model = Model::open(a.model, a.threads, kv, pl);
     if (a.demo) {
         int64_t n_params = 0;

@@ -49,11 +49,14 @@ class Model:
     Placement (llama.cpp's meanings): ``device="auto"`` (a usable GPU, else the CPU), ``"cpu"``,
     ``"cuda"`` / ``"cuda:N"``; ``n_gpu_layers=N`` puts the first N layers on the GPU (``None``: all of
     them and the head); ``cpu_moe=True`` keeps the routed experts on the CPU. ``ld.backends()`` lists
-    what this build and machine have; ``placement`` describes where this model runs."""
+    what this build and machine have; ``placement`` describes where this model runs.
+    ``repack=True`` (or the environment variable ``LD_REPACK=1``) repacks the Q4_K / Q5_K matmul weights on
+    their first use into the AVX-512 kernels' panel form (same results), replacing their mapped pages; it
+    needs memory for that copy next to the file's page cache (``repacked_bytes`` tells how much)."""
 
     def __init__(self, path: Union[str, "os.PathLike[str]", None] = None, n_threads: Optional[int] = None,
                  kv_type: str = "f32", check_tensors: bool = False, device: str = "auto",
-                 n_gpu_layers: Optional[int] = None, cpu_moe: bool = False) -> None:
+                 n_gpu_layers: Optional[int] = None, cpu_moe: bool = False, repack: bool = False) -> None:
         # is_demo: no path given and the default is the demo (not $LLAMA_DIFFUSION_MODEL)
         self.is_demo: bool = path is None and _demo.is_demo_path(_demo.default_model_path())
         if path is None:
@@ -64,7 +67,7 @@ class Model:
                 f.check_tensors(threads)
         self._core: Optional[_core.Model] = _core.Model(os.fspath(path), threads, str(kv_type), str(device),
                                                         -1 if n_gpu_layers is None else int(n_gpu_layers),
-                                                        bool(cpu_moe))
+                                                        bool(cpu_moe), bool(repack))
         self._ld_engine: Optional[_core.Engine] = None
         self._ld_pending: List[int] = []
         self.path: str = os.fspath(path)
@@ -144,6 +147,11 @@ class Model:
     def device(self) -> str:
         """The device the model runs on ("cpu", "cuda:0", ...)."""
         return self._m.device
+
+    @property
+    def repacked_bytes(self) -> int:
+        """Bytes of the CPU weights repacked so far (``repack``; 0 when off or nothing applies)."""
+        return int(self._m.repacked_bytes)
 
     @property
     def placement(self) -> str:

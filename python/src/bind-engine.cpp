@@ -112,7 +112,7 @@ void register_engine(pyb::module_ & mod) {
     }, pyb::arg("device"), "The device a name selects ('auto' -> a usable GPU, else 'cpu'); ValueError when unusable.");
     pyb::class_<PyModel>(mod, "Model", "A diffusion-gemma or gemma3 model loaded from a GGUF file.")
         .def(pyb::init([](const std::string & path, int n_threads, const std::string & kv_type, const std::string & device,
-                          int n_gpu_layers, bool cpu_moe) {
+                          int n_gpu_layers, bool cpu_moe, bool repack) {
                  auto p = std::make_unique<PyModel>();
                  const ggml::Type kt = kv_type_from_name(kv_type.c_str());
                  if (n_gpu_layers < -1)
@@ -121,14 +121,17 @@ void register_engine(pyb::module_ & mod) {
                  pl.device = device;
                  pl.n_gpu_layers = n_gpu_layers;
                  pl.cpu_moe = cpu_moe;
+                 pl.repack = repack;
                  pyb::gil_scoped_release nogil;
                  p->m = Model::open(path, n_threads, kt, pl);
                  return p;
              }),
              pyb::arg("path"), pyb::arg("n_threads") = 0, pyb::arg("kv_type") = "f32", pyb::arg("device") = "cpu",
-             pyb::arg("n_gpu_layers") = -1, pyb::arg("cpu_moe") = false)
+             pyb::arg("n_gpu_layers") = -1, pyb::arg("cpu_moe") = false, pyb::arg("repack") = false)
         .def_property_readonly("device", [](PyModel & p) { return p.m->placement().device; })
         .def_property_readonly("placement", [](PyModel & p) { return p.m->placement_summary(); })
+        .def_property_readonly("repacked_bytes", [](PyModel & p) -> int64_t { return (int64_t)p.m->repacked_bytes(); },
+                               "Bytes of the CPU weights repacked so far (Placement::repack; 0 when off).")
         .def_property_readonly("graph_replays", [](PyModel & p) -> int64_t {
             auto * dg = dynamic_cast<DiffusionGemma *>(p.m.get());
             return dg ? dg->graph_replays() : 0;

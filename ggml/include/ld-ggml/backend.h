@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,19 @@ public:
     virtual const void * weight(const void * host, Type type, int64_t ne0, int64_t n_rows) = 0;
     // Bytes of device memory held by weights (0 for the CPU).
     virtual size_t weight_bytes() const = 0;
+    // CPU only (others ignore it): with `enabled`, a matmul / expert weight is repacked on its first use
+    // into the compact panel form of the ISA in effect where that ISA has one (prepare_weight; Q4_K / Q5_K on
+    // avx512), kept by the backend and used by every later call on that ISA (bit-identical results), and
+    // release(host, bytes) is then called so the owner can drop the host bytes' pages (a mapped file stays
+    // the source of truth). Off (the default): the host bytes are used as they are.
+    struct WeightRepack {
+        bool enabled = false;
+        std::function<void(const void *, size_t)> release;
+        std::vector<const void *> keep;  // host weights never repacked (other ops read them too)
+    };
+    virtual void set_weight_repack(WeightRepack r) { (void)r; }
+    // Bytes the repacked weights hold (0 when none).
+    virtual size_t repacked_bytes() const { return 0; }
 
     // ---- ops (semantics: cpu-matmul.h / cpu-nn.h; pointers are this backend's memory) ----------------
     virtual bool supports_matmul(Type wtype) const = 0;

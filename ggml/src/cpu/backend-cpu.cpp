@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "ld-ggml/backend.h"
 #include "ld-ggml/cpu-features.h"
 #include "ld-ggml/error.h"
+#include "matmul-impl.h"
 
 namespace ld::ggml {
 
@@ -48,11 +51,29 @@ public:
     const void * weight(const void * host, Type, int64_t, int64_t) override { return host; }
     size_t weight_bytes() const override { return 0; }
 
+    void set_weight_repack(WeightRepack r) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        repack_ = std::move(r);
+    }
+    size_t repacked_bytes() const override {
+        std::lock_guard<std::mutex> lock(mu_);
+        size_t n = 0;
+        for (const auto & kv : repacked_) n += kv.second ? prepared_weight_bytes(*kv.second) : 0;
+        return n;
+    }
+
     bool supports_matmul(Type wtype) const override { return matmul_supports(wtype); }
     void matmul(const float * x, int64_t N, int64_t K, const void * w, Type wtype, int64_t M, float * y) override {
-        ggml::matmul(x, N, K, w, wtype, M, y, pool_);
+        if (const PreparedWeight * p = repacked(w, wtype, 1, M, K)) matmul_prepared(x, N, *p, y, pool_);
+        else ggml::matmul(x, N, K, w, wtype, M, y, pool_);
     }
-    void moe_matmul(const MoeArgs & a) override { ggml::moe_matmul(a, pool_); }
+    void moe_matmul(const MoeArgs & a) override {
+        const PreparedWeight * p = a.prepared ? nullptr : repacked(a.w, a.wtype, a.E, a.M, a.K);
+        if (!p) return ggml::moe_matmul(a, pool_);
+        MoeArgs b = a;
+        b.prepared = p;
+        ggml::moe_matmul(b, pool_);
+    }
     void rms_norm(const float * x, int64_t n_rows, int64_t n, const float * weight, float eps, float * out) override {
         ggml::rms_norm(x, n_rows, n, weight, eps, out, pool_);
     }
@@ -123,8 +144,32 @@ private:
         pool_->parallel_for(tasks, [&](int64_t t, int) { f(t * kElemChunk, std::min(n, (t + 1) * kElemChunk)); });
     }
 
+    // The repacked form of weight w for the ISA in effect (made on its first use, WeightRepack), or nullptr:
+    // repacking off, no compact form for (ISA, type), or made for another ISA (w itself is then used).
+    const PreparedWeight * repacked(const void * w, Type t, int64_t n_mats, int64_t M, int64_t K) {
+        if (!w || n_mats <= 0 || M <= 0) return nullptr;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!repack_.enabled) return nullptr;
+        const CpuIsa isa = cpu_isa();
+        auto it = repacked_.find(w);
+        if (it == repacked_.end()) {
+            std::shared_ptr<const PreparedWeight> p;
+            const bool kept = std::find(repack_.keep.begin(), repack_.keep.end(), w) != repack_.keep.end();
+            if (!kept && matmul_supports(t) && prepared_weight_compact(isa, t, K)) {
+                p = prepare_weight(isa, w, t, n_mats, M, K, pool_);
+                if (repack_.release) repack_.release(w, row_size(t, K) * (size_t)(n_mats * M));
+            }
+            it = repacked_.emplace(w, std::move(p)).first;
+        }
+        const PreparedWeight * p = it->second.get();
+        return p && p->isa == isa && p->wtype == t && p->K == K && p->M == M && p->n_mats == n_mats ? p : nullptr;
+    }
+
 protected:
     ThreadPool * pool_;
+    mutable std::mutex mu_;
+    WeightRepack repack_;
+    std::unordered_map<const void *, std::shared_ptr<const PreparedWeight>> repacked_;
 };
 
 // The simulated device: the CPU kernels on memory the engine must treat as a discrete GPU's (nothing is
