@@ -8,8 +8,9 @@
 //   expand (cheap, no shuffles): compact -> the panel's unsigned codes (low / high nibbles, Q5_K's fifth
 //     bit) and its f32 s1 = d * scale, s2 = -(dmin * min) (the scalar rule's products).
 //
-// pack_panel_k4 runs both stages per super-block (the compact form stays in L1); a prepared weight keeps the
-// compact form (matmul-prepared.cpp) and each call only expands. Both give the bytes of unpack_row.
+// The transposes write either the compact form or, from the same registers, the panel itself (k4_pack_panel,
+// k4_rows_to_chunk: no compact form in between); a prepared weight keeps the compact form
+// (matmul-prepared.cpp) and each call only expands it. All give the bytes of unpack_row.
 #pragma once
 
 #include <cstddef>
