@@ -343,7 +343,9 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
                 for (int64_t b = 0; b < nb; ++b) {
                     da[b * C + c] = S.s1[(size_t)b];
                     corr[b * C + c] = -cf.off * S.asum[(size_t)b];
-                    A[b * C + c] = S.s2[(size_t)b];
+                    // Q8_K activations: the block's code sum itself (exact in f32), scaled by da per super-block
+                    // (quant_blocks, kSuper); else A = da * sum
+                    A[b * C + c] = cf.act == Type::Q8_K ? (float)S.asum[(size_t)b] : S.s2[(size_t)b];
                 }
             }
             break;
@@ -364,7 +366,11 @@ inline void store_rows(float * y, __m512 v0, __m512 v1, int n_rows) {
 // The integer micro-kernel over scale blocks [b0, b1) of one tile: BG dword groups per scale block (bl / 4),
 // MIN: types with s2. pq, s1, s2 hold those blocks' codes and scales (block b0 first: a whole panel, or a
 // chunk of one); acc0 / acc1 carry the tile's f32 sums in and out (registers when inlined).
-template <int BG, bool MIN, int CC>
+// Activations in blocks of bl (Q8_0, Q8_1): per block acc_f += cvt(acc_i) * (s1 * da) (+ s2 * A).
+// SUPER (Q8_K activations, one da per 256 values; b0, b1 whole super-blocks): per super-block
+// t = sum over its blocks of cvt(acc_i) * s1 (+ s2 * A, A the block's code sum), then acc_f += t * da: one
+// multiply fewer per block and column (matmul-narrow-avx512.cpp folds the same way).
+template <int BG, bool MIN, int CC, bool SUPER>
 __attribute__((always_inline)) inline void quant_blocks(const uint8_t * pq, const float * s1, const float * s2,
                                                         const uint8_t * tile, int64_t K, int64_t b0, int64_t b1,
                                                         __m512 * acc0, __m512 * acc1) {
@@ -377,38 +383,63 @@ __attribute__((always_inline)) inline void quant_blocks(const uint8_t * pq, cons
     const char * pf = ps.p;
     const char * const pf_end = ps.end;
     const int pf_step = ps.per_step;
-    for (int64_t b = b0; b < b1; ++b) {
-        pf = prefetch_step(pf, pf_end, pf_step);
-        const int64_t lb = b - b0;  // the block within pq / s1 / s2
-        __m512i ai0[CC], ai1[CC];
+    constexpr int64_t kSuper = SUPER ? 64 / BG : 1;  // blocks per fold into acc
+    for (int64_t bs = b0; bs < b1; bs += kSuper) {
+        __m512 t0[CC], t1[CC];  // SUPER: the super-block's sums before da
+        if (SUPER)
+            for (int c = 0; c < CC; ++c) t0[c] = t1[c] = _mm512_setzero_ps();
+        for (int64_t b = bs; b < bs + kSuper; ++b) {
+            pf = prefetch_step(pf, pf_end, pf_step);
+            const int64_t lb = b - b0;  // the block within pq / s1 / s2
+            __m512i ai0[CC], ai1[CC];
 #pragma GCC unroll 6
-        for (int c = 0; c < CC; ++c) ai0[c] = ai1[c] = _mm512_set1_epi32(corr[b * C + c]);
+            for (int c = 0; c < CC; ++c) ai0[c] = ai1[c] = _mm512_set1_epi32(corr[b * C + c]);
 #pragma GCC unroll 8
-        for (int g = 0; g < BG; ++g) {
-            const __m512i w0 = _mm512_load_si512((const void *)(pq + (lb * BG + g) * (R * 4)));
-            const __m512i w1 = _mm512_load_si512((const void *)(pq + (lb * BG + g) * (R * 4) + 64));
-            const int32_t * a = tq + (b * BG + g) * C;
+            for (int g = 0; g < BG; ++g) {
+                const __m512i w0 = _mm512_load_si512((const void *)(pq + (lb * BG + g) * (R * 4)));
+                const __m512i w1 = _mm512_load_si512((const void *)(pq + (lb * BG + g) * (R * 4) + 64));
+                const int32_t * a = tq + (b * BG + g) * C;
+#pragma GCC unroll 6
+                for (int c = 0; c < CC; ++c) {
+                    const __m512i av = _mm512_set1_epi32(a[c]);  // one broadcast feeds 32 rows
+                    ai0[c] = _mm512_dpbusd_epi32(ai0[c], w0, av);
+                    ai1[c] = _mm512_dpbusd_epi32(ai1[c], w1, av);
+                }
+            }
+            const __m512 sc0 = _mm512_load_ps(s1 + lb * R), sc1 = _mm512_load_ps(s1 + lb * R + 16);
+            __m512 mn0 = _mm512_setzero_ps(), mn1 = _mm512_setzero_ps();
+            if (MIN) {
+                mn0 = _mm512_load_ps(s2 + lb * R);
+                mn1 = _mm512_load_ps(s2 + lb * R + 16);
+            }
 #pragma GCC unroll 6
             for (int c = 0; c < CC; ++c) {
-                const __m512i av = _mm512_set1_epi32(a[c]);  // one broadcast feeds 32 rows
-                ai0[c] = _mm512_dpbusd_epi32(ai0[c], w0, av);
-                ai1[c] = _mm512_dpbusd_epi32(ai1[c], w1, av);
+                if (SUPER) {
+                    t0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai0[c]), sc0, t0[c]);
+                    t1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai1[c]), sc1, t1[c]);
+                    if (MIN) {
+                        const __m512 a = _mm512_set1_ps(A[b * C + c]);
+                        t0[c] = _mm512_fmadd_ps(mn0, a, t0[c]);
+                        t1[c] = _mm512_fmadd_ps(mn1, a, t1[c]);
+                    }
+                } else {
+                    const __m512 d = _mm512_set1_ps(da[b * C + c]);
+                    acc0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai0[c]), _mm512_mul_ps(sc0, d), acc0[c]);
+                    acc1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai1[c]), _mm512_mul_ps(sc1, d), acc1[c]);
+                    if (MIN) {
+                        const __m512 a = _mm512_set1_ps(A[b * C + c]);
+                        acc0[c] = _mm512_fmadd_ps(mn0, a, acc0[c]);
+                        acc1[c] = _mm512_fmadd_ps(mn1, a, acc1[c]);
+                    }
+                }
             }
         }
-        const __m512 sc0 = _mm512_load_ps(s1 + lb * R), sc1 = _mm512_load_ps(s1 + lb * R + 16);
-#pragma GCC unroll 6
-        for (int c = 0; c < CC; ++c) {
-            const __m512 d = _mm512_set1_ps(da[b * C + c]);
-            acc0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai0[c]), _mm512_mul_ps(sc0, d), acc0[c]);
-            acc1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai1[c]), _mm512_mul_ps(sc1, d), acc1[c]);
-        }
-        if (MIN) {
-            const __m512 mn0 = _mm512_load_ps(s2 + lb * R), mn1 = _mm512_load_ps(s2 + lb * R + 16);
+        if (SUPER) {
 #pragma GCC unroll 6
             for (int c = 0; c < CC; ++c) {
-                const __m512 a = _mm512_set1_ps(A[b * C + c]);
-                acc0[c] = _mm512_fmadd_ps(mn0, a, acc0[c]);
-                acc1[c] = _mm512_fmadd_ps(mn1, a, acc1[c]);
+                const __m512 d = _mm512_set1_ps(da[bs * C + c]);
+                acc0[c] = _mm512_fmadd_ps(t0[c], d, acc0[c]);
+                acc1[c] = _mm512_fmadd_ps(t1[c], d, acc1[c]);
             }
         }
     }
@@ -416,23 +447,23 @@ __attribute__((always_inline)) inline void quant_blocks(const uint8_t * pq, cons
 }
 
 // One tile over a whole panel.
-template <int BG, bool MIN, int CC>
+template <int BG, bool MIN, int CC, bool SUPER>
 void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
     const int64_t nb = K / (4 * BG);
     const float * s1 = reinterpret_cast<const float *>(panel + up64((size_t)K * R));
     const float * s2 = reinterpret_cast<const float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
     __m512 acc0[CC], acc1[CC];
     for (int c = 0; c < CC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
-    quant_blocks<BG, MIN, CC>(panel, s1, s2, tile, K, 0, nb, acc0, acc1);
+    quant_blocks<BG, MIN, CC, SUPER>(panel, s1, s2, tile, K, 0, nb, acc0, acc1);
     for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
 // Runs only as many columns as the tile holds: small expert groups waste less.
-template <int BG, bool MIN>
+template <int BG, bool MIN, bool SUPER>
 void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
-    if (n_cols <= 2) compute_quant_cc<BG, MIN, 2>(panel, tile, K, n_rows, n_cols, ycol);
-    else if (n_cols <= 4) compute_quant_cc<BG, MIN, 4>(panel, tile, K, n_rows, n_cols, ycol);
-    else compute_quant_cc<BG, MIN, C>(panel, tile, K, n_rows, n_cols, ycol);
+    if (n_cols <= 2) compute_quant_cc<BG, MIN, 2, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
+    else if (n_cols <= 4) compute_quant_cc<BG, MIN, 4, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
+    else compute_quant_cc<BG, MIN, C, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
 }
 
 void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
@@ -481,12 +512,18 @@ void compute(Type w, const void * panel, const void * tile, int64_t K, int n_row
     quant_cfg(w, c);
     const uint8_t * p = static_cast<const uint8_t *>(panel);
     const uint8_t * t = static_cast<const uint8_t *>(tile);
+    const bool sup = c.act == Type::Q8_K;  // one da per super-block (quant_blocks)
     if (c.bl == 32) {
-        if (c.has_min) compute_quant<8, true>(p, t, K, n_rows, n_cols, ycol);
-        else compute_quant<8, false>(p, t, K, n_rows, n_cols, ycol);
-    } else {
-        if (c.has_min) compute_quant<4, true>(p, t, K, n_rows, n_cols, ycol);
-        else compute_quant<4, false>(p, t, K, n_rows, n_cols, ycol);
+        if (c.has_min) {
+            if (sup) compute_quant<8, true, true>(p, t, K, n_rows, n_cols, ycol);
+            else compute_quant<8, true, false>(p, t, K, n_rows, n_cols, ycol);
+        } else {
+            if (sup) compute_quant<8, false, true>(p, t, K, n_rows, n_cols, ycol);
+            else compute_quant<8, false, false>(p, t, K, n_rows, n_cols, ycol);
+        }
+    } else {  // bl 16: the K-quants and lattice types, always Q8_K
+        if (c.has_min) compute_quant<4, true, true>(p, t, K, n_rows, n_cols, ycol);
+        else compute_quant<4, false, true>(p, t, K, n_rows, n_cols, ycol);
     }
 }
 
@@ -606,7 +643,7 @@ void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles,
                     acc0[c] = _mm512_load_ps(sums[t][0][c]);
                     acc1[c] = _mm512_load_ps(sums[t][1][c]);
                 }
-                quant_blocks<8, true, CC>(chunk, s1, s2, tiles + tile_bytes * (size_t)t, K, 8 * b, 8 * b + 8, acc0, acc1);
+                quant_blocks<8, true, CC, true>(chunk, s1, s2, tiles + tile_bytes * (size_t)t, K, 8 * b, 8 * b + 8, acc0, acc1);
                 for (int c = 0; c < CC; ++c) {
                     _mm512_store_ps(sums[t][0][c], acc0[c]);
                     _mm512_store_ps(sums[t][1][c], acc1[c]);
