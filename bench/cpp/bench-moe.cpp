@@ -3,7 +3,8 @@
 // module is stripped). Build against the static core library, e.g.
 //   g++ -O2 -std=c++17 -Iggml/include bench/cpp/bench-moe.cpp build/dev/libld_ggml.a -lpthread -o /tmp/bench-moe
 // Usage: bench-moe gate_up|down_q5_0|down_q8_0 ISA REPEATS THREADS [prepared]. With `prepared` the expert
-// weights are packed once first (prepare_weight; Q8_0 on avx512 / amx) and the calls use them. Prints the median CPU-time rate per
+// weights are packed once first (prepare_weight; Q8_0 on avx512 / amx, Q4_K in the compact form on avx512)
+// and the calls use them. Prints the median CPU-time rate per
 // core and its ratio to the vnni int8 peak measured in the same run (cpu_peak_gops).
 #include <algorithm>
 #include <chrono>

@@ -662,6 +662,9 @@ void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles,
 
 bool is_k4(Type w) { return w == Type::Q4_K || w == Type::Q5_K; }
 
+// compute_raw takes a whole panel's tiles only for Q4_K / Q5_K; one tile (of few columns) for the others.
+int raw_max_tiles_of(Type w) { return is_k4(w) ? kChunkTiles : 1; }
+
 // One tile of very few columns: the weights unpacked in registers from the rows (matmul-narrow-avx512.cpp);
 // Q4_K / Q5_K panels of up to kChunkTiles tiles: a super-block at a time (compute_k4_chunked). The same
 // result as the packed panel; otherwise false (the driver packs the panel).
@@ -700,8 +703,8 @@ bool compute_compact(Type w, const void * compact, int n_rows, int64_t K, const 
 }
 
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row, nullptr,
-                          &compute_raw, &panel_bytes_read, kChunkTiles, &compact_bytes, &pack_compact,
-                          &expand_compact, &compute_compact};
+                          &compute_raw, &panel_bytes_read, kChunkTiles, &raw_max_tiles_of, &compact_bytes,
+                          &pack_compact, &expand_compact, &compute_compact};
 
 }  // namespace
 

@@ -72,8 +72,10 @@ struct Kernels {
     // Optional: how many leading bytes of a panel compute reads (the scales of mins are not read for
     // types without them); nullptr: panel_bytes. The stride of prepared weights (PreparedWeight).
     size_t (*panel_bytes_read)(Type w, int64_t K) = nullptr;
-    // The most tiles a compute_raw call can take (0: no limit): the driver does not offer it more.
+    // The most tiles a compute_raw call can take (0: no limit): the driver does not offer it more;
+    // raw_max_tiles_of(w), where set, says it per weight type instead.
     int raw_max_tiles = 0;
+    int (*raw_max_tiles_of)(Type w) = nullptr;
     // Optional: a compact prepared form of a panel, for types whose panel is much larger than their rows
     // (4-bit codes held as bytes): the costly part of pack_panel done once (prepare_weight), the rest per call.
     // compact_bytes(w, K): its size per panel (0: none for w); pack_compact takes the rows as pack_panel

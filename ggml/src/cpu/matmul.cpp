@@ -165,6 +165,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 tasks.push_back({(int32_t)g, (int32_t)p, (int32_t)p1, t, t1, (p1 - p) * (t1 - t + 2)});
             }
     std::stable_sort(tasks.begin(), tasks.end(), [](const Task & a, const Task & b) { return a.cost > b.cost; });
+    const int raw_max = k->raw_max_tiles_of ? k->raw_max_tiles_of(w) : k->raw_max_tiles;
     std::vector<std::vector<uint8_t>> panels((size_t)nt);
     std::vector<std::pair<int32_t, int32_t>> cached((size_t)nt, {-1, -1});
     // the output columns of a task's tiles for compute_tiles / compute_raw: ycols[i][c] = row r0 of
@@ -206,7 +207,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 ps.per_step = (int)std::max<int64_t>(1, ((int64_t)(ps.end - ps.p) / 64 + steps - 1) / steps);
             }
             // the kernel may pack (or expand the compact form) as it goes
-            if (!packed && (k->raw_max_tiles == 0 || T.t1 - T.t0 <= k->raw_max_tiles)) {
+            if (!packed && (raw_max == 0 || T.t1 - T.t0 <= raw_max)) {
                 const uint8_t * tl = tiles_base + tb * (size_t)T.t0;
                 const int ntl = (int)(T.t1 - T.t0);
                 bool done = false;
