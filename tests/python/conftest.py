@@ -25,6 +25,26 @@ def repo_root() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def small_bench_dims():
+    """bench/make_bench_gguf.py's real DiffusionGemma configuration shrunk for tests (hidden 256: the Q4_K
+    weights have whole super-blocks; 8 experts, vocabulary 2,048)."""
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench"))
+    import make_bench_gguf
+    return dict(make_bench_gguf.REAL, vocab_size=2048, hidden_size=256, intermediate_size=256, num_experts=8,
+                moe_intermediate_size=256, head_dim=64, global_head_dim=128, sliding_window=64)
+
+
+@pytest.fixture(scope="session")
+def small_bench_gguf(tmp_path_factory, small_bench_dims) -> str:
+    """A Q4_K_M file of that configuration (one sliding and one full layer), written once per session."""
+    import make_bench_gguf  # on sys.path: small_bench_dims
+    out = str(tmp_path_factory.mktemp("bench") / "small.gguf")
+    make_bench_gguf.write(out, "q4_k_m", ["sliding_attention", "full_attention"], small_bench_dims, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
 def gemma3_gguf_reader(gemma3_gguf):
     """gguf-py's reader on the Gemma 3 file, opened once per session (parsing its 262k-token
     vocabulary takes gguf-py 10-40 s)."""

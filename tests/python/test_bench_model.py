@@ -12,15 +12,10 @@ from llama_diffusion import bench, bench_model  # noqa: E402
 from llama_diffusion.gguf import GGUFFile  # noqa: E402
 from llama_diffusion.model import Model  # noqa: E402
 
-SMALL = dict(make_bench_gguf.REAL, vocab_size=2048, hidden_size=256, intermediate_size=256, num_experts=8,
-             moe_intermediate_size=256, head_dim=64, global_head_dim=128, sliding_window=64)
-
 
 @pytest.fixture(scope="module")
-def small_file(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("bench") / "small.gguf")
-    make_bench_gguf.write(out, "q4_k_m", ["sliding_attention", "full_attention"], SMALL, log=lambda m: None)
-    return out
+def small_file(small_bench_gguf):
+    return small_bench_gguf
 
 
 def test_file_shapes_and_types(small_file):
@@ -71,13 +66,13 @@ def test_layers_option():
             make_bench_gguf.layers_from_args(*bad)
 
 
-def test_tokenizer_is_character_level_like_hf(small_file):
+def test_tokenizer_is_character_level_like_hf(small_file, small_bench_dims):
     """The file's BPE vocabulary has no merges: the engine loads it and tokenizes as HF tokenizers does
     on the same tokenizer.json (character level, byte fallback for the rest)."""
     import json
     from tokenizers import Tokenizer as HFTokenizer
     from llama_diffusion.tokenizer import Tokenizer
-    tj, _ = make_bench_gguf.tokenizer_files(SMALL["vocab_size"])
+    tj, _ = make_bench_gguf.tokenizer_files(small_bench_dims["vocab_size"])
     hf = HFTokenizer.from_str(json.dumps(tj))
     ours = Tokenizer.from_gguf(small_file)
     for text in ("def f(x):\n    return x + 1", "hello world", "caf\u00e9 \u2603"):

@@ -26,11 +26,7 @@
 //
 // GCC 12's AMX intrinsics have no memory operands: every tile load follows a compiler memory barrier
 // and every tile store is followed by one, so the compiler cannot move plain loads / stores across them.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,11 +1,7 @@
 // AVX-512 packer of one attention key tile (attention-pack.h): rows of K/V are read 16 values at a time
 // (f32 load, f16 via vcvtph2ps, q8_0 via sign-extend + convert + scale), K goes through in-register
 // 16x16 transposes into kt [d][ATTN_BK], V is written straight into its column chunks.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstring>

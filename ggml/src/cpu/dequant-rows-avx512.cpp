@@ -1,9 +1,5 @@
 // The row dequantizers of dequant-rows.h compiled with the avx512 flags (bodies: dequant-rows-impl.h).
-// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsics as uninitialized.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "avx512-intrinsics.h"
 #include "dequant-rows-impl.h"
 
 namespace ld::ggml {

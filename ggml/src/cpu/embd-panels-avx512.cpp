@@ -1,12 +1,5 @@
 // The transposed embedding straight into the avx512 table's Q8_0 panels (embd-panels.h).
-#include <immintrin.h>
-
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wall reports as (maybe-)
-// uninitialized (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include "embd-panels.h"
 #include "q8-columns-x86.h"

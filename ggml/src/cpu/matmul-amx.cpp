@@ -15,12 +15,7 @@
 // stored to a buffer and folded into 16 f32 zmm accumulators: acc[r] += cvt(int[r]) * da[b] * s1[b, r]
 // (+ A[b] * s2[b, r] for types with mins). Four product tiles rotate so that the products run ahead
 // of the folds. The accumulators are transposed once at the end.
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -9,14 +9,7 @@
 // -off*asum (the offset correction), and the block ends with acc_f += cvt(acc_i) * (s1 * da)
 // (+ s2 * A for types with mins). F32 / F16 weights: f32 panel [K][32], FMA against broadcast
 // activations. BF16: bf16 pairs [K/2][32] with vdpbf16ps (activations rounded to bf16).
-#include <immintrin.h>
-
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wall reports as (maybe-)
-// uninitialized (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstddef>

@@ -15,12 +15,7 @@
 // block's dwords gathered across the 16 rows (vpgatherdd, one row per lane); tile dword e < 4 holds values
 // 4e.. (low nibbles of qs dword e), e >= 4 values 16 + 4(e - 4).. (high nibbles of qs dword e - 4); Q5_0's
 // fifth bits (qh bits 4e .. 4e + 3) are spread to the bytes by a multiply.
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstddef>

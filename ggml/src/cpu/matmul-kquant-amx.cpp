@@ -19,12 +19,7 @@
 // When a panel's tiles fit one pass (the MoE experts), kq_compute_raw packs one super-block of the
 // rows at a time into L1 (the panel layout of K = 256) right before its products, instead of the whole
 // panel (K * 64 bytes) going to L2 and back; the result is the same.
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstring>

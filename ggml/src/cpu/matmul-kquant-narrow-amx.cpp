@@ -22,12 +22,7 @@
 //   Q6_K: for half hh of the super-block and dword e, ql dwords 16hh + e, 16hh + 8 + e and qh dword 8hh + e
 //         give values 128hh + 4e + {0, 32, 64, 96} (low nibbles of the first ql, of the second, high
 //         nibbles of the first, of the second; qh bits 0-1, 2-3, 4-5, 6-7 on top).
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstddef>

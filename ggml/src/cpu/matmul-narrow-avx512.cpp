@@ -10,12 +10,7 @@
 // -(dmin * mn) per sub-block of 32, Q6_K d * sc per 16, the others d.
 //
 // Tile: the avx512 table's (avx512_quant_tile).
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <algorithm>
 #include <cstddef>

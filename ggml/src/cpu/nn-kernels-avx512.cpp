@@ -1,10 +1,5 @@
 // AVX-512 (16-wide f32) instantiation of the NnKernels table (nn-kernels-simd.h).
-// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsics as uninitialized.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "avx512-intrinsics.h"
 
 #include "nn-kernels-simd.h"
 

@@ -3,12 +3,7 @@
 // codes [K/4][32 rows][4 bytes] | s1 [K/32][32] | s2 [K/32][32] (f32, each part 64-byte aligned).
 #include "panel-k4-avx512.h"
 
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <type_traits>
 

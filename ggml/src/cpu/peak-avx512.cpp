@@ -2,14 +2,7 @@
 // vpdpbusd (int8 ops), vfmadd (f32 FLOPs) and vdpbf16ps (bf16 FLOPs), each with 16 independent
 // accumulator chains held in registers (fully unrolled) so latency is hidden. Counted as 2 ops per
 // multiply-add. cpu_peak_gops (peak.cpp) calls them where the avx512 ISA runs.
-#include <immintrin.h>
-
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wall reports as (maybe-)
-// uninitialized (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "avx512-intrinsics.h"
 
 #include <cstring>
 

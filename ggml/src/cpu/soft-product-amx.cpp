@@ -13,10 +13,7 @@
 // The accumulators are out itself when C and H are multiples of 32, else a zeroed padded copy [Cp, Hp] that
 // is added to out at the end. Each value sums the chunks in order and each chunk in tile order, whatever
 // the thread count (deterministic).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "avx512-intrinsics.h"
 #include "soft-product-amx.h"
 
 #include <immintrin.h>
