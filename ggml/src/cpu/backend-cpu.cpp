@@ -156,8 +156,12 @@ private:
             std::shared_ptr<const PreparedWeight> p;
             const bool kept = std::find(repack_.keep.begin(), repack_.keep.end(), w) != repack_.keep.end();
             if (!kept && matmul_supports(t) && prepared_weight_compact(isa, t, K)) {
-                p = prepare_weight(isa, w, t, n_mats, M, K, pool_);
-                if (repack_.release) repack_.release(w, row_size(t, K) * (size_t)(n_mats * M));
+                try {
+                    p = prepare_weight(isa, w, t, n_mats, M, K, pool_);
+                } catch (const Error &) {
+                    p.reset();  // no memory for the copy: the mapped weight serves as before
+                }
+                if (p && repack_.release) repack_.release(w, row_size(t, K) * (size_t)(n_mats * M));
             }
             it = repacked_.emplace(w, std::move(p)).first;
         }
