@@ -40,7 +40,7 @@ struct Placement {
     // has one (Q4_K / Q5_K on avx512), replacing their mapped pages (Backend::set_weight_repack). The
     // environment variable LD_REPACK=1 turns it on, LD_REPACK=0 off, whatever this says. Off by default: the
     // copy (~half of a Q4_K_M file) and the page cache of the file must both fit in memory, or every start
-    // reads the file from disk again (bench/results/repack.md).
+    // reads the file from disk again (bench/results/repack-superblock-fold.md).
     bool repack = false;
 };
 

@@ -155,7 +155,7 @@ private:
         if (it == repacked_.end()) {
             std::shared_ptr<const PreparedWeight> p;
             const bool kept = std::find(repack_.keep.begin(), repack_.keep.end(), w) != repack_.keep.end();
-            if (!kept && matmul_supports(t) && prepared_weight_compact(isa, t, K)) {
+            if (!kept && prepared_weight_compact(isa, t, K)) {
                 try {
                     p = prepare_weight(isa, w, t, n_mats, M, K, pool_);
                 } catch (const Error &) {

@@ -7,7 +7,8 @@
 // int8 activation codes [K/4][C][4]. vpdpbusd(acc_c, codes, broadcast(4 activation codes of c))
 // accumulates exact int32 sums for 16 rows x 1 column; an accumulator starts each block at
 // -off*asum (the offset correction), and the block ends with acc_f += cvt(acc_i) * (s1 * da)
-// (+ s2 * A for types with mins). F32 / F16 weights: f32 panel [K][32], FMA against broadcast
+// (+ s2 * A for types with mins; with Q8_K activations, one da per 256 values, the blocks' sums are folded
+// with da once per super-block: quant_blocks). Q4_K / Q5_K panels: panel-k4-avx512.cpp. F32 / F16 weights: f32 panel [K][32], FMA against broadcast
 // activations. BF16: bf16 pairs [K/2][32] with vdpbf16ps (activations rounded to bf16).
 #include "avx512-intrinsics.h"
 
@@ -451,12 +452,20 @@ void compute_quant_cc(const uint8_t * panel, const uint8_t * tile, int64_t K, in
     for (int c = 0; c < n_cols; ++c) store_rows(ycol[c], acc0[c], acc1[c], n_rows);
 }
 
-// Runs only as many columns as the tile holds: small expert groups waste less.
+// f(std::integral_constant<int, CC>) with the columns a tile of n runs: only as many as it holds (small
+// expert groups waste less).
+template <class F>
+inline void with_tile_cols(int n, F f) {
+    if (n <= 2) f(std::integral_constant<int, 2>());
+    else if (n <= 4) f(std::integral_constant<int, 4>());
+    else f(std::integral_constant<int, C>());
+}
+
 template <int BG, bool MIN, bool SUPER>
 void compute_quant(const uint8_t * panel, const uint8_t * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
-    if (n_cols <= 2) compute_quant_cc<BG, MIN, 2, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
-    else if (n_cols <= 4) compute_quant_cc<BG, MIN, 4, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
-    else compute_quant_cc<BG, MIN, C, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
+    with_tile_cols(n_cols, [&](auto cc) {
+        compute_quant_cc<BG, MIN, decltype(cc)::value, SUPER>(panel, tile, K, n_rows, n_cols, ycol);
+    });
 }
 
 void compute_f32(const float * panel, const float * tile, int64_t K, int n_rows, int n_cols, float * const * ycol) {
@@ -629,7 +638,7 @@ void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles,
     for (int64_t b = 0; b < K / 256; ++b) {
         fill(b, chunk);
         for (int t = 0; t < n_tiles; ++t) {
-            auto run = [&](auto cc) {
+            with_tile_cols(n_cols[t], [&](auto cc) {
                 constexpr int CC = decltype(cc)::value;
                 __m512 acc0[CC], acc1[CC];
                 for (int c = 0; c < CC; ++c) {
@@ -641,11 +650,7 @@ void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles,
                     _mm512_store_ps(sums[t][0][c], acc0[c]);
                     _mm512_store_ps(sums[t][1][c], acc1[c]);
                 }
-            };
-            // the column counts of compute_quant
-            if (n_cols[t] <= 2) run(std::integral_constant<int, 2>());
-            else if (n_cols[t] <= 4) run(std::integral_constant<int, 4>());
-            else run(std::integral_constant<int, C>());
+            });
         }
     }
     for (int t = 0; t < n_tiles; ++t)
@@ -656,7 +661,7 @@ void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles,
 bool is_k4(Type w) { return w == Type::Q4_K || w == Type::Q5_K; }
 
 // compute_raw takes a whole panel's tiles only for Q4_K / Q5_K; one tile (of few columns) for the others.
-int raw_max_tiles_of(Type w) { return is_k4(w) ? kChunkTiles : 1; }
+int raw_max_tiles(Type w) { return is_k4(w) ? kChunkTiles : 1; }
 
 // One tile of very few columns: the weights unpacked in registers from the rows (matmul-narrow-avx512.cpp);
 // Q4_K / Q5_K panels of up to kChunkTiles tiles: a super-block at a time (compute_k4_chunked). The same
@@ -696,7 +701,7 @@ bool compute_compact(Type w, const void * compact, int n_rows, int64_t K, const 
 }
 
 const Kernels kKernels = {R, C, &has, &panel_bytes, &tile_bytes, &pack_panel, &pack_tile, &compute, &quantize_row, nullptr,
-                          &compute_raw, &panel_bytes_read, kChunkTiles, &raw_max_tiles_of, &compact_bytes,
+                          &compute_raw, &panel_bytes_read, &raw_max_tiles, &compact_bytes,
                           &pack_compact, &expand_compact, &compute_compact};
 
 }  // namespace

@@ -120,7 +120,7 @@ Kernels make_kernels() {
     k.quantize_row = &actq::quantize_row;
     k.panel_bytes_read = &u8p::panel_bytes_read;
     k.compute_raw = &compute_raw;
-    k.raw_max_tiles = 1;
+    k.raw_max_tiles = [](Type) { return 1; };
     return k;
 }
 

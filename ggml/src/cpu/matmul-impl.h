@@ -72,10 +72,9 @@ struct Kernels {
     // Optional: how many leading bytes of a panel compute reads (the scales of mins are not read for
     // types without them); nullptr: panel_bytes. The stride of prepared weights (PreparedWeight).
     size_t (*panel_bytes_read)(Type w, int64_t K) = nullptr;
-    // The most tiles a compute_raw call can take (0: no limit): the driver does not offer it more;
-    // raw_max_tiles_of(w), where set, says it per weight type instead.
-    int raw_max_tiles = 0;
-    int (*raw_max_tiles_of)(Type w) = nullptr;
+    // The most tiles a compute_raw / compute_compact call takes for weight type w: the driver does not
+    // offer it more. nullptr: no limit.
+    int (*raw_max_tiles)(Type w) = nullptr;
     // Optional: a compact prepared form of a panel, for types whose panel is much larger than their rows
     // (4-bit codes held as bytes): the costly part of pack_panel done once (prepare_weight), the rest per call.
     // compact_bytes(w, K): its size per panel (0: none for w); pack_compact takes the rows as pack_panel
@@ -83,7 +82,7 @@ struct Kernels {
     size_t (*compact_bytes)(Type w, int64_t K) = nullptr;
     void (*pack_compact)(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * compact) = nullptr;
     void (*expand_compact)(Type w, const void * compact, int n_rows, int64_t K, void * panel) = nullptr;
-    // Optional: expand_compact + compute_tiles in one call (like compute_raw, at most raw_max_tiles tiles);
+    // Optional: expand_compact + compute_tiles in one call (like compute_raw, at most raw_max_tiles(w) tiles);
     // returns false (nothing done) where the kernel prefers the expanded panel.
     bool (*compute_compact)(Type w, const void * compact, int n_rows, int64_t K, const uint8_t * tiles, size_t tile_bytes,
                             int n_tiles, const int * n_cols, float * const * const * ycols) = nullptr;

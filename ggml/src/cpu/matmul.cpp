@@ -165,7 +165,7 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
                 tasks.push_back({(int32_t)g, (int32_t)p, (int32_t)p1, t, t1, (p1 - p) * (t1 - t + 2)});
             }
     std::stable_sort(tasks.begin(), tasks.end(), [](const Task & a, const Task & b) { return a.cost > b.cost; });
-    const int raw_max = k->raw_max_tiles_of ? k->raw_max_tiles_of(w) : k->raw_max_tiles;
+    const int raw_max = k->raw_max_tiles ? k->raw_max_tiles(w) : 0;  // 0: no limit
     std::vector<std::vector<uint8_t>> panels((size_t)nt);
     std::vector<std::pair<int32_t, int32_t>> cached((size_t)nt, {-1, -1});
     // the output columns of a task's tiles for compute_tiles / compute_raw: ycols[i][c] = row r0 of
