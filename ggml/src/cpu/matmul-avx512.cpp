@@ -8,8 +8,9 @@
 // accumulates exact int32 sums for 16 rows x 1 column; an accumulator starts each block at
 // -off*asum (the offset correction), and the block ends with acc_f += cvt(acc_i) * (s1 * da)
 // (+ s2 * A for types with mins; with Q8_K activations, one da per 256 values, the blocks' sums are folded
-// with da once per super-block: quant_blocks). Q4_K / Q5_K panels: panel-k4-avx512.cpp. F32 / F16 weights: f32 panel [K][32], FMA against broadcast
-// activations. BF16: bf16 pairs [K/2][32] with vdpbf16ps (activations rounded to bf16).
+// with da once per super-block: quant_blocks). Q4_K / Q5_K panels: panel-k4-avx512.cpp; the 32-value
+// block types (Q8_0, Q5_0, Q4_0, IQ4_NL, IQ4_XS): panel-block32-avx512.cpp. F32 / F16 weights: f32 panel
+// [K][32], FMA against broadcast activations. BF16: bf16 pairs [K/2][32] with vdpbf16ps (activations rounded to bf16).
 #include "avx512-intrinsics.h"
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "ld-ggml/fp16.h"
 #include "matmul-impl.h"
 #include "matmul-narrow-avx512.h"
+#include "panel-block32-avx512.h"
 #include "panel-k4-avx512.h"
 #include "prefetch-stream.h"
 #include "unpack-row-x86.h"
@@ -111,102 +113,8 @@ void transpose_dwords32(const uint32_t * src, int64_t stride, int64_t n_dw, uint
     transpose_dwords16(src + 16 * stride, stride, n_dw, dst + 16, R);
 }
 
-// ---- vector unpackers of the hot types (same bytes as unpack_row in matmul-unpack.cpp) ----
-// (Q4_K and Q5_K: panel-k4-avx512.cpp)
-
-// The 32-value block types with an fp16 scale first (Q8_0, Q5_0, Q4_0, IQ4_NL; and IQ4_XS, whose 8 sub-blocks
-// of IQ4_NL nibbles share a super-block head, s1 = d * (ls - 32)) straight into the panel, 16 rows at a time:
-// dword i of a block's codes, gathered from 16 rows, is already the panel's [group][row][4] order (no transpose). Q8_0: dword i holds codes 4i..4i+3 (+128 by an xor). Q5_0 / Q4_0 / IQ4_NL: dword i
-// of qs holds the low nibbles of codes 4i..4i+3 and the high nibbles of codes 16+4i..; Q5_0's fifth bits (qh
-// bit k of code k) are spread to the bytes by a byte shuffle of each row's qh and a bit test; IQ4_NL's
-// nibbles index its 16 values (+128) with a byte shuffle. s1 = d (f32 of the fp16), s2 = 0 (no mins); rows
-// past n_rows repeat the last row with zero scales. The same bytes as unpack_row.
-template <Type W>
-void pack_panel_block32(const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, uint8_t * panel) {
-    static_assert(W == Type::Q8_0 || W == Type::Q5_0 || W == Type::Q4_0 || W == Type::IQ4_NL || W == Type::IQ4_XS,
-                  "fp16 d, 32 codes");
-    constexpr bool kXS = W == Type::IQ4_XS;  // 8 sub-blocks of IQ4_NL nibbles under one super-block head
-    const int64_t nb = K / 32;
-    const size_t bs = W == Type::Q8_0 ? sizeof(block_q8_0) : W == Type::Q5_0 ? sizeof(block_q5_0) : sizeof(block_q4_0);
-    const size_t qs_at = W == Type::Q5_0 ? offsetof(block_q5_0, qs) : 2;  // the nibbles / codes after d (and qh)
-    // block b's head (d; IQ4_XS: its super-block's d | scales_h, then scales_l) and its codes
-    auto head = [&](int64_t b) { return rows + (kXS ? (size_t)(b / 8) * sizeof(block_iq4_xs) : (size_t)b * bs); };
-    auto codes = [&](int64_t b) {
-        return kXS ? head(b) + offsetof(block_iq4_xs, qs) + 16 * (size_t)(b % 8) : head(b) + qs_at;
-    };
-    float * s1 = reinterpret_cast<float *>(panel + up64((size_t)K * R));
-    float * s2 = reinterpret_cast<float *>(panel + up64((size_t)K * R) + up64((size_t)nb * R * 4));
-    const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
-    // Q5_0 fifth bits of group g (codes 4g+j, j < 4): byte j of a row's dword takes qh byte g/2 and tests
-    // bit 4*(g%2)+j. Row r sits at bytes 4r..4r+3 of the zmm, i.e. 4*(r%4) within its 128-bit lane.
-    // IQ4_NL: its 16 values + 128 in every 128-bit lane.
-    __m512i qh_pick, qh_bit[2], nl_tab;
-    {
-        alignas(64) uint8_t pick[64], bit[2][64], tab[64];
-        for (int i = 0; i < 64; ++i) {
-            pick[i] = (uint8_t)(4 * ((i / 4) % 4));  // + g/2, added per group below
-            for (int h = 0; h < 2; ++h) bit[h][i] = (uint8_t)(1u << (4 * h + i % 4));
-            tab[i] = (uint8_t)(kvalues_iq4nl[i % 16] + 128);
-        }
-        qh_pick = _mm512_load_si512((const void *)pick);
-        for (int h = 0; h < 2; ++h) qh_bit[h] = _mm512_load_si512((const void *)bit[h]);
-        nl_tab = _mm512_load_si512((const void *)tab);
-    }
-    __m512i ridx[2];
-    __mmask16 live[2];
-    for (int rh = 0; rh < 2; ++rh) {
-        alignas(64) int32_t off[16];
-        for (int i = 0; i < 16; ++i) off[i] = (int32_t)(row_bytes * (size_t)std::min(16 * rh + i, n_rows - 1));
-        ridx[rh] = _mm512_load_si512((const void *)off);
-        const int n = std::clamp(n_rows - 16 * rh, 0, 16);
-        live[rh] = (__mmask16)(n == 16 ? 0xffff : (1u << n) - 1u);
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t * base = head(b);
-        const uint8_t * qs = codes(b);
-        if ((b & 1) == 0 && b + 6 < nb)  // the rows stream from memory: a line of each, a few blocks ahead
-            for (int r = 0; r < n_rows; ++r) _mm_prefetch((const char *)(codes(b + 6) + row_bytes * (size_t)r), _MM_HINT_T0);
-        for (int rh = 0; rh < 2; ++rh) {
-            const __m512i x = ridx[rh];
-            const __m512i h0 = _mm512_i32gather_epi32(x, (const void *)base, 1);  // d (low half)
-            __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h0));
-            if (kXS) {  // d * (ls - 32), ls = 4 bits of scales_l | 2 bits of scales_h << 4 (the scalar rule's f32 product)
-                const int j = (int)(b % 8);
-                const __m512i sl = _mm512_i32gather_epi32(x, (const void *)(base + offsetof(block_iq4_xs, scales_l)), 1);
-                const __m512i lo4 = _mm512_and_si512(_mm512_srl_epi32(sl, _mm_cvtsi32_si128(8 * (j / 2) + 4 * (j % 2))),
-                                                     _mm512_set1_epi32(15));
-                const __m512i hi2 = _mm512_and_si512(_mm512_srl_epi32(h0, _mm_cvtsi32_si128(16 + 2 * j)), _mm512_set1_epi32(3));
-                const __m512i ls = _mm512_or_si512(lo4, _mm512_slli_epi32(hi2, 4));
-                d = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(ls, _mm512_set1_epi32(32))));
-            }
-            _mm512_store_ps(s1 + b * R + 16 * rh, _mm512_maskz_mov_ps(live[rh], d));
-            _mm512_store_ps(s2 + b * R + 16 * rh, _mm512_setzero_ps());
-            uint8_t * dst = panel + (size_t)(b * 8) * (R * 4) + 64 * rh;
-            if (W == Type::Q8_0) {
-                for (int i = 0; i < 8; ++i) {
-                    const __m512i q = _mm512_i32gather_epi32(x, (const void *)(qs + 4 * i), 1);
-                    _mm512_store_si512((void *)(dst + i * (R * 4)), _mm512_xor_si512(q, flip));
-                }
-                continue;
-            }
-            const __m512i qh = W == Type::Q5_0 ? _mm512_i32gather_epi32(x, (const void *)(base + 2), 1) : _mm512_setzero_si512();
-            for (int i = 0; i < 4; ++i) {
-                const __m512i q = _mm512_i32gather_epi32(x, (const void *)(qs + 4 * i), 1);
-                for (int half = 0; half < 2; ++half) {  // group i (low nibbles), group 4 + i (high)
-                    const int g = i + 4 * half;
-                    __m512i u = half ? _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) : _mm512_and_si512(q, m4);
-                    if (W == Type::Q5_0) {
-                        const __m512i hb = _mm512_shuffle_epi8(qh, _mm512_add_epi8(qh_pick, _mm512_set1_epi8((char)(g / 2))));
-                        u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(hb, qh_bit[g % 2]), u, bit4);
-                    } else if (W == Type::IQ4_NL || kXS) {
-                        u = _mm512_shuffle_epi8(nl_tab, u);
-                    }
-                    _mm512_store_si512((void *)(dst + g * (R * 4)), u);
-                }
-            }
-        }
-    }
-}
+// ---- panels (the hot types' vector packers give the bytes of unpack_row in matmul-unpack.cpp: Q4_K and Q5_K
+// in panel-k4-avx512.cpp, the 32-value block types in panel-block32-avx512.cpp) ----
 
 void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * panel) {
     Scratch & S = scratch();
@@ -215,16 +123,9 @@ void pack_panel(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int6
         k4_pack_panel(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
         return;
     }
-    if (gather_ok) {
-        uint8_t * p = static_cast<uint8_t *>(panel);
-        switch (w) {
-            case Type::Q8_0: pack_panel_block32<Type::Q8_0>(rows, row_bytes, n_rows, K, p); return;
-            case Type::Q5_0: pack_panel_block32<Type::Q5_0>(rows, row_bytes, n_rows, K, p); return;
-            case Type::Q4_0: pack_panel_block32<Type::Q4_0>(rows, row_bytes, n_rows, K, p); return;
-            case Type::IQ4_NL: pack_panel_block32<Type::IQ4_NL>(rows, row_bytes, n_rows, K, p); return;
-            case Type::IQ4_XS: pack_panel_block32<Type::IQ4_XS>(rows, row_bytes, n_rows, K, p); return;
-            default: break;
-        }
+    if (b32_has_panel(w) && gather_ok) {
+        b32_pack_panel(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(panel));
+        return;
     }
     switch (kind_of(w)) {
         case Kind::f32: {
@@ -679,17 +580,19 @@ bool compute_raw(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int
     return true;
 }
 
-// The compact prepared form (panel-k4-avx512.h): Q4_K and Q5_K, whose panels hold their 4-bit codes as bytes.
+// The compact prepared forms: Q4_K and Q5_K, whose panels hold their 4-bit codes as bytes (panel-k4-avx512.h);
+// the 32-value block types, the gathers done once (panel-block32-avx512.h: the blocks' own size).
 size_t compact_bytes(Type w, int64_t K) {
-    if (!is_k4(w)) return 0;
-    if (row_size(w, K) > (size_t)INT32_MAX / R) return 0;  // (the heads are gathered with int32 offsets)
-    return k4_compact_bytes(w, K);
+    if (row_size(w, K) > (size_t)INT32_MAX / R) return 0;  // (the rows are gathered with int32 offsets)
+    return is_k4(w) ? k4_compact_bytes(w, K) : b32_compact_bytes(w, K);
 }
 void pack_compact(Type w, const uint8_t * rows, size_t row_bytes, int n_rows, int64_t K, void * compact) {
-    k4_pack_compact(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(compact));
+    if (is_k4(w)) k4_pack_compact(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(compact));
+    else b32_pack_compact(w, rows, row_bytes, n_rows, K, static_cast<uint8_t *>(compact));
 }
 void expand_compact(Type w, const void * compact, int n_rows, int64_t K, void * panel) {
-    k4_expand(w, static_cast<const uint8_t *>(compact), n_rows, K, static_cast<uint8_t *>(panel));
+    if (is_k4(w)) k4_expand(w, static_cast<const uint8_t *>(compact), n_rows, K, static_cast<uint8_t *>(panel));
+    else b32_expand(w, static_cast<const uint8_t *>(compact), n_rows, K, static_cast<uint8_t *>(panel));
 }
 bool compute_compact(Type w, const void * compact, int n_rows, int64_t K, const uint8_t * tiles, size_t tile_bytes,
                      int n_tiles, const int * n_cols, float * const * const * ycols) {

@@ -196,10 +196,11 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
             const int64_t r0 = (int64_t)p * R;
             const int n_rows = (int)std::min<int64_t>(R, M - r0);
             const bool packed = (G.panels && !G.compact) || cached[(size_t)th] == std::make_pair(T.g, p);
-            // while this panel's tiles run, the bytes of the next one (its rows, or its compact form; this task's
-            // next panel, or usually the next task's first) come into L2, a few lines per block (prefetch-stream.h)
+            // while this panel's tiles run, the bytes of the next one (its rows, or its prepared panel or compact
+            // form; this task's next panel, or usually the next task's first) come into L2, a few lines per block
+            // (prefetch-stream.h)
             PrefetchStream & ps = prefetch_stream();
-            if ((!G.panels || G.compact) && r0 + R < M) {
+            if (r0 + R < M) {
                 ps.p = G.panels ? reinterpret_cast<const char *>(G.panels + G.panel_stride * (size_t)(p + 1))
                                 : reinterpret_cast<const char *>(G.w + wrb * (size_t)(r0 + R));
                 ps.end = ps.p + (G.panels ? G.panel_stride : wrb * (size_t)std::min<int64_t>(R, M - r0 - R));
