@@ -73,8 +73,14 @@ void Mapping::release(const void * p, size_t n) const {
     if (!mapped_ || n == 0 || b < data_ || b + n > data_ + size_ || b + n < b) return;
     const uintptr_t page = (uintptr_t)::sysconf(_SC_PAGESIZE);
     const uintptr_t lo = ((uintptr_t)b + page - 1) / page * page, hi = ((uintptr_t)b + n) / page * page;
-    // a read-only shared mapping: the page cache keeps the data, only this mapping's entries go
-    if (hi > lo) ::madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_DONTNEED);
+    if (hi <= lo) return;
+    // a read-only shared mapping: this mapping's entries go, then the page cache is told the file range is
+    // not needed (clean pages, dropped unless another process maps them; a later read faults them back from
+    // the file): the repacked copy does not have to share the memory with a cached copy of the same bytes
+    ::madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_DONTNEED);
+#if defined(POSIX_FADV_DONTNEED)
+    if (fd_ >= 0) ::posix_fadvise(fd_, (off_t)(lo - (uintptr_t)data_), (off_t)(hi - lo), POSIX_FADV_DONTNEED);
+#endif
 }
 
 std::string Mapping::changed() const {

@@ -44,8 +44,9 @@ public:
     std::string changed() const;
 
     // Drops this process's pages of the whole pages inside [p, p + n) (a copy of those bytes is kept
-    // elsewhere): a later read faults them back from the file, so the bytes stay valid. Only for a real
-    // file mapping; a no-op for the read-into-memory fallback and for ranges outside the mapping.
+    // elsewhere) and advises the page cache to let them go too: a later read faults them back from the
+    // file, so the bytes stay valid. Only for a real file mapping; a no-op for the read-into-memory
+    // fallback and for ranges outside the mapping.
     void release(const void * p, size_t n) const;
 
 private:

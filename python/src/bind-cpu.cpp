@@ -1,9 +1,13 @@
-// Python bindings: CPU features and the kernel ISA (cpu_features(), cpu_isa(), set_cpu_isa()).
+// Python bindings: CPU features and the kernel ISA (cpu_features(), cpu_isa(), set_cpu_isa()), and which
+// weight types an ISA prepares (prepared_weight_supported(): what Model(repack=True) repacks).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include "bindings.h"
 #include "ld-ggml/cpu-features.h"
+#include "ld-ggml/cpu-matmul.h"
+#include "ld-ggml/error.h"
+#include "ld-ggml/types.h"
 
 namespace ld::py {
 
@@ -33,6 +37,12 @@ void register_cpu(pyb::module_ & m) {
     m.def("cpu_isa", []() { return std::string(cpu_isa_name(cpu_isa())); }, "The kernel ISA in effect.");
     m.def("set_cpu_isa", [](const std::string & name) { cpu_isa_set(cpu_isa_from_name(name)); },
           "Force a kernel ISA (generic, avx2, avx2_vnni, avx512, amx, neon, neon_i8mm); ValueError if unavailable here.");
+    m.def("prepared_weight_supported", [](const std::string & isa, const std::string & wtype, int64_t K) {
+        const int32_t t = type_from_name(wtype.c_str());
+        if (t < 0) throw ld::ggml::Error(ld::ggml::strfmt("unknown weight type '%s'", wtype.c_str()));
+        return prepared_weight_supported(cpu_isa_from_name(isa), (Type)t, K);
+    }, pyb::arg("isa"), pyb::arg("wtype"), pyb::arg("K"),
+          "True where ISA prepares (repacks) weights of this type and row length K once, within 7% of their bytes.");
 }
 
 }  // namespace ld::py

@@ -1,6 +1,7 @@
-"""Weights repacked on first use (Model(repack=True), LD_REPACK): on an ISA with a compact panel form
-(Q4_K / Q5_K on avx512) the repacked model gives bit-identical logits (an encoder pass, then two decoder
-passes) to the mapped weights; elsewhere (and with repack off) nothing is repacked and results are the same."""
+"""Weights repacked on first use (Model(repack=True), LD_REPACK): on an ISA that prepares some of the file's
+matrix types (prepared_weight_supported: Q8_0 panels on every x86 table, the compact forms of Q4_K / Q5_K /
+Q5_0 on avx512) the repacked model gives bit-identical logits (an encoder pass, then two decoder passes) to
+the mapped weights; elsewhere (and with repack off) nothing is repacked and results are the same."""
 import numpy as np
 import pytest
 
@@ -11,6 +12,15 @@ from llama_diffusion.model import Model
 @pytest.fixture(scope="module")
 def q4_k_file(small_bench_gguf):
     return small_bench_gguf
+
+
+def _preparable(path, isa):
+    """Some matrix of the file (not the embedding, which is never repacked) has a prepared form on isa."""
+    gguf = pytest.importorskip("gguf")
+    r = gguf.GGUFReader(path)
+    mats = {(t.tensor_type.name, int(t.shape[0])) for t in r.tensors
+            if len(t.shape) >= 2 and t.name not in ("token_embd.weight", "output.weight")}
+    return any(_core.prepared_weight_supported(isa, t, k) for t, k in mats)
 
 
 def _run(path, repack, isa):
@@ -33,30 +43,21 @@ def test_repacked_model_is_bit_identical(q4_k_file, isa, monkeypatch):
     finally:
         _core.set_cpu_isa(before)
     assert n0 == 0
-    if isa == "avx512":  # the Q4_K attention / dense / expert weights (K = 256) have a compact form there
+    assert (n1 > 0) == _preparable(q4_k_file, isa)
+    if isa in ("avx512", "amx"):  # the file's Q8_0 / Q5_0 (and on avx512 Q4_K) weights are repacked there
         assert n1 > 0
-    else:
-        assert n1 == 0
     assert np.array_equal(a0, a1) and np.array_equal(b0, b1)
     assert np.isfinite(a1).all()
 
 
 def test_env_switch(q4_k_file, monkeypatch):
-    if "avx512" not in _core.cpu_features()["isas"]:
-        # no compact form on this CPU: the switch still parses, nothing is repacked
-        monkeypatch.setenv("LD_REPACK", "1")
-        assert Model(q4_k_file, n_threads=1, device="cpu").repacked_bytes == 0
-        return
-    before = _core.cpu_isa()
-    _core.set_cpu_isa("avx512")
-    try:
-        monkeypatch.setenv("LD_REPACK", "1")
-        m = Model(q4_k_file, n_threads=1, device="cpu")
-        m.encode([2, 105, 400])
-        assert m.repacked_bytes > 0
-        monkeypatch.setenv("LD_REPACK", "0")
-        m = Model(q4_k_file, n_threads=1, device="cpu", repack=True)
-        m.encode([2, 105, 400])
-        assert m.repacked_bytes == 0
-    finally:
-        _core.set_cpu_isa(before)
+    isa = _core.cpu_isa()  # the ISA in effect: repacks where it prepares one of the file's matrix types
+    expect = _preparable(q4_k_file, isa)
+    monkeypatch.setenv("LD_REPACK", "1")
+    m = Model(q4_k_file, n_threads=1, device="cpu")
+    m.encode([2, 105, 400])
+    assert (m.repacked_bytes > 0) == expect
+    monkeypatch.setenv("LD_REPACK", "0")
+    m = Model(q4_k_file, n_threads=1, device="cpu", repack=True)
+    m.encode([2, 105, 400])
+    assert m.repacked_bytes == 0

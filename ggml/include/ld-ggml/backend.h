@@ -89,7 +89,8 @@ public:
     // Bytes of device memory held by weights (0 for the CPU).
     virtual size_t weight_bytes() const = 0;
     // CPU only (others ignore it): with `enabled`, a matmul / expert weight is repacked on its first use
-    // into the compact panel form of the ISA in effect where that ISA has one (prepare_weight; Q4_K / Q5_K on
+    // into the prepared panel form of the ISA in effect where that ISA has one within 7% of its bytes
+    // (prepare_weight: e.g. Q8_0 panels on avx512 / amx, the compact forms of Q4_K / Q5_K / Q5_0 / Q4_0 on
     // avx512), kept by the backend and used by every later call on that ISA (bit-identical results), and
     // release(host, bytes) is then called so the owner can drop the host bytes' pages (a mapped file stays
     // the source of truth). Off (the default): the host bytes are used as they are.

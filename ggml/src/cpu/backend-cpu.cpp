@@ -145,7 +145,8 @@ private:
     }
 
     // The repacked form of weight w for the ISA in effect (made on its first use, WeightRepack), or nullptr:
-    // repacking off, no compact form for (ISA, type), or made for another ISA (w itself is then used).
+    // repacking off, no prepared form within 7% of the weight's bytes for (ISA, type) (prepare_weight: the
+    // panels themselves, or a compact form), or made for another ISA (w itself is then used).
     const PreparedWeight * repacked(const void * w, Type t, int64_t n_mats, int64_t M, int64_t K) {
         if (!w || n_mats <= 0 || M <= 0) return nullptr;
         std::lock_guard<std::mutex> lock(mu_);
@@ -155,7 +156,7 @@ private:
         if (it == repacked_.end()) {
             std::shared_ptr<const PreparedWeight> p;
             const bool kept = std::find(repack_.keep.begin(), repack_.keep.end(), w) != repack_.keep.end();
-            if (!kept && prepared_weight_compact(isa, t, K)) {
+            if (!kept && prepared_weight_supported(isa, t, K)) {
                 try {
                     p = prepare_weight(isa, w, t, n_mats, M, K, pool_);
                 } catch (const Error &) {
