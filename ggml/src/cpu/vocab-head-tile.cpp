@@ -26,6 +26,13 @@ inline void prefetch_for_write(const void * p) {
     (void)p;
 #endif
 }
+inline void prefetch_for_read(const void * p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#else
+    (void)p;
+#endif
+}
 
 }  // namespace
 
@@ -122,8 +129,17 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
     const int64_t in_bs = in_->block_size;
     // rows[32][ld]: columns [h0, h0 + hw) of the tile's vocabulary rows 32g .. 32g + 31 dequantized, zero in
     // the rows past nt and in the columns [hw, width)
-    auto stage = [&](float * rows, int64_t ld, int64_t h0, int64_t hw, int64_t width, int64_t g) {
+    // (group g + 1's pieces of E are asked for first: 32 short runs of bytes a row apart, which no hardware
+    // prefetcher follows, so that they arrive while group g is dequantized and quantized)
+    auto stage = [&](float * rows, int64_t ld, int64_t h0, int64_t hw, int64_t width, int64_t g, bool next) {
         const int64_t r0 = g * kGroup, nv = std::min(kGroup, nt - r0);
+        const size_t piece = (size_t)((hw + in_bs - 1) / in_bs) * in_blk;  // bytes of a row's columns [h0, h0 + hw)
+        if (next)
+            for (int64_t r = r0 + kGroup; r < std::min(nt, r0 + 2 * kGroup); ++r) {
+                const char * p = (const char *)E_ + (size_t)vrow(r) * in_row + (size_t)(h0 / in_bs) * in_blk;
+                for (size_t o = 0; o < piece; o += 64) prefetch_for_read(p + o);
+                prefetch_for_read(p + piece - 1);
+            }
         for (int64_t r = 0; r < kGroup; ++r) {
             float * o = rows + r * ld;
             if (r < nv) to_float_((const uint8_t *)E_ + (size_t)vrow(r0 + r) * in_row + (size_t)(h0 / in_bs) * in_blk, o, hw);
@@ -142,7 +158,7 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
             const int64_t g0 = (task / n_hc) * kGroupsPerTask, g1 = std::min(n_groups, g0 + kGroupsPerTask);
             float * rows = scratch_[(size_t)thread].data();  // [32, cols_]; columns [hw, hp) zero
             for (int64_t g = g0; g < g1; ++g) {
-                stage(rows, cols_, h0, hw, hp, g);
+                stage(rows, cols_, h0, hw, hp, g, g + 1 < g1);
                 for (int64_t j = 0; j < hp; j += panel_cols_) {
                     uint8_t * panel = base + P.panel_stride * (size_t)((h0 + j) / R);
                     const int64_t hoff = (h0 + j) % R;
@@ -165,7 +181,7 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
             if (g + 1 < g1)
                 for (int64_t k = 0; k < hw; ++k)
                     prefetch_for_write(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(block_q8_0) - 1);
-            stage(rows, hw, h0, hw, hw, g);
+            stage(rows, hw, h0, hw, hw, g, g + 1 < g1);
             quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(block_q8_0), out_row);
         }
     });
