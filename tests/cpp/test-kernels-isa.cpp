@@ -227,6 +227,21 @@ void test_moe(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
                             const double e = rel_err(y.data(), ref.data(), sc.data(), ny);
                             check(e <= kSimdTol, what + ld::strfmt(" rel err %.3g", e));
                         }
+                        if (down) {  // the weighted sum (per panel in the driver) is the per-slot rows summed in slot order
+                            std::vector<float> slot((size_t)(NS * M), NAN), want(ny);
+                            MoeArgs b = a;
+                            b.rw = nullptr;
+                            b.y = slot.data();
+                            moe_matmul_isa(isa, b, &pool);
+                            for (int64_t n = 0; n < N; ++n)
+                                for (int64_t m = 0; m < M; ++m) {
+                                    float v = 0.0f;
+                                    for (int64_t s = 0; s < top_k; ++s)
+                                        v += rw[(size_t)(n * top_k + s)] * slot[(size_t)((n * top_k + s) * M + m)];
+                                    want[(size_t)(n * M + m)] = v;
+                                }
+                            check(bit_equal(y.data(), want.data(), ny), what + " (bit-equal to its slots summed in order)");
+                        }
                     }
                 }
             }
