@@ -36,11 +36,12 @@ struct Placement {
     std::string device = "cpu";   // "cpu", "cuda", "cuda:N", "metal", or "auto" (a GPU when one is usable)
     int n_gpu_layers = -1;        // layers on the GPU: < 0 = all (and the head), N = the first N
     bool cpu_moe = false;         // routed experts stay on the CPU
-    // CPU, opt-in: matmul weights repacked on first use into the kernels' compact panel form where the ISA
-    // has one (Q4_K / Q5_K on avx512), replacing their mapped pages (Backend::set_weight_repack). The
-    // environment variable LD_REPACK=1 turns it on, LD_REPACK=0 off, whatever this says. Off by default: the
-    // copy (~half of a Q4_K_M file) and the page cache of the file must both fit in memory, or every start
-    // reads the file from disk again (bench/results/repack-superblock-fold.md).
+    // CPU, opt-in: matmul weights repacked on first use into the kernels' prepared panel form where the ISA
+    // has one within 7% of their bytes (e.g. Q4_K / Q5_0 / Q8_0 on avx512), replacing their mapped and cached
+    // pages (Backend::set_weight_repack). The environment variable LD_REPACK=1 turns it on, LD_REPACK=0 off,
+    // whatever this says. Off by default: at full size the weights stream from DRAM either way and the layers
+    // gain ~2-4%, while the copy costs a first-use pass over the file and takes it out of the page cache
+    // (bench/results/repack-block32-et-prefetch.md).
     bool repack = false;
 };
 

@@ -50,9 +50,10 @@ class Model:
     ``"cuda"`` / ``"cuda:N"``; ``n_gpu_layers=N`` puts the first N layers on the GPU (``None``: all of
     them and the head); ``cpu_moe=True`` keeps the routed experts on the CPU. ``ld.backends()`` lists
     what this build and machine have; ``placement`` describes where this model runs.
-    ``repack=True`` (or the environment variable ``LD_REPACK=1``) repacks the Q4_K / Q5_K matmul weights on
-    their first use into the AVX-512 kernels' panel form (same results), replacing their mapped pages; it
-    needs memory for that copy next to the file's page cache (``repacked_bytes`` tells how much)."""
+    ``repack=True`` (or the environment variable ``LD_REPACK=1``) repacks the matmul weights on their
+    first use into the CPU kernels' panel form where the ISA in effect has one within 7% of their bytes
+    (``_core.prepared_weight_supported``; e.g. Q4_K / Q5_0 / Q8_0 on AVX-512; same results), replacing
+    their mapped pages and dropping them from the page cache (``repacked_bytes`` tells how much)."""
 
     def __init__(self, path: Union[str, "os.PathLike[str]", None] = None, n_threads: Optional[int] = None,
                  kv_type: str = "f32", check_tensors: bool = False, device: str = "auto",
