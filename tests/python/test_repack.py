@@ -9,11 +9,6 @@ from llama_diffusion import _core
 from llama_diffusion.model import Model
 
 
-@pytest.fixture(scope="module")
-def q4_k_file(small_bench_gguf):
-    return small_bench_gguf
-
-
 def _preparable(path, isa):
     """Some matrix of the file (not the embedding, which is never repacked) has a prepared form on isa."""
     gguf = pytest.importorskip("gguf")
@@ -34,30 +29,30 @@ def _run(path, repack, isa):
 
 
 @pytest.mark.parametrize("isa", [i for i in ("avx512", "amx", "avx2_vnni", "avx2", "generic") if i in _core.cpu_features()["isas"]])
-def test_repacked_model_is_bit_identical(q4_k_file, isa, monkeypatch):
+def test_repacked_model_is_bit_identical(small_bench_gguf, isa, monkeypatch):
     monkeypatch.delenv("LD_REPACK", raising=False)
     before = _core.cpu_isa()
     try:
-        n0, a0, b0 = _run(q4_k_file, False, isa)
-        n1, a1, b1 = _run(q4_k_file, True, isa)
+        n0, a0, b0 = _run(small_bench_gguf, False, isa)
+        n1, a1, b1 = _run(small_bench_gguf, True, isa)
     finally:
         _core.set_cpu_isa(before)
     assert n0 == 0
-    assert (n1 > 0) == _preparable(q4_k_file, isa)
+    assert (n1 > 0) == _preparable(small_bench_gguf, isa)
     if isa in ("avx512", "amx"):  # the file's Q8_0 / Q5_0 (and on avx512 Q4_K) weights are repacked there
         assert n1 > 0
     assert np.array_equal(a0, a1) and np.array_equal(b0, b1)
     assert np.isfinite(a1).all()
 
 
-def test_env_switch(q4_k_file, monkeypatch):
+def test_env_switch(small_bench_gguf, monkeypatch):
     isa = _core.cpu_isa()  # the ISA in effect: repacks where it prepares one of the file's matrix types
-    expect = _preparable(q4_k_file, isa)
+    expect = _preparable(small_bench_gguf, isa)
     monkeypatch.setenv("LD_REPACK", "1")
-    m = Model(q4_k_file, n_threads=1, device="cpu")
+    m = Model(small_bench_gguf, n_threads=1, device="cpu")
     m.encode([2, 105, 400])
     assert (m.repacked_bytes > 0) == expect
     monkeypatch.setenv("LD_REPACK", "0")
-    m = Model(q4_k_file, n_threads=1, device="cpu", repack=True)
+    m = Model(small_bench_gguf, n_threads=1, device="cpu", repack=True)
     m.encode([2, 105, 400])
     assert m.repacked_bytes == 0

@@ -19,16 +19,11 @@ constexpr int64_t kGroup = 32;        // vocabulary rows of one Q8_0 block of an
 constexpr int64_t kGroupsPerTask = 8; // 256 vocabulary rows per task
 constexpr int64_t kCols = 64;         // Eᵀ rows (embedding columns) per task (at least E's block)
 
-inline void prefetch_for_write(const void * p) {
+// Asks for the cache line of p, to be written (kWrite) or read.
+template <bool kWrite>
+inline void prefetch_line(const void * p) {
 #if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 1, 3);
-#else
-    (void)p;
-#endif
-}
-inline void prefetch_for_read(const void * p) {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 0, 3);
+    __builtin_prefetch(p, kWrite ? 1 : 0, 3);
 #else
     (void)p;
 #endif
@@ -137,8 +132,8 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
         if (next)
             for (int64_t r = r0 + kGroup; r < std::min(nt, r0 + 2 * kGroup); ++r) {
                 const char * p = (const char *)E_ + (size_t)vrow(r) * in_row + (size_t)(h0 / in_bs) * in_blk;
-                for (size_t o = 0; o < piece; o += 64) prefetch_for_read(p + o);
-                prefetch_for_read(p + piece - 1);
+                for (size_t o = 0; o < piece; o += 64) prefetch_line<false>(p + o);
+                prefetch_line<false>(p + piece - 1);
             }
         for (int64_t r = 0; r < kGroup; ++r) {
             float * o = rows + r * ld;
@@ -180,7 +175,7 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
             // lines while this one runs.
             if (g + 1 < g1)
                 for (int64_t k = 0; k < hw; ++k)
-                    prefetch_for_write(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(block_q8_0) - 1);
+                    prefetch_line<true>(dst0 + (size_t)k * out_row + (size_t)(g + 2) * sizeof(block_q8_0) - 1);
             stage(rows, hw, h0, hw, hw, g, g + 1 < g1);
             quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(block_q8_0), out_row);
         }
