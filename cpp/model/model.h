@@ -193,7 +193,9 @@ protected:
     ggml::Type kv_type_;
     Sequence own_;          // the model's own sequence (cache(), encode(), decode_steps() with seq nullptr)
     std::vector<BlockConfig> cfg_;
-    int64_t chunk_ = 512;
+    // 1024: a 1,000-token prompt in one pass, each weight packed once (512: 1.05-1.08x the prefill time on the
+    // full-size file, bench/results/encoder-chunk.md) for ~0.4 MB of activations per token
+    int64_t chunk_ = 1024;
     bool capture_ = false;
     std::vector<std::vector<float>> captured_;
 };

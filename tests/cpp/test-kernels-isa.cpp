@@ -286,7 +286,7 @@ std::vector<MmTable> mm_tables(const std::vector<CpuIsa> & isas) {
 void matmul_with(const mm::Kernels * k, const float * x, int64_t N, int64_t K, const uint8_t * w, Type t, int64_t M,
                  float * y, ThreadPool & pool) {
     mm::ActRows act;
-    std::vector<uint8_t> abuf = mm::quantize_acts(k, t, x, N, K, pool, act);
+    mm::quantize_acts(k, t, x, N, K, pool, act);
     std::vector<int64_t> ids((size_t)N);
     std::vector<float *> out((size_t)N);
     for (int64_t i = 0; i < N; ++i) { ids[(size_t)i] = i; out[(size_t)i] = y + i * M; }

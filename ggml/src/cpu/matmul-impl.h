@@ -125,9 +125,9 @@ void check_weight(const char * op, Type w, int64_t K);
 const Kernels * kernels_for(CpuIsa isa, Type w);
 
 // Activation rows x[rows, K] converted to w's vec_dot_type (the reference rule, in parallel; with k's
-// vector quantizer when it has one).
-std::vector<uint8_t> quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool,
-                                   ActRows & out);
+// vector quantizer when it has one), into a grow-only buffer of the calling thread (no zero fill and no
+// page faults per call): `out` stays valid until that thread's next quantize_acts.
+void quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool, ActRows & out);
 
 // Runs every group with kernels k (or the generic dot products when k is nullptr), in fixed tiles.
 void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,

@@ -137,7 +137,7 @@ void matmul_prepared(const float * x, int64_t N, const PreparedWeight & pw, floa
     if (N == 0) return;
     ThreadPool & P = pool ? *pool : ThreadPool::global();
     ActRows act;
-    std::vector<uint8_t> abuf = quantize_acts(pw.k, pw.wtype, x, N, pw.K, P, act);
+    quantize_acts(pw.k, pw.wtype, x, N, pw.K, P, act);
     std::vector<int64_t> ids((size_t)N);
     std::vector<float *> out((size_t)N);
     for (int64_t i = 0; i < N; ++i) { ids[(size_t)i] = i; out[(size_t)i] = y + i * pw.M; }

@@ -77,22 +77,22 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
     return (k && k->has(w)) ? k : nullptr;
 }
 
-std::vector<uint8_t> quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool,
-                                   ActRows & out) {
+void quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool, ActRows & out) {
     const Type at = type_traits(w)->vec_dot_type;
     const size_t rb = row_size(at, K);
-    std::vector<uint8_t> buf(rb * (size_t)rows);
+    static thread_local std::vector<uint8_t> buf;  // grow-only per calling thread
+    if (buf.size() < rb * (size_t)rows) buf.resize(rb * (size_t)rows);
+    uint8_t * const base = buf.data();
     const int64_t chunk = 16;
     pool.parallel_for((rows + chunk - 1) / chunk, [&](int64_t t, int) {
         for (int64_t r = t * chunk; r < std::min(rows, (t + 1) * chunk); ++r) {
-            uint8_t * dst = buf.data() + rb * (size_t)r;
+            uint8_t * dst = base + rb * (size_t)r;
             if (!(k && k->quantize_row && k->quantize_row(w, x + r * K, dst, K))) quantize_activation_row(w, x + r * K, dst, K);
         }
     });
     out.type = at;
-    out.data = buf.data();
+    out.data = base;
     out.row_bytes = rb;
-    return buf;
 }
 
 namespace {
@@ -274,7 +274,7 @@ void matmul_isa(CpuIsa isa, const float * x, int64_t N, int64_t K, const void * 
     ThreadPool & P = pool ? *pool : ThreadPool::global();
     const Kernels * k = kernels_for(isa, wtype);
     ActRows act;
-    std::vector<uint8_t> abuf = quantize_acts(k, wtype, x, N, K, P, act);
+    quantize_acts(k, wtype, x, N, K, P, act);
     std::vector<int64_t> ids((size_t)N);
     std::vector<float *> out((size_t)N);
     for (int64_t i = 0; i < N; ++i) { ids[(size_t)i] = i; out[(size_t)i] = y + i * M; }

@@ -59,7 +59,7 @@ void moe_matmul_isa(CpuIsa isa, const MoeArgs & a, ThreadPool * pool) {
                            (long long)pw->M, (long long)pw->n_mats, type_name((int32_t)a.wtype), (long long)a.K,
                            (long long)a.M, (long long)a.E));
     ActRows act;
-    std::vector<uint8_t> abuf = quantize_acts(k, a.wtype, a.x, a.x_per_slot ? NS : a.N, a.K, P, act);
+    quantize_acts(k, a.wtype, a.x, a.x_per_slot ? NS : a.N, a.K, P, act);
     // output rows: per slot, straight into y, or into a scratch summed afterwards
     static thread_local std::vector<float> tmp;  // grow-only per calling thread (no page faults per call)
     float * out = a.y;
