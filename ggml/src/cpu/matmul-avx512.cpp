@@ -226,7 +226,15 @@ void pack_tile(Type w, const ActRows & a, const int64_t * ids, int n, int64_t K,
             float * da = reinterpret_cast<float *>(t + L.da);
             int32_t * corr = reinterpret_cast<int32_t *>(t + L.corr);
             float * A = reinterpret_cast<float *>(t + L.A);
-            std::memset(t, 0, tile_bytes(w, K));
+            // only the columns past n are cleared (the loop below writes every byte of columns < n)
+            if (n < C) {
+                for (int64_t G = 0; G < K / 4; ++G) std::memset(q + G * C + n, 0, (size_t)(C - n) * 4);
+                for (int64_t b = 0; b < nb; ++b) {
+                    std::memset(da + b * C + n, 0, (size_t)(C - n) * 4);
+                    std::memset(corr + b * C + n, 0, (size_t)(C - n) * 4);
+                    std::memset(A + b * C + n, 0, (size_t)(C - n) * 4);
+                }
+            }
             S.qs.resize((size_t)K);
             S.s1.resize((size_t)nb);
             S.s2.resize((size_t)nb);
@@ -532,8 +540,7 @@ template <class Fill>
 void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles, size_t tile_bytes, int n_tiles,
                         const int * n_cols, float * const * const * ycols) {
     alignas(64) uint8_t chunk[kK4ChunkBytes];
-    alignas(64) float sums[kChunkTiles][2][C][16];  // tile, row half, column: the f32 accumulators
-    std::memset(sums, 0, sizeof(sums[0]) * (size_t)n_tiles);
+    alignas(64) float sums[kChunkTiles][2][C][16];  // tile, row half, column: the f32 accumulators (from chunk 1)
     const float * s1 = reinterpret_cast<const float *>(chunk + 8192);
     const float * s2 = reinterpret_cast<const float *>(chunk + 8192 + 1024);
     for (int64_t b = 0; b < K / 256; ++b) {
@@ -543,8 +550,8 @@ void compute_k4_chunked(Fill fill, int n_rows, int64_t K, const uint8_t * tiles,
                 constexpr int CC = decltype(cc)::value;
                 __m512 acc0[CC], acc1[CC];
                 for (int c = 0; c < CC; ++c) {
-                    acc0[c] = _mm512_load_ps(sums[t][0][c]);
-                    acc1[c] = _mm512_load_ps(sums[t][1][c]);
+                    acc0[c] = b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[t][0][c]);
+                    acc1[c] = b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(sums[t][1][c]);
                 }
                 quant_blocks<8, true, CC, true>(chunk, s1, s2, tiles + tile_bytes * (size_t)t, K, 8 * b, 8 * b + 8, acc0, acc1);
                 for (int c = 0; c < CC; ++c) {

@@ -240,7 +240,8 @@ void act_blocks(Type act, int bl, const void * row, int64_t K, int8_t * qs, floa
         for (int64_t b = 0; b < nb; ++b) {
             const block_q8_K & yb = y[b / per];
             const int j = (int)(b % per);
-            std::memcpy(qs + bl * b, yb.qs + bl * j, (size_t)bl);
+            if (bl == 32) std::memcpy(qs + bl * b, yb.qs + bl * j, 32);  // (constant sizes: inlined copies)
+            else std::memcpy(qs + bl * b, yb.qs + bl * j, (size_t)bl);
             // the codes' sum (equal to the bsums the quantizer wrote; recomputed so an all-zero block
             // never depends on them)
             int32_t sum = 0;
