@@ -53,7 +53,9 @@ class Model:
     ``repack=True`` (or the environment variable ``LD_REPACK=1``) repacks the matmul weights on their
     first use into the CPU kernels' panel form where the ISA in effect has one within 7% of their bytes
     (``_core.prepared_weight_supported``; e.g. Q4_K / Q5_0 / Q8_0 on AVX-512; same results), replacing
-    their mapped pages and dropping them from the page cache (``repacked_bytes`` tells how much)."""
+    their mapped pages and dropping them from the page cache, and keeps the self-conditioning product's
+    transposed embedding across steps (about 0.8 GB for the full-size model; ``repacked_bytes`` tells how
+    much in all)."""
 
     def __init__(self, path: Union[str, "os.PathLike[str]", None] = None, n_threads: Optional[int] = None,
                  kv_type: str = "f32", check_tensors: bool = False, device: str = "auto",

@@ -16,6 +16,8 @@
 //      exact mode bit for bit.
 //   5. on CPUs with AMX-BF16, the bf16 self-conditioning product (soft-product-amx.cpp) within the bf16
 //      rounding of p and E of a float64 reference, exact and sparse, with tails in every dimension.
+//   6. the transposed embedding kept across calls (EmbeddingTCache) gives the uncached results bit for bit
+//      and is really read by the later calls (test_et_cache).
 // Tests 1 (also with a BF16 embedding), 2 and 5 run once per ISA this CPU and build can run (forced with
 // cpu_isa_set), so every kernel of ld-ggml/dequant-rows.h that builds the tiles is covered.
 #include <cmath>
@@ -275,7 +277,7 @@ struct SparseOut {
     int64_t rows = -1;
 };
 SparseOut run_head(const std::vector<float> & hidden, int64_t C, int64_t H, int64_t V, const Emb & e, float eps,
-                   int nth, int64_t tile) {
+                   int nth, int64_t tile, ggml::EmbeddingTCache * cache = nullptr, const void * embd = nullptr) {
     SparseOut o;
     o.argmax.resize((size_t)C);
     o.draw.resize((size_t)C);
@@ -285,6 +287,7 @@ SparseOut run_head(const std::vector<float> & hidden, int64_t C, int64_t H, int6
     a.hidden = hidden.data();
     a.C = C; a.H = H; a.V = V;
     a.out_w = a.embd = e.m.data;
+    if (embd) a.embd = embd;  // the soft product's copy of the embedding (the LM head keeps e)
     a.out_type = a.embd_type = e.m.type;
     a.temperature = 0.7f;
     a.seed = 3;
@@ -292,7 +295,7 @@ SparseOut run_head(const std::vector<float> & hidden, int64_t C, int64_t H, int6
     a.soft_drop_mass = eps;
     a.soft_rows_used = &o.rows;
     ggml::ThreadPool pool(nth);
-    ggml::vocab_head_fused(a, &pool, tile);
+    ggml::vocab_head_fused(a, &pool, tile, cache);
     return o;
 }
 
@@ -435,6 +438,46 @@ void test_sparse() {
     CHECK(threw);  // soft_drop_mass outside [0, 1)
 }
 
+bool same(const SparseOut & x, const SparseOut & y) {
+    return x.argmax == y.argmax && x.draw == y.draw && x.rows == y.rows && x.entropy.size() == y.entropy.size() &&
+           x.soft.size() == y.soft.size() &&
+           std::memcmp(x.entropy.data(), y.entropy.data(), sizeof(float) * x.entropy.size()) == 0 &&
+           std::memcmp(x.soft.data(), y.soft.data(), sizeof(float) * x.soft.size()) == 0;
+}
+
+// 6. The transposed embedding kept across calls (EmbeddingTCache): the first and later calls equal the
+// uncached head bit for bit (exact and sparse mode, a last tile of 184 rows); where the ISA keeps panels the
+// later calls read the kept tiles (a copy of the embedding given to the soft product, then zeroed: the
+// results do not change), and another embedding clears the cache (its results are that embedding's).
+void test_et_cache() {
+    const int64_t C = 9, H = 256, V = 1720, tile = 512;
+    std::mt19937 g(29);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> f((size_t)(V * H)), f2((size_t)(V * H)), hidden((size_t)(C * H));
+    for (auto & x : f) x = nd(g);
+    for (auto & x : f2) x = nd(g);
+    for (auto & x : hidden) x = 0.75f * nd(g);
+    for (ggml::Type t : {ggml::Type::Q6_K, ggml::Type::Q8_0, ggml::Type::F32}) {
+        const Emb e = make_emb(f, H, V, t), e2 = make_emb(f2, H, V, t);
+        for (float eps : {0.0f, 1e-6f}) {
+            const SparseOut ref = run_head(hidden, C, H, V, e, eps, 2, tile);
+            std::vector<uint8_t> copy = e.bytes;  // the soft product's embedding
+            ggml::EmbeddingTCache cache;
+            CHECK(same(run_head(hidden, C, H, V, e, eps, 2, tile, &cache, copy.data()), ref));
+            const bool kept = cache.bytes() > 0;
+            CHECK(same(run_head(hidden, C, H, V, e, eps, 3, tile, &cache, copy.data()), ref));
+            if (kept && eps == 0.0f) {
+                std::fill(copy.begin(), copy.end(), (uint8_t)0);
+                CHECK(same(run_head(hidden, C, H, V, e, eps, 1, tile, &cache, copy.data()), ref));
+            }
+            // another embedding: the cache starts over
+            CHECK(same(run_head(hidden, C, H, V, e2, eps, 2, tile, &cache), run_head(hidden, C, H, V, e2, eps, 2, tile)));
+            if (eps == 0.0f)
+                std::printf("  kept transposed embedding (%s): %zu bytes\n", ggml::type_name((int32_t)t), cache.bytes());
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -451,6 +494,7 @@ int main() {
         ggml::cpu_isa_set(isa);
         std::printf("isa %s: sparse self-conditioning\n", ggml::cpu_isa_name(isa));
         test_sparse();
+        test_et_cache();
     }
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);

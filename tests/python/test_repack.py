@@ -56,3 +56,29 @@ def test_env_switch(small_bench_gguf, monkeypatch):
     m = Model(small_bench_gguf, n_threads=1, device="cpu", repack=True)
     m.encode([2, 105, 400])
     assert m.repacked_bytes == 0
+
+
+@pytest.mark.parametrize("isa", [i for i in ("avx512", "avx2") if i in _core.cpu_features()["isas"]])
+def test_repacked_generation_keeps_the_transposed_embedding(small_bench_gguf, isa, monkeypatch):
+    """With repacking on, the fused vocab head keeps the self-conditioning product's transposed embedding
+    across steps (EmbeddingTCache, counted in repacked_bytes): generation is token for token the same."""
+    from llama_diffusion import generate as gen
+    monkeypatch.delenv("LD_REPACK", raising=False)
+    before = _core.cpu_isa()
+    out = {}
+    try:
+        _core.set_cpu_isa(isa)
+        for repack in (False, True):
+            m = Model(small_bench_gguf, n_threads=2, repack=repack, device="cpu")
+            m.encode([2, 105, 400])
+            n_layers = m.repacked_bytes  # the layer weights met by the encoder pass
+            r = gen.generate(m, prompt=[2, 105, 400, 401, 402], max_tokens=64, mode="diffusion", seed=7,
+                             max_steps=4, eos_ids=[])
+            out[repack] = (r.tokens, r.stats["steps"], n_layers, m.repacked_bytes)
+    finally:
+        _core.set_cpu_isa(before)
+    assert out[True][0] == out[False][0] and out[True][1] == out[False][1]
+    assert out[False][3] == 0
+    hp = Model(small_bench_gguf, n_threads=1, device="cpu").hparams
+    # the kept tiles: at least the Q8_0 codes of every vocabulary row and embedding column
+    assert out[True][3] - out[True][2] >= hp["n_vocab"] * hp["n_embd"]

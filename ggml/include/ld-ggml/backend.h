@@ -93,7 +93,9 @@ public:
     // (prepare_weight: e.g. Q8_0 panels on avx512 / amx, the compact forms of Q4_K / Q5_K / Q5_0 / Q4_0 on
     // avx512), kept by the backend and used by every later call on that ISA (bit-identical results), and
     // release(host, bytes) is then called so the owner can drop the host bytes' pages (a mapped file stays
-    // the source of truth). Off (the default): the host bytes are used as they are.
+    // the source of truth). The CPU vocab head then also keeps the self-conditioning product's transposed
+    // embedding across steps (EmbeddingTCache, cpu-vocab-head.h; counted in repacked_bytes). Off (the
+    // default): the host bytes are used as they are.
     struct WeightRepack {
         bool enabled = false;
         std::function<void(const void *, size_t)> release;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "ld-ggml/cpu-features.h"
 #include "ld-ggml/dequant-rows.h"
 #include "ld-ggml/thread-pool.h"
 #include "ld-ggml/types.h"
@@ -83,9 +84,14 @@ void vocab_head_check_temperature(float T);
 // Throws ggml::Error when the softmax sums s = Σw, a = Σw·d of canvas position c are not finite / positive.
 void vocab_head_check_finite(double s, double a, int64_t c);
 
+class EmbeddingTCache;  // below
+
 // The CPU fused head (pointers in host memory). tile: vocabulary rows per tile (0: 4096).
 // pool: nullptr = ThreadPool::global(). Results do not depend on the thread count.
-void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool = nullptr, int64_t tile = 0);
+// et_cache: the transposed embedding's tiles kept across calls (EmbeddingTCache), or nullptr (each call
+// builds them again); the results are the same bit for bit.
+void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool = nullptr, int64_t tile = 0,
+                      EmbeddingTCache * et_cache = nullptr);
 
 // Eᵀ of one vocabulary tile: for the rows [v0, v0 + nt) of E {H, V}, H rows of cols(nt) values
 // (vocabulary order), so that soft_tile[C, H] = P[C, cols] · Eᵀ_tileᵀ is one matmul with K = cols.
@@ -111,6 +117,8 @@ public:
     Type type() const { return type_; }
     // The tile as packed panels (K = cols(nt), M = H) after build, or nullptr where it is stored as rows.
     const PreparedWeight * prepared() const { return pw_.get(); }
+    // A copy of those panels that owns its bytes (nullptr where the tile is stored as rows).
+    std::shared_ptr<const PreparedWeight> copy_prepared() const;
 
 private:
     const void * E_ = nullptr;
@@ -129,6 +137,34 @@ private:
     int64_t panel_cols_ = 0;                                    // columns per panel_fn_ call
     // column i of the tile is row (idx ? idx[i] : v0 + i) of E
     void build_impl(int64_t v0, const int32_t * idx, int64_t nt, ThreadPool * pool);
+};
+
+// The self-conditioning product's transposed embedding kept across fused-head calls, as packed panels per
+// vocabulary tile (the CPU backend keeps one while weight repacking is on: memory traded for speed, as the
+// repacked weights, V·H·(1 + 4/32) bytes: 830 MB for the real 262,144 x 2,816 embedding). A tile is kept
+// by the first call that builds it in full (sparse tiles of kept rows are built per call, as without it)
+// and reused by every later call with the same embedding (pointer: its bytes must not change), type, H,
+// V, tile size and ISA; another one clears it. Only where EmbeddingTileT writes the kernels' panels
+// (avx512, avx2, avx2_vnni); not for the AMX-BF16 soft product. Not thread-safe: one head at a time.
+class EmbeddingTCache {
+public:
+    EmbeddingTCache();
+    ~EmbeddingTCache();
+    // The panels kept for the tile at v0 (nt rows) of the head described by a, or nullptr; clears the
+    // cache when a describes another embedding.
+    const PreparedWeight * find(const VocabHeadArgs & a, int64_t tile, int64_t v0, int64_t nt);
+    // Keeps a copy of et's panels as the tile at v0 (after find() for the same head).
+    const PreparedWeight * keep(const EmbeddingTileT & et, int64_t v0, int64_t tile);
+    size_t bytes() const { return bytes_; }
+    void clear();
+
+private:
+    const void * embd_ = nullptr;
+    Type type_ = Type::F32;
+    int64_t H_ = 0, V_ = 0, tile_ = 0;
+    CpuIsa isa_ = CpuIsa::generic;
+    std::vector<std::shared_ptr<const PreparedWeight>> tiles_;  // [ceil(V / tile)]
+    size_t bytes_ = 0;
 };
 
 }  // namespace ld::ggml

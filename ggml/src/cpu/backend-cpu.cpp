@@ -57,7 +57,7 @@ public:
     }
     size_t repacked_bytes() const override {
         std::lock_guard<std::mutex> lock(mu_);
-        size_t n = 0;
+        size_t n = et_bytes_;  // the transposed embedding kept by vocab_head
         for (const auto & kv : repacked_) n += kv.second ? prepared_weight_bytes(*kv.second) : 0;
         return n;
     }
@@ -131,7 +131,19 @@ public:
             throw Error(strfmt("store_rows: cannot store rows as %s", type_name((int32_t)dst_type)));
         for (int64_t i = 0; i < n; ++i) tt->from_float_ref(src + i * width, (uint8_t *)dst + (size_t)i * rb, width);
     }
-    void vocab_head(const VocabHeadArgs & a) override { vocab_head_fused(a, pool_); }
+    void vocab_head(const VocabHeadArgs & a) override {
+        bool keep_et;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            keep_et = repack_.enabled;
+        }
+        if (!keep_et) return vocab_head_fused(a, pool_);
+        // repacking on: the transposed embedding's panels are kept across steps too (EmbeddingTCache)
+        std::lock_guard<std::mutex> lock(head_mu_);
+        vocab_head_fused(a, pool_, 0, &et_cache_);
+        std::lock_guard<std::mutex> lock2(mu_);
+        et_bytes_ = et_cache_.bytes();
+    }
 
 private:
     template <typename F>
@@ -175,6 +187,9 @@ protected:
     mutable std::mutex mu_;
     WeightRepack repack_;
     std::unordered_map<const void *, std::shared_ptr<const PreparedWeight>> repacked_;
+    std::mutex head_mu_;         // vocab_head with et_cache_
+    EmbeddingTCache et_cache_;   // while repacking is on (vocab_head)
+    size_t et_bytes_ = 0;        // its bytes (under mu_)
 };
 
 // The simulated device: the CPU kernels on memory the engine must treat as a discrete GPU's (nothing is

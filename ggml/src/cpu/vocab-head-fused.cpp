@@ -85,7 +85,7 @@ void vocab_head_check_finite(double s, double a, int64_t c) {
         throw Error(strfmt("vocab head: the logits of canvas position %lld are not finite (NaN or inf)", (long long)c));
 }
 
-void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) {
+void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile, EmbeddingTCache * et_cache) {
     vocab_head_check_temperature(a.temperature);
     const int64_t C = a.C, H = a.H, V = a.V;
     if (C < 1 || V < 1 || H < 1)
@@ -211,9 +211,15 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile) 
             sp_amx->run(w_prod, n_prod, n_used, v0, n_used == nt ? nullptr : kept.data(), a.soft, *pool);
 #endif
         } else if (want_soft && n_used > 0) {
-            if (n_used == nt) et->build(v0, nt, pool);
-            else et->build_rows(kept.data(), n_used, pool);
-            if (et->prepared()) matmul_prepared(w_prod, C, *et->prepared(), part.data(), pool);  // [C, H]
+            // the tile's Eᵀ panels: kept from an earlier call (et_cache), or built now (and kept)
+            const PreparedWeight * pw = et_cache && n_used == nt ? et_cache->find(a, tile, v0, nt) : nullptr;
+            if (!pw) {
+                if (n_used == nt) et->build(v0, nt, pool);
+                else et->build_rows(kept.data(), n_used, pool);
+                pw = et->prepared();
+                if (pw && et_cache && n_used == nt) et_cache->keep(*et, v0, tile);
+            }
+            if (pw) matmul_prepared(w_prod, C, *pw, part.data(), pool);  // [C, H]
             else matmul(w_prod, C, n_prod, et->data(), et->type(), H, part.data(), pool);
             pool->parallel_for(n_blocks, [&](int64_t blk, int) {
                 for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {

@@ -3,6 +3,7 @@
 // straight into the packed Q8_0 panels of the matmul kernel table (embd-panels.h).
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "ld-ggml/blocks.h"
 #include "ld-ggml/cpu-vocab-head.h"
@@ -180,6 +181,68 @@ void EmbeddingTileT::build_impl(int64_t v0, const int32_t * idx, int64_t nt, Thr
             quantize_(rows, hw, hw, dst0 + (size_t)g * sizeof(block_q8_0), out_row);
         }
     });
+}
+
+std::shared_ptr<const PreparedWeight> EmbeddingTileT::copy_prepared() const {
+    if (!pw_) return nullptr;
+    const PreparedWeight & P = *pw_;
+    auto c = std::make_shared<PreparedWeight>();
+    c->k = P.k;
+    c->isa = P.isa;
+    c->wtype = P.wtype;
+    c->n_mats = P.n_mats;
+    c->M = P.M;
+    c->K = P.K;
+    c->panels_per_mat = P.panels_per_mat;
+    c->panel_stride = P.panel_stride;
+    c->compact = P.compact;
+    const size_t n = P.panel_stride * (size_t)P.panels_per_mat;  // the bytes the kernels read at this K
+    c->mem.resize(n + 64);
+    c->base = c->mem.data() + ((64 - ((uintptr_t)c->mem.data() & 63)) & 63);
+    std::memcpy(const_cast<uint8_t *>(c->base), P.base, n);
+    return c;
+}
+
+EmbeddingTCache::EmbeddingTCache() = default;
+EmbeddingTCache::~EmbeddingTCache() = default;
+
+void EmbeddingTCache::clear() {
+    tiles_.clear();
+    bytes_ = 0;
+    embd_ = nullptr;
+}
+
+const PreparedWeight * EmbeddingTCache::find(const VocabHeadArgs & a, int64_t tile, int64_t v0, int64_t nt) {
+    const CpuIsa isa = cpu_isa();
+    if (a.embd != embd_ || a.embd_type != type_ || a.H != H_ || a.V != V_ || tile != tile_ || isa != isa_) {
+        clear();
+        embd_ = a.embd;
+        type_ = a.embd_type;
+        H_ = a.H;
+        V_ = a.V;
+        tile_ = tile;
+        isa_ = isa;
+        tiles_.resize((size_t)((V_ + tile_ - 1) / tile_));
+    }
+    if (tile_ <= 0 || v0 % tile_ != 0 || v0 / tile_ >= (int64_t)tiles_.size()) return nullptr;
+    const PreparedWeight * p = tiles_[(size_t)(v0 / tile_)].get();
+    return p && p->M == H_ && p->K >= nt ? p : nullptr;
+}
+
+const PreparedWeight * EmbeddingTCache::keep(const EmbeddingTileT & et, int64_t v0, int64_t tile) {
+    if (tile != tile_ || tile_ <= 0 || v0 % tile_ != 0 || v0 / tile_ >= (int64_t)tiles_.size()) return nullptr;
+    std::shared_ptr<const PreparedWeight> c;
+    try {
+        c = et.copy_prepared();
+    } catch (const std::bad_alloc &) {
+        return nullptr;  // no memory for the copy: this tile is built per call, as without the cache
+    }
+    if (!c) return nullptr;
+    std::shared_ptr<const PreparedWeight> & slot = tiles_[(size_t)(v0 / tile_)];
+    if (slot) bytes_ -= slot->mem.size();
+    slot = std::move(c);
+    bytes_ += slot->mem.size();
+    return slot.get();
 }
 
 }  // namespace ld::ggml
