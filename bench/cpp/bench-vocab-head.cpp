@@ -6,7 +6,7 @@
 //       build/dev/libld_ggml.a -lpthread -o /tmp/bench-vocab-head
 // Usage: bench-vocab-head MODEL.gguf C REPEATS THREADS [sample 0|1]
 // Prints the median CPU time (summed over threads) and wall time of: the whole head with the soft
-// embedding, the head without it, the LM head matmuls alone, the softcap pass alone, the Eᵀ tile builds
+// embedding (and with the transposed embedding kept across calls, EmbeddingTCache), the head without it, the LM head matmuls alone, the softcap pass alone, the Eᵀ tile builds
 // alone and the soft products alone (the int8 path; where the head runs its soft product on AMX-BF16 it
 // says so); then the machine's peaks per core (cpu_peak_gops).
 #include <algorithm>
@@ -79,6 +79,11 @@ int main(int argc, char ** argv) {
                 (double)a.softcap, nth, (int)sample, reps);
     a.soft = soft.data();
     report("head with the soft embedding", median_time(reps, [&] { ggml::vocab_head_fused(a, pool); }), 2 * gflop);
+    ggml::EmbeddingTCache kept;  // as the CPU backend keeps it while repacking is on (--repack)
+    report("the same, E^T kept across calls (--repack)", median_time(reps, [&] { ggml::vocab_head_fused(a, pool, 0, &kept); }),
+           2 * gflop);
+    std::printf("  (E^T kept: %.1f MB)\n", kept.bytes() / 1e6);
+    kept.clear();
     a.soft = nullptr;
     report("head without it", median_time(reps, [&] { ggml::vocab_head_fused(a, pool); }), gflop);
     const int64_t tile = 4096;

@@ -5,7 +5,8 @@
 //  1. matmul_isa / moe_matmul_isa vs matmul_ref / moe_matmul_ref for every weight type, N = 1, 7, 33,
 //     K = 1..4 blocks, M = 37 (not a multiple of any tile): generic bit-equal, SIMD within 1e-6 of
 //     sum_k |w_k x_k| per output element (the tolerance of tests/python/test_matmul.py: the integer
-//     block sums are exact, only the f32 combination of the block scales differs).
+//     block sums are exact, only the f32 combination of the block scales differs). Activations packed once
+//     (mm::PackedActs) and applied to two weights equal matmul_isa bit for bit.
 //  2. Each per-ISA matmul kernel table driven directly through the shared driver (mm::quantize_acts +
 //     mm::run_groups), so a table is covered even before the dispatcher selects it, plus its vector
 //     activation quantizer against the reference bytes. The neon_i8mm table (SMMLA) must equal the
@@ -161,6 +162,34 @@ void test_matmul(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
                         const double e = rel_err(y.data(), ref.data(), sc.data(), y.size());
                         check(e <= kSimdTol, what + ld::strfmt(" rel err %.3g", e));
                     }
+                }
+            }
+        }
+    }
+}
+
+// Activations packed once (mm::PackedActs, the vocab head's LM head) and applied to two weights of the same
+// type: each product equals matmul_isa bit for bit, on every ISA (the generic path included).
+void test_packed_acts(const std::vector<CpuIsa> & isas, ThreadPool & pool) {
+    std::mt19937 rng(31);
+    for (Type t : kTypes) {
+        const int64_t K = block_of(t) * 3;
+        std::vector<float> Wd;
+        const std::vector<uint8_t> w1 = quantize(t, make_matrix(45, K, rng), 45, K, Wd);
+        const std::vector<uint8_t> w2 = quantize(t, make_matrix(32, K, rng), 32, K, Wd);
+        for (int64_t N : {1, 13}) {
+            const std::vector<float> x = make_acts(N, K, rng);
+            for (CpuIsa isa : isas) {
+                mm::PackedActs pa;
+                pa.pack(isa, t, x.data(), N, K, pool);
+                for (const std::vector<uint8_t> * w : {&w1, &w2, &w1}) {
+                    const int64_t M = (int64_t)(w->size() / row_size(t, K));
+                    std::vector<float> ref((size_t)(N * M)), y((size_t)(N * M), NAN);
+                    matmul_isa(isa, x.data(), N, K, w->data(), t, M, ref.data(), &pool);
+                    pa.matmul(w->data(), M, y.data(), pool);
+                    check(bit_equal(y.data(), ref.data(), y.size()),
+                          ld::strfmt("packed acts %s isa=%s N=%lld M=%lld (bit-equal to matmul_isa)", type_traits(t)->name,
+                                     cpu_isa_name(isa), (long long)N, (long long)M));
                 }
             }
         }
@@ -1138,6 +1167,7 @@ int main(int argc, char ** argv) {
         if (list_only) return 0;
         ThreadPool pool(3);
         test_matmul(isas, pool);
+        test_packed_acts(isas, pool);
         test_moe(isas, pool);
         const std::vector<MmTable> tables = mm_tables(isas);
         test_mm_tables(tables, pool);

@@ -127,11 +127,42 @@ const Kernels * kernels_for(CpuIsa isa, Type w);
 // Activation rows x[rows, K] converted to w's vec_dot_type (the reference rule, in parallel; with k's
 // vector quantizer when it has one), into a grow-only buffer of the calling thread (no zero fill and no
 // page faults per call): `out` stays valid until that thread's next quantize_acts.
-void quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool, ActRows & out);
+// With `into`, that buffer is used instead (and out stays valid while it does).
+void quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool, ActRows & out,
+                   std::vector<uint8_t> * into = nullptr);
 
-// Runs every group with kernels k (or the generic dot products when k is nullptr), in fixed tiles.
+// Runs every group with kernels k (or the generic dot products when k is nullptr), in fixed tiles:
+// pack_tiles, then run_tiles.
 void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,
                 ThreadPool & pool);
+// The first activation tile of each group (tile0[g]; tile0.back() = the tiles in all) for kernels k.
+std::vector<int64_t> group_tiles(const Kernels * k, const std::vector<Group> & groups);
+// Every activation tile of the groups packed for k into buf (64-byte aligned start returned).
+const uint8_t * pack_tiles(const Kernels * k, Type w, int64_t K, const ActRows & act, const std::vector<Group> & groups,
+                           const std::vector<int64_t> & tile0, ThreadPool & pool, std::vector<uint8_t> & buf);
+// The tasks of run_groups over tiles packed by pack_tiles for the same groups' ids.
+void run_tiles(const Kernels * k, Type w, int64_t K, int64_t M, const std::vector<Group> & groups,
+               const std::vector<int64_t> & tile0, const uint8_t * tiles_base, ThreadPool & pool);
+
+// Activation rows x[N, K] quantized and packed once for several dense matmuls with weights of one type and K
+// (the vocab head's LM head over its vocabulary tiles): matmul(w, M, y) = the matmul of x with w on the ISA
+// given to pack, bit for bit, without quantizing and packing x again. Owns its buffers.
+class PackedActs {
+public:
+    void pack(CpuIsa isa, Type w, const float * x, int64_t N, int64_t K, ThreadPool & pool);
+    // y[N, M] = x . W^T for W of M rows of the packed type and K.
+    void matmul(const void * w, int64_t M, float * y, ThreadPool & pool);
+
+private:
+    const Kernels * k_ = nullptr;
+    Type w_ = Type::F32;
+    int64_t N_ = 0, K_ = 0;
+    ActRows act_;
+    std::vector<uint8_t> q_, tiles_;
+    std::vector<int64_t> ids_, tile0_;
+    std::vector<float *> out_;
+    const uint8_t * tiles_base_ = nullptr;
+};
 
 }  // namespace ld::ggml::mm
 

@@ -77,10 +77,12 @@ const Kernels * kernels_for(CpuIsa isa, Type w) {
     return (k && k->has(w)) ? k : nullptr;
 }
 
-void quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool, ActRows & out) {
+void quantize_acts(const Kernels * k, Type w, const float * x, int64_t rows, int64_t K, ThreadPool & pool, ActRows & out,
+                   std::vector<uint8_t> * into) {
     const Type at = type_traits(w)->vec_dot_type;
     const size_t rb = row_size(at, K);
-    static thread_local std::vector<uint8_t> buf;  // grow-only per calling thread
+    static thread_local std::vector<uint8_t> own;  // grow-only per calling thread
+    std::vector<uint8_t> & buf = into ? *into : own;
     if (buf.size() < rb * (size_t)rows) buf.resize(rb * (size_t)rows);
     uint8_t * const base = buf.data();
     const int64_t chunk = 16;
@@ -121,30 +123,48 @@ PrefetchStream & prefetch_stream() {
     return s;
 }
 
-void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,
-                ThreadPool & pool) {
-    if (!k) {
-        run_generic(w, K, M, act, groups, pool);
-        return;
-    }
-    const int R = k->R, C = k->C;
-    const size_t wrb = row_size(w, K);
-    const size_t tb = k->tile_bytes(w, K), pb = k->panel_bytes(w, K);
-    // 1. pack every activation tile once (tile t of group g covers ids[t*C .. t*C+C))
+std::vector<int64_t> group_tiles(const Kernels * k, const std::vector<Group> & groups) {
     std::vector<int64_t> tile0(groups.size() + 1, 0);
-    for (size_t g = 0; g < groups.size(); ++g) tile0[g + 1] = tile0[g] + (groups[g].n + C - 1) / C;
+    for (size_t g = 0; g < groups.size(); ++g) tile0[g + 1] = tile0[g] + (groups[g].n + k->C - 1) / k->C;
+    return tile0;
+}
+
+const uint8_t * pack_tiles(const Kernels * k, Type w, int64_t K, const ActRows & act, const std::vector<Group> & groups,
+                           const std::vector<int64_t> & tile0, ThreadPool & pool, std::vector<uint8_t> & buf) {
+    const int C = k->C;
+    const size_t tb = k->tile_bytes(w, K);
     const int64_t n_tiles = tile0.back();
-    if (n_tiles == 0) return;
-    // grow-only per calling thread: no page faults and zero-fill for every call of the same shape
-    static thread_local std::vector<uint8_t> tiles;
-    if (tiles.size() < tb * (size_t)n_tiles + 64) tiles.resize(tb * (size_t)n_tiles + 64);
-    uint8_t * tiles_base = tiles.data() + ((64 - ((uintptr_t)tiles.data() & 63)) & 63);
+    if (buf.size() < tb * (size_t)n_tiles + 64) buf.resize(tb * (size_t)n_tiles + 64);
+    uint8_t * tiles_base = buf.data() + ((64 - ((uintptr_t)buf.data() & 63)) & 63);
     pool.parallel_for(n_tiles, [&](int64_t t, int) {
         const size_t g = (size_t)(std::upper_bound(tile0.begin(), tile0.end(), t) - tile0.begin() - 1);
         const int64_t i0 = (t - tile0[g]) * C;
         const int n = (int)std::min<int64_t>(C, groups[g].n - i0);
         k->pack_tile(w, act, groups[g].ids + i0, n, K, tiles_base + tb * (size_t)t);
     });
+    return tiles_base;
+}
+
+void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows & act, const std::vector<Group> & groups,
+                ThreadPool & pool) {
+    if (!k) {
+        run_generic(w, K, M, act, groups, pool);
+        return;
+    }
+    // 1. pack every activation tile once (tile t of group g covers ids[t*C .. t*C+C)), into a grow-only buffer
+    // of the calling thread: no page faults and zero-fill for every call of the same shape
+    const std::vector<int64_t> tile0 = group_tiles(k, groups);
+    if (tile0.back() == 0) return;
+    static thread_local std::vector<uint8_t> tiles;
+    const uint8_t * tiles_base = pack_tiles(k, w, K, act, groups, tile0, pool, tiles);
+    run_tiles(k, w, K, M, groups, tile0, tiles_base, pool);
+}
+
+void run_tiles(const Kernels * k, Type w, int64_t K, int64_t M, const std::vector<Group> & groups,
+               const std::vector<int64_t> & tile0, const uint8_t * tiles_base, ThreadPool & pool) {
+    const int R = k->R, C = k->C;
+    const size_t wrb = row_size(w, K);
+    const size_t tb = k->tile_bytes(w, K), pb = k->panel_bytes(w, K);
     // 2. tasks: (group, run of PB consecutive panels, chunk of tiles), handed out longest first (cost ~
     // panels x (tiles + the packing, worth ~2 tiles)): experts with many tokens start early and the
     // threads finish together. A task packs each of its panels once and runs all its tiles over it
@@ -248,6 +268,33 @@ void run_groups(const Kernels * k, Type w, int64_t K, int64_t M, const ActRows &
             ps = PrefetchStream{};
         }
     });
+}
+
+void PackedActs::pack(CpuIsa isa, Type w, const float * x, int64_t N, int64_t K, ThreadPool & pool) {
+    check_weight("matmul", w, K);
+    if (N < 0) throw Error(strfmt("matmul: negative N = %lld", (long long)N));
+    k_ = kernels_for(isa, w);
+    w_ = w;
+    N_ = N;
+    K_ = K;
+    ids_.resize((size_t)N);
+    for (int64_t i = 0; i < N; ++i) ids_[(size_t)i] = i;
+    out_.assign((size_t)N, nullptr);
+    if (N == 0) return;
+    quantize_acts(k_, w, x, N, K, pool, act_, &q_);
+    if (!k_) return;
+    const std::vector<Group> groups{Group{nullptr, ids_.data(), out_.data(), N}};
+    tile0_ = group_tiles(k_, groups);
+    tiles_base_ = pack_tiles(k_, w, K, act_, groups, tile0_, pool, tiles_);
+}
+
+void PackedActs::matmul(const void * w, int64_t M, float * y, ThreadPool & pool) {
+    if (N_ == 0 || M == 0) return;
+    if (M < 0 || !w || !y) throw Error("matmul: bad weight or output");
+    for (int64_t i = 0; i < N_; ++i) out_[(size_t)i] = y + i * M;
+    const std::vector<Group> groups{Group{static_cast<const uint8_t *>(w), ids_.data(), out_.data(), N_}};
+    if (!k_) run_generic(w_, K_, M, act_, groups, pool);
+    else run_tiles(k_, w_, K_, M, groups, tile0_, tiles_base_, pool);
 }
 
 }  // namespace mm

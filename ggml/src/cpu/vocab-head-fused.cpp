@@ -2,7 +2,8 @@
 // and the draw and checks every vocab head shares.
 //
 // Per tile [v0, v0 + nt) of the vocabulary:
-//   1. lg[C, nt] = hidden[C, H] · out_w[v0 : v0 + nt]ᵀ                ggml::matmul on the tile's rows
+//   1. lg[C, nt] = hidden[C, H] · out_w[v0 : v0 + nt]ᵀ                the matmul on the tile's rows (hidden
+//      quantized and packed into the kernels' tiles once per call: mm::PackedActs)
 //   2. per position (tasks of kPosBlock positions), with the ISA's NnKernels (nn-kernels.h): softcap and
 //      temperature with the tile's argmax (head_logits), w[C, cols] = e^{l/T - m} relative to the
 //      running maximum m with Σw and Σw·d (head_exp; soft is rescaled when m grows), then the
@@ -25,6 +26,7 @@
 #include "ld-ggml/cpu-vocab-head.h"
 #include "ld-ggml/error.h"
 #include "ld-ggml/rng.h"
+#include "matmul-impl.h"
 #include "nn-kernels.h"
 #if defined(LD_HAVE_AVX512) && defined(LD_HAVE_AMX)
 #include "soft-product-amx.h"
@@ -140,11 +142,14 @@ void vocab_head_fused(const VocabHeadArgs & a, ThreadPool * pool, int64_t tile, 
         kept.reserve((size_t)tile);
     }
 
+    // the hidden states quantized and packed once for the LM head's kernels, reused by every vocabulary tile
+    mm::PackedActs hid;
+    hid.pack(cpu_isa(), a.out_type, hidden, C, H, *pool);
+
     for (int64_t v0 = 0; v0 < V; v0 += tile) {
         const int64_t nt = std::min(tile, V - v0);
         const int64_t nc = w_cols(nt);  // columns of w
-        matmul(hidden, C, H, (const uint8_t *)a.out_w + (size_t)v0 * out_row_bytes, a.out_type, nt,
-                     lg.data(), pool);
+        hid.matmul((const uint8_t *)a.out_w + (size_t)v0 * out_row_bytes, nt, lg.data(), *pool);
         pool->parallel_for(n_blocks, [&](int64_t blk, int thread) {
             for (int64_t c = blk * kPosBlock; c < std::min(C, (blk + 1) * kPosBlock); ++c) {
                 float * pl = lg.data() + c * nt;
