@@ -113,6 +113,9 @@ Model::StepJob Sequence::job() {
     j.head.seed = p_.seed;
     j.head.canvas_key = canvas_key_;
     j.head.step_key = (uint64_t)(N - n_ + 1);
+    j.head.soft_drop_mass = p_.deterministic ? 0.0f : p_.soft_drop_mass;
+    soft_rows_ = -1;
+    j.soft_rows = &soft_rows_;
     j.argmax = out_.argmax.data();
     j.draw = out_.draw.data();
     j.entropy = out_.entropy.data();
@@ -155,6 +158,11 @@ void Sequence::finish_step(Model & m) {
     const bool stop = stop_.update(argmax_.data(), out_.entropy.data());
     ++steps_;
     ++r_.stats.n_steps;
+    if (soft_rows_ > 0) {  // the fused head's soft embedding of this step (sparse mode: fewer rows)
+        soft_rows_sum_ += soft_rows_;
+        soft_rows_all_ += m.hparams().n_vocab;
+        r_.stats.soft_rows_fraction = (double)soft_rows_sum_ / (double)soft_rows_all_;
+    }
     ev_ = StepEvent{};
     ev_.canvas = b_;
     ev_.step = steps_;

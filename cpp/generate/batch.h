@@ -103,6 +103,8 @@ private:
     std::vector<uint8_t> accept_;
     HeadOut out_;
     float temperature_ = 1.0f;        // of the current step
+    int64_t soft_rows_ = -1;          // vocabulary rows the current step's soft embedding used (-1: none)
+    int64_t soft_rows_sum_ = 0, soft_rows_all_ = 0;  // over the steps: used / vocabulary
     bool have_sc_ = false;
     uint64_t canvas_key_ = 0;
     int32_t b_ = 0, n_ = 0, steps_ = 0;  // canvas index, steps remaining, steps taken in this canvas

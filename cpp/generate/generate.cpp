@@ -67,6 +67,8 @@ void GenParams::validate(const Model & m) const {
     if (max_tokens < 1) throw Error(strfmt("max_tokens must be >= 1, got %d", max_tokens));
     if (max_canvases < 0) throw Error(strfmt("max_canvases must be >= 0, got %d", max_canvases));
     if (n_ctx < 0) throw Error(strfmt("context size must be >= 0, got %lld", (long long)n_ctx));
+    if (!(soft_drop_mass >= 0.0f && soft_drop_mass < 1.0f))
+        throw Error(strfmt("soft_drop_mass must be in [0, 1), got %g", (double)soft_drop_mass));
     if (!std::isfinite(ar_temperature) || ar_temperature < 0.0f)
         throw Error(strfmt("AR temperature must be >= 0, got %g", (double)ar_temperature));
     for (int32_t e : eos_ids)

@@ -49,6 +49,10 @@ struct GenParams {
     int32_t pad_id = 0;
     HeadKind head = HeadKind::fused;  // as fast as plain at real size, half the memory (bench/results/generate-2layer.md)
     float ar_temperature = 0.0f;  // AR mode: 0 = greedy
+    // Sparse self-conditioning (diffusion, fused head on the CPU): the soft embedding skips the vocabulary rows
+    // whose probability is provably negligible, at most this much dropped mass per position (e.g. 1e-6;
+    // VocabHeadArgs::soft_drop_mass). 0: exact, every row (the default; deterministic mode is always exact).
+    float soft_drop_mass = 0.0f;
 
     void validate(const Model & m) const;
 };
@@ -70,6 +74,7 @@ struct GenStats {
     int64_t delivered_tokens = 0;         // tokens before the first EOS
     double tokens_per_s = 0.0;            // delivered tokens / generate time
     int64_t peak_rss_bytes = 0;
+    double soft_rows_fraction = 1.0;      // vocabulary rows the soft embeddings used / all rows (sparse mode)
     std::string stop_reason;              // "eos", "length", "context", "cancelled"
 };
 

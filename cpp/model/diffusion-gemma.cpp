@@ -192,7 +192,11 @@ void DiffusionGemma::decode_steps(const std::vector<StepJob> & jobs) {
         a.draw = host ? j.draw : dev + C;
         a.entropy = host ? j.entropy : (float *)(dev + 2 * C);
         a.soft = j.head.want_soft ? in[i].seq->soft_.f32(C * H) : nullptr;
+        a.soft_drop_mass = j.head.soft_drop_mass;
+        int64_t rows = V;  // (a device head does not report them: it uses every row)
+        a.soft_rows_used = host ? &rows : nullptr;
         be.vocab_head(a);
+        if (j.soft_rows) *j.soft_rows = j.head.want_soft ? rows : 0;
         in[i].seq->soft_valid_ = j.head.want_soft;
         if (!host) {
             std::vector<int32_t> back((size_t)(3 * C));

@@ -129,6 +129,7 @@ public:
         bool sample = true;
         bool want_soft = true;
         uint64_t seed = 0, canvas_key = 0, step_key = 0;
+        float soft_drop_mass = 0.0f;  // sparse self-conditioning (VocabHeadArgs); 0: exact
     };
     // Several jobs are one decoder pass over their canvases (rows concatenated, so every matmul and the
     // experts see all of them; attention per sequence on its own cache), then the vocab head per
@@ -143,6 +144,7 @@ public:
         int32_t * argmax = nullptr;        // [C] host memory
         int32_t * draw = nullptr;          // [C]
         float * entropy = nullptr;         // [C]
+        int64_t * soft_rows = nullptr;     // out (optional): vocabulary rows the soft embedding used
     };
     virtual void decode_steps(const std::vector<StepJob> & jobs);
 

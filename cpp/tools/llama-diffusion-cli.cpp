@@ -80,6 +80,8 @@ const char * kUsage =
     "  --diffusion-eb-entropy-bound B entropy budget of the accepted positions per step\n"
     "  --diffusion-eb-stability N     stable steps needed to stop early (0: always stable)\n"
     "  --diffusion-eb-confidence C    mean-entropy threshold to stop early\n"
+    "  --sparse-sc EPS                sparse self-conditioning: skip the vocabulary rows of provably negligible\n"
+    "                                 probability, at most EPS of it per position (e.g. 1e-6; default 0: exact)\n"
     "  --diffusion-visual             redraw the canvas in place as it denoises (on a terminal; the default\n"
     "                                 for the built-in demo model)\n"
     "  --no-diffusion-visual          plain streamed text only\n"
@@ -118,6 +120,7 @@ struct Args {
     int64_t ctx = 0;
     uint64_t seed = 0;
     float temp = 0.0f;
+    float sparse_sc = 0.0f;
     // sampler overrides (set flags)
     bool s_steps = false, s_tmin = false, s_tmax = false, s_eb = false, s_stab = false, s_conf = false;
     int32_t steps = 0, stability = 0;
@@ -171,6 +174,11 @@ Args parse_args(int argc, char ** argv) {
         else if (f == "-c" || f == "--ctx-size") a.ctx = parse_int(f, val());
         else if (f == "--mode") a.mode = val();
         else if (f == "--temp") a.temp = parse_float(f, val());
+        else if (f == "--sparse-sc") {
+            a.sparse_sc = parse_float(f, val());
+            if (!(a.sparse_sc >= 0.0f && a.sparse_sc < 1.0f))
+                throw Error(strfmt("--sparse-sc must be in [0, 1) (probability mass), got %g", (double)a.sparse_sc));
+        }
         else if (f == "--diffusion-eb-max-steps") { a.steps = to_i32(f, parse_int(f, val())); a.s_steps = true; }
         else if (f == "--diffusion-eb-t-min") { a.t_min = parse_float(f, val()); a.s_tmin = true; }
         else if (f == "--diffusion-eb-t-max") { a.t_max = parse_float(f, val()); a.s_tmax = true; }
@@ -259,11 +267,11 @@ std::string stats_json(const GenStats & s, const GenParams & p) {
     return strfmt("{\"mode\":\"%s\",\"prompt_tokens\":%lld,\"canvases\":%d,\"steps_per_canvas\":[%s],\"steps\":%lld,"
                   "\"prefill_ms\":%.3f,\"generate_ms\":%.3f,\"ms_per_step\":%.3f,\"generated_tokens\":%lld,"
                   "\"delivered_tokens\":%lld,\"tokens_per_s\":%.3f,\"peak_rss_bytes\":%lld,\"stop_reason\":\"%s\","
-                  "\"seed\":%llu}",
+                  "\"seed\":%llu,\"soft_rows_fraction\":%.6f}",
                   gen_mode_name(p.mode), (long long)s.prompt_tokens, s.n_canvases, steps.c_str(), (long long)s.n_steps,
                   s.prefill_ms, s.generate_ms, s.ms_per_step, (long long)s.generated_tokens,
                   (long long)s.delivered_tokens, s.tokens_per_s, (long long)s.peak_rss_bytes, s.stop_reason.c_str(),
-                  (unsigned long long)p.seed);
+                  (unsigned long long)p.seed, s.soft_rows_fraction);
 }
 
 void print_summary(const GenStats & s, const GenParams & p) {
@@ -273,8 +281,11 @@ void print_summary(const GenStats & s, const GenParams & p) {
                  (long long)s.prompt_tokens, s.prefill_ms,
                  s.prefill_ms > 0 ? 1000.0 * (double)s.prompt_tokens / s.prefill_ms : 0.0);
     if (p.mode == GenMode::diffusion)
-        std::fprintf(stderr, "[diffusion] %d canvases, steps per canvas [%s], %.2f ms/step\n", s.n_canvases,
-                     steps.c_str(), s.ms_per_step);
+        std::fprintf(stderr, "[diffusion] %d canvases, steps per canvas [%s], %.2f ms/step%s\n", s.n_canvases,
+                     steps.c_str(), s.ms_per_step,
+                     p.soft_drop_mass > 0.0f
+                         ? strfmt(", sparse self-conditioning: %.1f%% of the vocabulary rows", 100.0 * s.soft_rows_fraction).c_str()
+                         : "");
     else
         std::fprintf(stderr, "[ar] %lld tokens, %.2f ms/token\n", (long long)s.n_steps, s.ms_per_step);
     std::fprintf(stderr, "[timing] %lld tokens delivered in %.1f ms (%.2f tok/s), stop: %s, peak RSS %.1f MiB\n",
@@ -366,6 +377,7 @@ GenParams make_params(const Args & a, const Model & m, const Tokenizer * tok) {
     p.seed = a.have_seed ? a.seed : (a.deterministic ? 0 : ((uint64_t)std::random_device{}() << 32) ^ std::random_device{}());
     p.head = a.head == "plain" ? HeadKind::plain : HeadKind::fused;
     p.ar_temperature = a.temp;
+    p.soft_drop_mass = a.sparse_sc;
     if (a.s_steps) p.sampler.max_steps = a.steps;
     if (a.s_tmin) p.sampler.t_min = a.t_min;
     if (a.s_tmax) p.sampler.t_max = a.t_max;

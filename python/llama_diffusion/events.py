@@ -12,7 +12,8 @@ class Result:
     """A finished generation: ``text`` (up to the first EOS or stop string, special tokens skipped),
     ``tokens`` (generated ids, padding included), ``stats`` (canvases, steps_per_canvas, ms_per_step,
     prefill_ms, tokens_per_s, peak_rss_bytes, stop_reason: "eos", "length", "context", "stop" or
-    "cancelled", seed, mode, ...), ``prompt_tokens`` (the prompt's ids)."""
+    "cancelled", seed, mode, soft_rows_fraction: the vocabulary rows the self-conditioning used, 1.0
+    unless ``soft_drop_mass`` made it sparse, ...), ``prompt_tokens`` (the prompt's ids)."""
     text: str
     tokens: List[int]
     stats: Dict[str, Any]

@@ -311,6 +311,7 @@ def generate(model: ModelLike = None, prompt: Prompt = None, params: Optional[Sa
              temperature: Optional[float] = None, eos_ids: Optional[Sequence[int]] = None,
              stop: Union[str, Sequence[str], None] = None, deterministic: Optional[bool] = None,
              head: Optional[str] = None, max_canvases: Optional[int] = None, n_ctx: Optional[int] = None,
+             soft_drop_mass: Optional[float] = None,
              thinking: bool = False, raw: Optional[bool] = None, keep_cache: bool = False) -> Result:
     """Generates a reply to ``prompt`` (or ``messages``) and returns the Result.
 
@@ -319,7 +320,7 @@ def generate(model: ModelLike = None, prompt: Prompt = None, params: Optional[Sa
     params: a SamplingParams; the keywords below of the same names override its fields (see
         SamplingParams for their meaning: max_tokens, mode, seed, the sampler's max_steps, t_min,
         t_max, entropy_bound, stability, confidence, AR temperature, eos_ids, stop strings,
-        deterministic, head, max_canvases, n_ctx).
+        deterministic, head, max_canvases, n_ctx, soft_drop_mass: sparse self-conditioning).
     thinking: enable thinking in the chat format. raw: use a text prompt as is (None: raw for the
         demo model only).
     keep_cache: continue from the model's current KV cache (the previous generation's committed
@@ -328,7 +329,8 @@ def generate(model: ModelLike = None, prompt: Prompt = None, params: Optional[Sa
     p = _sampling(params, dict(max_tokens=max_tokens, mode=mode, seed=seed, max_steps=max_steps, t_min=t_min,
                                t_max=t_max, entropy_bound=entropy_bound, stability=stability,
                                confidence=confidence, temperature=temperature, eos_ids=eos_ids, stop=stop,
-                               deterministic=deterministic, head=head, max_canvases=max_canvases, n_ctx=n_ctx))
+                               deterministic=deterministic, head=head, max_canvases=max_canvases, n_ctx=n_ctx,
+                               soft_drop_mass=soft_drop_mass))
     return _Prepared(model, p, prompt, messages, thinking, raw, keep_cache).run()
 
 
@@ -340,6 +342,7 @@ def stream(model: ModelLike = None, prompt: Prompt = None, params: Optional[Samp
            temperature: Optional[float] = None, eos_ids: Optional[Sequence[int]] = None,
            stop: Union[str, Sequence[str], None] = None, deterministic: Optional[bool] = None,
            head: Optional[str] = None, max_canvases: Optional[int] = None, n_ctx: Optional[int] = None,
+           soft_drop_mass: Optional[float] = None,
            thinking: bool = False, raw: Optional[bool] = None, keep_cache: bool = False) -> Iterator[Event]:
     """Like generate() (same parameters), yielding Step (every denoising step's argmax draft), Commit
     (each committed canvas with its new text) and finally Done (the Result). Closing the iterator
@@ -347,7 +350,8 @@ def stream(model: ModelLike = None, prompt: Prompt = None, params: Optional[Samp
     p = _sampling(params, dict(max_tokens=max_tokens, mode=mode, seed=seed, max_steps=max_steps, t_min=t_min,
                                t_max=t_max, entropy_bound=entropy_bound, stability=stability,
                                confidence=confidence, temperature=temperature, eos_ids=eos_ids, stop=stop,
-                               deterministic=deterministic, head=head, max_canvases=max_canvases, n_ctx=n_ctx))
+                               deterministic=deterministic, head=head, max_canvases=max_canvases, n_ctx=n_ctx,
+                               soft_drop_mass=soft_drop_mass))
     prep = _Prepared(model, p, prompt, messages, thinking, raw, keep_cache)  # errors now, not at first next()
     return prep.events()
 
@@ -365,13 +369,15 @@ class ChatSession:
                  entropy_bound: Optional[float] = None, stability: Optional[int] = None,
                  confidence: Optional[float] = None, temperature: Optional[float] = None,
                  eos_ids: Optional[Sequence[int]] = None, deterministic: Optional[bool] = None,
-                 head: Optional[str] = None, max_canvases: Optional[int] = None, n_ctx: Optional[int] = None) -> None:
+                 head: Optional[str] = None, max_canvases: Optional[int] = None, n_ctx: Optional[int] = None,
+                 soft_drop_mass: Optional[float] = None) -> None:
         self._eng = engine_of(model)
         self._chat = _core.ChatSession(self._eng, system or "", bool(thinking))
         self.params: SamplingParams = _sampling(params, dict(
             max_tokens=max_tokens, mode=mode, seed=seed, max_steps=max_steps, t_min=t_min, t_max=t_max,
             entropy_bound=entropy_bound, stability=stability, confidence=confidence, temperature=temperature,
-            eos_ids=eos_ids, deterministic=deterministic, head=head, max_canvases=max_canvases, n_ctx=n_ctx))
+            eos_ids=eos_ids, deterministic=deterministic, head=head, max_canvases=max_canvases, n_ctx=n_ctx,
+            soft_drop_mass=soft_drop_mass))
         self.history: List[Dict[str, str]] = []
         if system:
             self.history.append({"role": "system", "content": system})

@@ -243,7 +243,8 @@ class Model:
                  confidence: Optional[float] = None, temperature: Optional[float] = None,
                  eos_ids: Optional[Sequence[int]] = None, stop: Union[str, Sequence[str], None] = None,
                  deterministic: Optional[bool] = None, head: Optional[str] = None,
-                 max_canvases: Optional[int] = None, n_ctx: Optional[int] = None, thinking: bool = False,
+                 max_canvases: Optional[int] = None, n_ctx: Optional[int] = None,
+                 soft_drop_mass: Optional[float] = None, thinking: bool = False,
                  raw: Optional[bool] = None, keep_cache: bool = False) -> Result:
         """Generates a reply to ``prompt`` (text or token ids) or ``messages`` and returns the Result.
 
@@ -252,7 +253,8 @@ class Model:
         the keywords of the same names override its fields: max_tokens, mode ("diffusion" / "ar"),
         seed, the entropy-bound sampler (max_steps, t_min, t_max, entropy_bound, stability,
         confidence; None: the GGUF's defaults), temperature (AR), eos_ids, stop (strings that end the
-        text), deterministic (the HF-reference mode), head ("fused" / "plain"), max_canvases, n_ctx.
+        text), deterministic (the HF-reference mode), head ("fused" / "plain"), max_canvases, n_ctx,
+        soft_drop_mass (sparse self-conditioning; 0: exact).
         thinking: thinking in the chat format; raw: a text prompt used as is, no chat template (None:
         raw for the demo model only); keep_cache: continue from this model's KV cache instead of
         starting fresh. Ctrl-C raises KeyboardInterrupt within a prefill chunk or a step."""
@@ -260,7 +262,8 @@ class Model:
                              max_steps=max_steps, t_min=t_min, t_max=t_max, entropy_bound=entropy_bound,
                              stability=stability, confidence=confidence, temperature=temperature,
                              eos_ids=eos_ids, stop=stop, deterministic=deterministic, head=head,
-                             max_canvases=max_canvases, n_ctx=n_ctx, thinking=thinking, raw=raw,
+                             max_canvases=max_canvases, n_ctx=n_ctx, soft_drop_mass=soft_drop_mass,
+                             thinking=thinking, raw=raw,
                              keep_cache=keep_cache)
 
     def stream(self, prompt: Prompt = None, params: Optional[SamplingParams] = None, *,
@@ -271,7 +274,8 @@ class Model:
                confidence: Optional[float] = None, temperature: Optional[float] = None,
                eos_ids: Optional[Sequence[int]] = None, stop: Union[str, Sequence[str], None] = None,
                deterministic: Optional[bool] = None, head: Optional[str] = None,
-               max_canvases: Optional[int] = None, n_ctx: Optional[int] = None, thinking: bool = False,
+               max_canvases: Optional[int] = None, n_ctx: Optional[int] = None,
+               soft_drop_mass: Optional[float] = None, thinking: bool = False,
                raw: Optional[bool] = None, keep_cache: bool = False) -> Iterator[Event]:
         """Like ``generate`` (same parameters) but yields ``Step`` (each denoising step's argmax draft),
         ``Commit`` (each committed canvas's new text) and finally ``Done`` (the Result). Closing the
@@ -280,7 +284,8 @@ class Model:
                            max_steps=max_steps, t_min=t_min, t_max=t_max, entropy_bound=entropy_bound,
                            stability=stability, confidence=confidence, temperature=temperature, eos_ids=eos_ids,
                            stop=stop, deterministic=deterministic, head=head, max_canvases=max_canvases,
-                           n_ctx=n_ctx, thinking=thinking, raw=raw, keep_cache=keep_cache)
+                           n_ctx=n_ctx, soft_drop_mass=soft_drop_mass, thinking=thinking, raw=raw,
+                           keep_cache=keep_cache)
 
     def __repr__(self) -> str:
         hp = self.hparams

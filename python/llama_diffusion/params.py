@@ -38,6 +38,10 @@ class SamplingParams:
     deterministic: the reference mode (argmax draws and the formula noise of the HF reference).
     head: vocab head, "fused" (streamed over the vocabulary, the default) or "plain".
     max_canvases: cap on canvases; n_ctx: limit on cached + generated tokens (0 or None: none).
+    soft_drop_mass: sparse self-conditioning (diffusion, the fused head on the CPU): the soft embedding
+        skips the vocabulary rows whose probability is provably negligible, dropping at most this much
+        probability mass per position (e.g. 1e-6); None or 0: exact, every row (deterministic mode is
+        always exact). ``stats["soft_rows_fraction"]`` reports the rows used.
     """
 
     max_tokens: int = 256
@@ -56,6 +60,7 @@ class SamplingParams:
     head: Optional[str] = None
     max_canvases: Optional[int] = None
     n_ctx: Optional[int] = None
+    soft_drop_mass: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in _MODES:
@@ -85,7 +90,7 @@ class SamplingParams:
                     stability=self.stability, confidence=self.confidence,
                     eos_ids=None if self.eos_ids is None else list(self.eos_ids),
                     deterministic=bool(self.deterministic), temperature=self.temperature, head=self.head,
-                    max_canvases=self.max_canvases, n_ctx=self.n_ctx)
+                    max_canvases=self.max_canvases, n_ctx=self.n_ctx, soft_drop_mass=self.soft_drop_mass)
 
 
 def merge(params: Optional[SamplingParams], **overrides: Any) -> SamplingParams:

@@ -113,6 +113,7 @@ GenParams apply_params(GenParams p, const pyb::dict & over_in, const char * who,
         else throw Error(strfmt("unknown vocab head '%s' (expected 'fused' or 'plain')", s.c_str()));
     }
     take(d, "temperature", p.ar_temperature);
+    take(d, "soft_drop_mass", p.soft_drop_mass);
     if (d.size() > 0) {
         std::string keys;
         for (auto kv : d) keys += (keys.empty() ? "" : ", ") + kv.first.cast<std::string>();
@@ -146,6 +147,7 @@ pyb::dict params_dict(const GenParams & p) {
     d["pad_id"] = p.pad_id;
     d["head"] = p.head == HeadKind::fused ? "fused" : "plain";
     d["temperature"] = p.ar_temperature;
+    d["soft_drop_mass"] = p.soft_drop_mass;
     return d;
 }
 
@@ -241,6 +243,7 @@ pyb::dict stats_dict(const gen::GenStats & s) {
     d["tokens_per_s"] = s.tokens_per_s;
     d["peak_rss_bytes"] = s.peak_rss_bytes;
     d["stop_reason"] = s.stop_reason;
+    d["soft_rows_fraction"] = s.soft_rows_fraction;
     return d;
 }
 

@@ -343,7 +343,9 @@ def test_vocab_head(be, wtype):
     C, Hh, V = 6, 256, 9000          # V over one GPU tile (8192) and two CPU tiles
     w = weight_rows(wtype, Hh, V, pool=512, seed=13)
     Wd = np.asarray(_core.dequantize(w, wtype, Hh * V), np.float32).reshape(V, Hh)
-    hidden = (RNG.standard_normal((C, Hh)) * 2).astype(np.float32)
+    # (its own generator: the module's RNG state depends on which tests ran before, and a near tie of the
+    # two largest logits would then decide the argmax check by the test selection)
+    hidden = (np.random.default_rng(29).standard_normal((C, Hh)) * 2).astype(np.float32)
     r, ent, soft = _head_ref(hidden, Wd, Wd, 30.0, 0.7)
     out = be.vocab_head(hidden, w, wtype, V, softcap=30.0, temperature=0.7, sample=False)
     tol = 5e-2 if (is_gpu(be) and wtype not in ("F32", "BF16")) else 1e-2
