@@ -112,6 +112,11 @@ def test_completion_equals_generate(client, demo):
     ref = G.generate(demo, "import sys\n", max_tokens=40, seed=9, max_steps=12, entropy_bound=0.5, confidence=0.1)
     assert r.choices[0].text == ref.text
     assert all(s <= 12 for s in ref.stats["steps_per_canvas"])
+    # sparse self-conditioning: the same text as generate() with the same setting
+    r = client.completions.create(model="diffusiongemma-demo", prompt="import os\n", max_tokens=40, seed=5,
+                                  extra_body={"sparse_sc": 1e-6})
+    ref = G.generate(demo, "import os\n", max_tokens=40, seed=5, soft_drop_mass=1e-6)
+    assert r.choices[0].text == ref.text and ref.stats["soft_rows_fraction"] < 1.0
 
 
 def test_temperature_mapping(client, demo):
@@ -182,6 +187,7 @@ BAD = [
     (json.dumps({"prompt": "x", "diffusion_eb_t_min": 0.9, "diffusion_eb_t_max": 0.2}).encode(), 400,
      "diffusion_eb_t_max"),
     (json.dumps({"prompt": "x", "diffusion_eb_max_steps": "many"}).encode(), 400, "diffusion_eb_max_steps"),
+    (json.dumps({"prompt": "x", "sparse_sc": 1.5}).encode(), 400, "sparse_sc"),
     (json.dumps({"prompt": "x", "model": "gpt-4"}).encode(), 404, "model"),
     (json.dumps({"prompt": "x" * 70000}).encode(), 413, None),
 ]

@@ -10,7 +10,8 @@ ignored; a wrong type in a known field is a 400):
   ``n`` (must be 1), ``model`` (must name the served model when given), ``temperature``
 * the sampler extras, named like the CLI flags: ``diffusion_eb_max_steps``, ``diffusion_eb_t_min``,
   ``diffusion_eb_t_max``, ``diffusion_eb_entropy_bound``, ``diffusion_eb_stability``,
-  ``diffusion_eb_confidence``, ``deterministic``.
+  ``diffusion_eb_confidence``, ``deterministic``; ``sparse_sc`` (sparse self-conditioning, the CLI's
+  ``--sparse-sc``: at most this much probability mass dropped per position, in [0, 1); 0: exact).
 
 Temperature mapping (diffusion has a per-step temperature schedule T(n) from t_max down to t_min):
 absent or null keeps the model's schedule (its GGUF ``diffusion.*`` defaults); ``temperature = t > 0``
@@ -34,6 +35,7 @@ SAMPLER_EXTRAS = {
     "diffusion_eb_entropy_bound": ("entropy_bound", float),
     "diffusion_eb_stability": ("stability", int),
     "diffusion_eb_confidence": ("confidence", float),
+    "sparse_sc": ("soft_drop_mass", float),
 }
 
 
@@ -207,6 +209,8 @@ def parse_request(body: Dict[str, Any], chat: bool, model_names: List[str], limi
     s = r.sampler
     if "max_steps" in s and not 1 <= s["max_steps"] <= limits.max_steps:
         raise _bad(f"'diffusion_eb_max_steps' must be in [1, {limits.max_steps}]", "diffusion_eb_max_steps")
+    if "soft_drop_mass" in s and not 0.0 <= s["soft_drop_mass"] < 1.0:
+        raise _bad(f"'sparse_sc' must be in [0, 1), got {s['soft_drop_mass']!r}", "sparse_sc")
     return r
 
 
