@@ -107,6 +107,11 @@ const Kernels * kernels_neon_i8mm();  // quantized types only (matmul-neon-i8mm.
 
 namespace ld::ggml::mm {
 
+// The first 64-byte aligned byte of buf (a buffer sized 64 bytes over what it must hold).
+inline uint8_t * aligned64(std::vector<uint8_t> & buf) {
+    return buf.data() + ((64 - ((uintptr_t)buf.data() & 63)) & 63);
+}
+
 // One weight matrix (M rows of K) applied to a list of activation rows: out[i][0..M) = W . act.row(ids[i]).
 struct Group {
     const uint8_t * w = nullptr;

@@ -110,7 +110,7 @@ std::shared_ptr<const PreparedWeight> prepare_weight(CpuIsa isa, const void * w,
     P.parallel_for((n_panels + chunk - 1) / chunk, [&](int64_t t, int) {
         static thread_local std::vector<uint8_t> tmp;  // one whole panel (pack_panel writes all of it)
         if (!compact && tmp.size() < pb + 64) tmp.resize(pb + 64);
-        uint8_t * buf = tmp.data() + ((64 - ((uintptr_t)tmp.data() & 63)) & 63);
+        uint8_t * buf = aligned64(tmp);
         for (int64_t i = t * chunk; i < std::min(n_panels, (t + 1) * chunk); ++i) {
             const int64_t mat = i / p->panels_per_mat, r0 = (i % p->panels_per_mat) * k->R;
             const int n_rows = (int)std::min<int64_t>(k->R, M - r0);

@@ -135,7 +135,7 @@ const uint8_t * pack_tiles(const Kernels * k, Type w, int64_t K, const ActRows &
     const size_t tb = k->tile_bytes(w, K);
     const int64_t n_tiles = tile0.back();
     if (buf.size() < tb * (size_t)n_tiles + 64) buf.resize(tb * (size_t)n_tiles + 64);
-    uint8_t * tiles_base = buf.data() + ((64 - ((uintptr_t)buf.data() & 63)) & 63);
+    uint8_t * tiles_base = aligned64(buf);
     pool.parallel_for(n_tiles, [&](int64_t t, int) {
         const size_t g = (size_t)(std::upper_bound(tile0.begin(), tile0.end(), t) - tile0.begin() - 1);
         const int64_t i0 = (t - tile0[g]) * C;
@@ -211,7 +211,7 @@ void run_tiles(const Kernels * k, Type w, int64_t K, int64_t M, const std::vecto
         const Group & G = groups[(size_t)T.g];
         std::vector<uint8_t> & pbuf = panels[(size_t)th];
         if (pbuf.size() < pb + 64) pbuf.resize(pb + 64);
-        uint8_t * panel = pbuf.data() + ((64 - ((uintptr_t)pbuf.data() & 63)) & 63);
+        uint8_t * panel = aligned64(pbuf);
         for (int32_t p = T.p0; p < T.p1; ++p) {
             const int64_t r0 = (int64_t)p * R;
             const int n_rows = (int)std::min<int64_t>(R, M - r0);

@@ -80,7 +80,7 @@ EmbeddingTileT::EmbeddingTileT(const void * E, Type etype, int64_t H, int64_t V,
         p->panels_per_mat = (H_ + k->R - 1) / k->R;
         const size_t stride = k->panel_bytes_read(Type::Q8_0, cols(max_nt));
         p->mem.assign(stride * (size_t)p->panels_per_mat + 64, 0);
-        p->base = p->mem.data() + ((64 - ((uintptr_t)p->mem.data() & 63)) & 63);
+        p->base = mm::aligned64(p->mem);
         pw_ = std::move(p);
     } else {
         panel_fn_ = nullptr;
@@ -198,7 +198,7 @@ std::shared_ptr<const PreparedWeight> EmbeddingTileT::copy_prepared() const {
     c->compact = P.compact;
     const size_t n = P.panel_stride * (size_t)P.panels_per_mat;  // the bytes the kernels read at this K
     c->mem.resize(n + 64);
-    c->base = c->mem.data() + ((64 - ((uintptr_t)c->mem.data() & 63)) & 63);
+    c->base = mm::aligned64(c->mem);
     std::memcpy(const_cast<uint8_t *>(c->base), P.base, n);
     return c;
 }
@@ -213,6 +213,7 @@ void EmbeddingTCache::clear() {
 }
 
 const PreparedWeight * EmbeddingTCache::find(const VocabHeadArgs & a, int64_t tile, int64_t v0, int64_t nt) {
+    if (tile <= 0) return nullptr;
     const CpuIsa isa = cpu_isa();
     if (a.embd != embd_ || a.embd_type != type_ || a.H != H_ || a.V != V_ || tile != tile_ || isa != isa_) {
         clear();
@@ -224,7 +225,7 @@ const PreparedWeight * EmbeddingTCache::find(const VocabHeadArgs & a, int64_t ti
         isa_ = isa;
         tiles_.resize((size_t)((V_ + tile_ - 1) / tile_));
     }
-    if (tile_ <= 0 || v0 % tile_ != 0 || v0 / tile_ >= (int64_t)tiles_.size()) return nullptr;
+    if (v0 % tile_ != 0 || v0 / tile_ >= (int64_t)tiles_.size()) return nullptr;
     const PreparedWeight * p = tiles_[(size_t)(v0 / tile_)].get();
     return p && p->M == H_ && p->K >= nt ? p : nullptr;
 }
